@@ -1,0 +1,79 @@
+"""Input validation at the public boundary.
+
+Every check raises ``ValueError`` naming the argument and the allowed range.
+Checks look only at concrete values: inside ``jit``/``vmap`` (tracers) they
+are skipped, so the hot loops pay nothing for them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import numpy as np
+
+
+def _concrete(x: Any) -> bool:
+    return not isinstance(x, jax.core.Tracer)
+
+
+def _values(name: str, x: Any) -> np.ndarray | None:
+    if not _concrete(x):
+        return None
+    try:
+        arr = np.asarray(x)
+    except Exception as exc:  # pragma: no cover - exotic inputs
+        raise ValueError(f"{name} must be numeric, got {type(x).__name__}") from exc
+    if arr.dtype == object or not np.issubdtype(arr.dtype, np.number) and arr.dtype != bool:
+        raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}")
+    return arr
+
+
+def finite(name: str, x: Any) -> None:
+    """``x`` (array or pytree) holds only finite numbers."""
+    for leaf in jax.tree_util.tree_leaves(x):
+        arr = _values(name, leaf)
+        if arr is not None and not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name} must be finite (no NaN or inf)")
+
+
+def positive(name: str, x: Any) -> None:
+    """Every entry of ``x`` is finite and > 0."""
+    arr = _values(name, x)
+    if arr is not None and not np.all(np.isfinite(arr) & (arr > 0)):
+        raise ValueError(f"{name} must be > 0 and finite, got {_show(arr)}")
+
+
+def nonnegative(name: str, x: Any) -> None:
+    """Every entry of ``x`` is finite and >= 0."""
+    arr = _values(name, x)
+    if arr is not None and not np.all(np.isfinite(arr) & (arr >= 0)):
+        raise ValueError(f"{name} must be >= 0 and finite, got {_show(arr)}")
+
+
+def integer_at_least(name: str, x: Any, low: int, high: int | None = None) -> None:
+    """Every entry of ``x`` is an integer in ``[low, high]``."""
+    arr = _values(name, x)
+    if arr is None:
+        return
+    ok = np.all(np.isfinite(arr)) and np.all(np.equal(np.mod(arr, 1), 0)) and np.all(arr >= low)
+    if ok and high is not None:
+        ok = np.all(arr <= high)
+    if not ok:
+        rng = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"{name} must be an integer {rng}, got {_show(arr)}")
+
+
+def shape(name: str, x: Any, expected: tuple, what: str = "") -> None:
+    """``x`` has exactly the shape ``expected`` (entries ``None`` match anything)."""
+    got = tuple(np.shape(x))
+    if len(got) != len(expected) or any(e is not None and e != g for e, g in zip(expected, got)):
+        want = str(tuple("*" if e is None else e for e in expected)).replace("'", "")
+        raise ValueError(f"{name} must have shape {want}{what}, got {got}")
+
+
+def _show(arr: np.ndarray) -> str:
+    if arr.size == 1:
+        return repr(arr.reshape(-1)[0].item())
+    bad = arr.reshape(-1)
+    return f"an array with min {np.nanmin(bad)!r}, max {np.nanmax(bad)!r}" if np.any(np.isfinite(bad)) else "non-finite values"

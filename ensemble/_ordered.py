@@ -1,0 +1,37 @@
+"""Sums in a fixed order, so a member's numbers do not depend on the ensemble size.
+
+XLA's dot and reduce kernels choose tilings and vector widths from the whole
+batched shape, so the same member can round differently alone and inside an
+ensemble of 64. Writing the small contractions of one member as an explicit
+chain of elementwise multiply-adds fixes the order of every floating-point
+operation, which makes results bitwise independent of the ensemble size (and
+is as fast as the batched dots for these tiny matrices).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def rows_dot(A: jax.Array, W: jax.Array) -> jax.Array:
+    """``A @ W.T`` for ``A (P, J)`` and ``W (I, J)``, summed over ``j = 0..J-1`` in order -> ``(P, I)``."""
+    acc = A[:, 0:1] * W[None, :, 0]
+    for j in range(1, A.shape[-1]):
+        acc = acc + A[:, j : j + 1] * W[None, :, j]
+    return acc
+
+
+def sum_last(x: jax.Array) -> jax.Array:
+    """Sum over the last axis in index order: ``(..., J) -> (...)``."""
+    acc = x[..., 0]
+    for j in range(1, x.shape[-1]):
+        acc = acc + x[..., j]
+    return acc
+
+
+def mean_last(x: jax.Array, n_axes: int = 1) -> jax.Array:
+    """Mean over the last ``n_axes`` axes, summed in row-major order."""
+    lead = x.shape[: x.ndim - n_axes]
+    flat = jnp.reshape(x, lead + (-1,))
+    return sum_last(flat) / flat.shape[-1]

@@ -1,0 +1,280 @@
+"""The ensemble driver: many members, one compiled program.
+
+:func:`evolve` advances ``B`` members of any *system* under any
+:class:`~ensemble.learning.LearningMap` for ``n_iterations`` learning
+iterations. The hot loop is one ``lax.scan`` over iterations whose body is the
+``vmap`` of one member's step (scan of vmap), compiled once per call.
+
+A *system* is any object with
+
+* ``init_state(params, key) -> state``: the carried system state of one
+  member (e.g. Kuramoto phases; ``()`` for a feed-forward network);
+* ``measure(params, state, key) -> (signals, state)``: one processing
+  interval with fixed ``params``; ``signals`` maps names (``"E"``, ``"R"``,
+  ...) to scalars. Every signal is recorded in the traces.
+* optionally ``validate(params)``: raise ValueError on unsuitable parameters.
+
+Keys: member ``i`` draws everything from ``fold_in(key, i)``; iteration
+``n`` from ``fold_in(member_key, n)``. A member's trajectory therefore does
+not depend on the ensemble it runs in, on chunking, or on devices.
+
+Divergence: a member whose new parameters or signals are not finite is frozen
+at its last finite parameters and flagged in ``diverged``; its later trace
+entries are NaN. Other members are unaffected (everything is per member).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _checks
+from .learning import LearningMap
+
+PyTree = Any
+
+
+class EnsembleState(NamedTuple):
+    """Everything needed to continue a run (all leaves have a leading member axis ``B``).
+
+    Attributes:
+        params: the members' parameters.
+        learning: the learning map's :class:`~ensemble.learning.DelayState`.
+        system: the systems' carried state.
+        diverged: ``(B,)`` bool, frozen members.
+        diverged_at: ``(B,)`` int32, iteration of divergence (-1 if none).
+        member_keys: ``(B,)`` PRNG keys, ``fold_in(key, member_id)``.
+        n: int32 scalar, the number of iterations done.
+    """
+
+    params: PyTree
+    learning: PyTree
+    system: PyTree
+    diverged: jax.Array
+    diverged_at: jax.Array
+    member_keys: jax.Array
+    n: jax.Array
+
+
+class Run(NamedTuple):
+    """Result of :func:`evolve`.
+
+    Attributes:
+        traces: dict of ``(n_records, B)`` numpy arrays, one per signal
+            (NaN after a member diverged).
+        iterations: ``(n_records,)`` the iteration index of each record (the
+            signal measured at that iteration, before its update).
+        params: final parameters, leading axis ``B``.
+        diverged: ``(B,)`` bool. diverged_at: ``(B,)`` iteration or -1.
+        state: the final :class:`EnsembleState` (pass to ``evolve(..., state=)`` to continue).
+        wall_time: seconds spent in :func:`evolve`, compile included.
+    """
+
+    traces: dict
+    iterations: np.ndarray
+    params: PyTree
+    diverged: np.ndarray
+    diverged_at: np.ndarray
+    state: EnsembleState
+    wall_time: float
+
+
+def member_keys(key: jax.Array, members) -> jax.Array:
+    """``fold_in(key, i)`` for every member id ``i`` in ``members`` (an int ``B`` means ``range(B)``)."""
+    ids = jnp.arange(members) if np.ndim(members) == 0 else jnp.asarray(members)
+    return jax.vmap(lambda i: jax.random.fold_in(key, i))(ids.astype(jnp.uint32))
+
+
+def broadcast_hyper(hyper: Any, n_members: int) -> Any:
+    """Broadcast every field of a hyperparameter NamedTuple to shape ``(n_members,)``."""
+    fields = []
+    for name, value in zip(hyper._fields, hyper):
+        arr = np.asarray(value)
+        if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] != n_members):
+            raise ValueError(f"hyper.{name} must be a scalar or have shape ({n_members},), got {arr.shape}")
+        fields.append(jnp.asarray(np.broadcast_to(arr, (n_members,))))
+    return type(hyper)(*fields)
+
+
+def _all_finite(tree: PyTree) -> jax.Array:
+    leaves = jax.tree_util.tree_leaves(tree)
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])) if leaves else jnp.array(True)
+
+
+def _select(pred: jax.Array, a: PyTree, b: PyTree) -> PyTree:
+    return jax.tree_util.tree_map(lambda x, y: jnp.where(pred, x, y), a, b)
+
+
+def _make_chunk(system, lmap: LearningMap, record_every: int) -> Callable:
+    """Compile-ready function: advance the ensemble by ``n_records * record_every`` iterations."""
+
+    def member_step(params, lstate, sstate, dead, dead_at, mkey, hyper, n):
+        key = jax.random.fold_in(mkey, n)
+        k_sys, k_map = jax.random.split(key)
+        signals, sstate_new = system.measure(params, sstate, k_sys)
+        missing = [s for s in lmap.reads if s not in signals]
+        if missing:
+            raise ValueError(f"system must measure the signals {lmap.reads} for the {lmap.name} map; missing {missing}")
+        params_new, lstate_new = lmap.step(params, lstate, signals, hyper, k_map)
+        ok = _all_finite(params_new) & _all_finite(signals)
+        now_dead = dead | ~ok
+        params_out = _select(now_dead, params, params_new)
+        lstate_out = _select(now_dead, lstate, lstate_new)
+        sstate_out = _select(now_dead, sstate, sstate_new)
+        dead_at = jnp.where(now_dead & ~dead, n, dead_at)
+        signals = {k: jnp.where(now_dead, jnp.nan, v).astype(jnp.result_type(v, jnp.float32)) for k, v in signals.items()}
+        return params_out, lstate_out, sstate_out, now_dead, dead_at, signals
+
+    ens_step = jax.vmap(member_step, in_axes=(0, 0, 0, 0, 0, 0, 0, None))
+
+    def iterate(state: EnsembleState, hyper):
+        p, l, s, d, da, sig = ens_step(
+            state.params, state.learning, state.system, state.diverged, state.diverged_at, state.member_keys, hyper, state.n
+        )
+        return EnsembleState(p, l, s, d, da, state.member_keys, state.n + 1), sig
+
+    def chunk(state: EnsembleState, hyper, n_records: int):
+        def record(state, _):
+            def inner(carry, _):
+                st, _sig = carry
+                return iterate(st, hyper), None
+
+            _, sig0 = jax.eval_shape(iterate, state, hyper)
+            init = (state, jax.tree_util.tree_map(lambda a: jnp.zeros(a.shape, a.dtype), sig0))
+            (state, sig), _ = jax.lax.scan(inner, init, None, length=record_every)
+            return state, sig
+
+        return jax.lax.scan(record, state, None, length=n_records)
+
+    return jax.jit(chunk, static_argnums=2, donate_argnums=0)
+
+
+def init_state(system, lmap: LearningMap, params: PyTree, key: jax.Array, members=None) -> EnsembleState:
+    """The state of an ensemble before iteration 0.
+
+    Args:
+        params: stacked parameters, leading axis ``B``.
+        key: root key. members: ``B`` member ids (default ``range(B)``).
+    """
+    B = _n_members(params)
+    ids = np.arange(B) if members is None else np.asarray(members)
+    _checks.shape("members", ids, (B,), " (one id per member)")
+    params = jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True), params)  # chunks donate their input
+    mkeys = member_keys(key, ids)
+    sys_keys = jax.vmap(lambda k: jax.random.fold_in(k, -1 & 0xFFFFFFFF))(mkeys)
+    sstate = jax.vmap(system.init_state)(params, sys_keys)
+    lstate = jax.vmap(lmap.init)(params)
+    return EnsembleState(
+        params, lstate, sstate, jnp.zeros(B, bool), jnp.full(B, -1, jnp.int32), mkeys, jnp.zeros((), jnp.int32)
+    )
+
+
+def _n_members(params: PyTree) -> int:
+    leaves = jax.tree_util.tree_leaves(params)
+    if not leaves:
+        raise ValueError("params must hold at least one array")
+    sizes = {jnp.shape(x)[0] if jnp.ndim(x) else None for x in leaves}
+    if len(sizes) != 1 or None in sizes:
+        raise ValueError(f"params leaves must share a leading member axis, got leading sizes {sizes}")
+    return sizes.pop()
+
+
+def evolve(
+    system,
+    lmap: LearningMap,
+    params: PyTree,
+    hyper: Any,
+    *,
+    key: jax.Array,
+    n_iterations: int,
+    record_every: int = 1,
+    members=None,
+    chunk: int | None = None,
+    state: EnsembleState | None = None,
+    progress: bool = False,
+    on_chunk: Callable[[EnsembleState, dict, np.ndarray], None] | None = None,
+) -> Run:
+    """Advance an ensemble of ``B`` members for ``n_iterations`` learning iterations.
+
+    Args:
+        system: the system (see module docstring), e.g. :class:`ensemble.feedforward.Task`.
+        lmap: the learning map, e.g. ``learning.discrete(max_delay=5)``.
+        params: stacked initial parameters (leading axis ``B``), ignored when ``state`` is given.
+        hyper: the map's hyperparameter NamedTuple; each field a scalar or ``(B,)``.
+        key: root PRNG key. Member ``i`` uses ``fold_in(key, members[i])``.
+        n_iterations: iterations to run (a multiple of ``record_every``).
+        record_every: record the signals every this many iterations.
+        members: member ids (default ``range(B)``): run a slice of a larger
+            ensemble with the ids it has there and get bit-identical members.
+        chunk: iterations per compiled call (a multiple of ``record_every``);
+            progress and ``on_chunk`` happen between chunks. Default: about 10 chunks.
+        state: continue from a previous :class:`EnsembleState` instead of ``params``.
+        progress: show a tqdm progress bar.
+        on_chunk: called as ``on_chunk(state, traces_so_far, iterations_so_far)`` after each chunk.
+
+    Returns:
+        A :class:`Run`.
+    """
+    t0 = time.perf_counter()
+    _checks.integer_at_least("n_iterations", n_iterations, 1)
+    _checks.integer_at_least("record_every", record_every, 1)
+    n_iterations, record_every = int(n_iterations), int(record_every)
+    if n_iterations % record_every:
+        raise ValueError(f"n_iterations ({n_iterations}) must be a multiple of record_every ({record_every})")
+    if state is None:
+        _checks.finite("params", params)
+        if hasattr(system, "validate"):
+            system.validate(jax.tree_util.tree_map(lambda x: x[0], params))
+        state = init_state(system, lmap, params, key, members)
+    B = _n_members(state.params)
+    hyper = broadcast_hyper(hyper, B)
+    lmap.check(hyper)
+    if chunk is None:
+        chunk = record_every * max(1, math.ceil(n_iterations / record_every / 10))
+    _checks.integer_at_least("chunk", chunk, 1)
+    if chunk % record_every:
+        raise ValueError(f"chunk ({chunk}) must be a multiple of record_every ({record_every})")
+    run_chunk = _make_chunk(system, lmap, record_every)
+
+    start = int(state.n)
+    traces: dict[str, list] = {}
+    bar = _progress_bar(n_iterations, B) if progress else None
+    done = 0
+    while done < n_iterations:
+        n_it = min(chunk, n_iterations - done)
+        state, sig = run_chunk(state, hyper, n_it // record_every)
+        for k, v in sig.items():
+            traces.setdefault(k, []).append(np.asarray(v))
+        done += n_it
+        if bar is not None:
+            bar.update(n_it)
+        if on_chunk is not None:
+            so_far = {k: np.concatenate(v) for k, v in traces.items()}
+            on_chunk(state, so_far, _iterations(start, done, record_every))
+    if bar is not None:
+        bar.close()
+    traces_np = {k: np.concatenate(v) for k, v in traces.items()}
+    return Run(
+        traces_np,
+        _iterations(start, n_iterations, record_every),
+        state.params,
+        np.asarray(state.diverged),
+        np.asarray(state.diverged_at),
+        state,
+        time.perf_counter() - t0,
+    )
+
+
+def _iterations(start: int, done: int, record_every: int) -> np.ndarray:
+    return start + np.arange(record_every - 1, done, record_every)
+
+
+def _progress_bar(total: int, n_members: int):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="it", desc=f"evolve {n_members} members", unit_scale=False, dynamic_ncols=True)

@@ -1,0 +1,316 @@
+"""The autonomous-learning maps (SPEC §1) as pure functions over any parameter pytree.
+
+A map follows optax's shape: a :class:`LearningMap` is a pair of pure
+functions, ``init(params) -> state`` and
+``step(params, state, signals, hyper, key) -> (params, state)``. All memory
+lives in the state (a ring buffer of past parameters and past error signals),
+all randomness comes from the explicit ``key``, and the hyperparameters are a
+NamedTuple of arrays, so a ``vmap`` over members can give every member its own
+``tau``, ``S`` and delay ``m`` without recompiling.
+
+Reconstruction note: the paper's equation bodies were lost; the forms below are
+the reconstruction of ``SPEC.md`` §1. The choices kept here, in one place:
+
+* eq. (4): ``w(n+1) = w(n) - (1/tau) [E(n) - E(n-m)] [w(n) - w(n-m)] + S E(n) xi(n)``;
+* ``xi`` is one independent standard normal per parameter per iteration;
+* start-up: the history before iteration 0 equals ``w(0)`` and ``E(0)``, so
+  the first ``m`` moves are pure noise;
+* eq. (8) is eq. (4) applied to ``E`` plus eq. (4) applied to ``1 - R`` (the
+  "error" of robustness): ``- (1/tau_E) dE dw + (1/tau_R) dR dw + S_E E xi + S_R (1-R) eta``;
+* eq. (3), the continuous-time law, is integrated by Euler-Maruyama:
+  ``w(t+dt) = w(t) - (dt/tau) dE dw + S E sqrt(dt) xi`` with a delay of
+  ``m = T/dt`` steps. It is the same ring-buffer machinery as eq. (4) with the
+  drift scaled by ``dt`` and the noise by ``sqrt(dt)``.
+
+Example:
+    >>> import jax, jax.numpy as jnp
+    >>> from ensemble import learning
+    >>> lmap = learning.discrete(max_delay=1)
+    >>> hyper = learning.DiscreteHyper(tau=1.0, S=0.1, m=1)
+    >>> w = {"a": jnp.zeros(3)}
+    >>> state = lmap.init(w)
+    >>> w, state = lmap.step(w, state, {"E": jnp.float32(0.5)}, hyper, jax.random.key(0))
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _checks
+
+PyTree = Any
+Array = jax.Array
+
+
+# --------------------------------------------------------------------------- noise
+
+
+def normal_like(key: Array, tree: PyTree) -> PyTree:
+    """Independent standard normals with the structure, shapes and dtypes of ``tree``.
+
+    The key is split into one key per leaf (in ``tree_leaves`` order). This is
+    the ``xi(n)`` of eq. (4); tests regenerate it to check the map exactly.
+    """
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    keys = jax.random.split(key, len(leaves))
+    noise = [_standard_normal(k, jnp.shape(x), jnp.result_type(x)) for k, x in zip(keys, leaves)]
+    return jax.tree_util.tree_unflatten(treedef, noise)
+
+
+def _standard_normal(key: Array, shape: tuple, dtype) -> Array:
+    """Standard normals by inverse CDF of 23-bit uniforms (float32), about 2x faster than
+    ``jax.random.normal`` on CPU; float64 falls back to ``jax.random.normal``."""
+    if jnp.dtype(dtype) != jnp.float32:
+        return jax.random.normal(key, shape, dtype)
+    bits = jax.random.bits(key, shape, jnp.uint32)
+    u = jax.lax.bitcast_convert_type((bits >> 9) | jnp.uint32(0x3F800000), jnp.float32) - 1.0  # [0, 1)
+    v = 2.0 * u - 1.0 + 2.0**-24  # in (-1, 1), symmetric to within 2**-24
+    return jnp.float32(np.sqrt(2.0)) * jax.lax.erf_inv(v)
+
+
+def _move(w: PyTree, w_delayed: PyTree, drift: Array, noise_scales: tuple, key: Array) -> PyTree:
+    """``w + drift * (w - w_delayed) + sum_k noise_scales[k] * xi_k``.
+
+    With one noise scale, ``xi`` is ``normal_like(key, w)``; with K > 1 the key
+    is split into K keys, one independent normal field per term.
+    """
+    if len(noise_scales) == 1:
+        noises = [normal_like(key, w)]
+    else:
+        noises = [normal_like(k, w) for k in jax.random.split(key, len(noise_scales))]
+
+    def leaf(x, xd, *xis):
+        dtype = jnp.result_type(x)
+        out = x + drift.astype(dtype) * (x - xd)
+        for s, xi in zip(noise_scales, xis):
+            out = out + s.astype(dtype) * xi
+        return out
+
+    return jax.tree_util.tree_map(leaf, w, w_delayed, *noises)
+
+
+# ------------------------------------------------------------------ single steps
+
+
+def discrete_step(w: PyTree, w_delayed: PyTree, E, E_delayed, tau, S, key: Array) -> PyTree:
+    """One step of eq. (4) for one member: ``w - (1/tau)(E - E_delayed)(w - w_delayed) + S E xi``.
+
+    Args:
+        w: parameters ``w(n)``, any pytree of float arrays.
+        w_delayed: ``w(n-m)``, same structure.
+        E: error ``E(n) >= 0`` (scalar). E_delayed: ``E(n-m)``.
+        tau: drift time scale (> 0, in iterations). S: noise intensity (>= 0).
+        key: PRNG key for ``xi = normal_like(key, w)``.
+
+    Returns:
+        ``w(n+1)``, same structure as ``w``. With ``S = 0`` it is deterministic.
+    """
+    _checks.finite("w", w)
+    _checks.finite("w_delayed", w_delayed)
+    _checks.nonnegative("E", E)
+    _checks.nonnegative("E_delayed", E_delayed)
+    _checks.positive("tau", tau)
+    _checks.nonnegative("S", S)
+    if jax.tree_util.tree_structure(w) != jax.tree_util.tree_structure(w_delayed):
+        raise ValueError("w_delayed must have the same pytree structure as w")
+    for a, b in zip(jax.tree_util.tree_leaves(w), jax.tree_util.tree_leaves(w_delayed)):
+        if jnp.shape(a) != jnp.shape(b):
+            raise ValueError(f"w_delayed must match the shapes of w, got {jnp.shape(b)} for {jnp.shape(a)}")
+    E, E_delayed, tau, S = (jnp.asarray(v) for v in (E, E_delayed, tau, S))
+    return _move(w, w_delayed, -(E - E_delayed) / tau, (S * E,), key)
+
+
+def continuous_step(w: PyTree, w_delayed: PyTree, E, E_delayed, tau, S, dt, key: Array) -> PyTree:
+    """One Euler-Maruyama step of eq. (3) over ``dt`` for one member.
+
+    ``w(t+dt) = w(t) - (dt/tau) [E(t) - E(t-T)] [w(t) - w(t-T)] + S E(t) sqrt(dt) xi``,
+    ``xi = normal_like(key, w)`` (white noise of unit intensity). Arguments as
+    in :func:`discrete_step`; ``dt > 0`` is the integration step (time units).
+    """
+    _checks.positive("dt", dt)
+    _checks.positive("tau", tau)
+    dt = jnp.asarray(dt)
+    return discrete_step(w, w_delayed, E, E_delayed, jnp.asarray(tau) / dt, jnp.asarray(S) * jnp.sqrt(dt), key)
+
+
+# ------------------------------------------------------------- hyperparameters
+
+
+class DiscreteHyper(NamedTuple):
+    """Hyperparameters of eq. (4). Each field is a scalar or an array over members.
+
+    Attributes:
+        tau: drift time scale, > 0 (iterations).
+        S: noise intensity, >= 0.
+        m: integer delay in iterations, 1 <= m <= the map's ``max_delay``.
+    """
+
+    tau: Any
+    S: Any
+    m: Any = 1
+
+
+class BiparametricHyper(NamedTuple):
+    """Hyperparameters of eq. (8): drift scales and noise intensities for E and for R."""
+
+    tau_E: Any
+    S_E: Any
+    tau_R: Any
+    S_R: Any
+    m: Any = 1
+
+
+class ContinuousHyper(NamedTuple):
+    """Hyperparameters of eq. (3): ``tau`` (time units), ``S``, step ``dt`` and delay ``m = T/dt`` steps."""
+
+    tau: Any
+    S: Any
+    dt: Any
+    m: Any = 1
+
+
+# ----------------------------------------------------------------- delay state
+
+
+class DelayState(NamedTuple):
+    """Ring buffers of one member's past.
+
+    Attributes:
+        history: pytree like ``params`` with a leading axis ``L = max_delay``;
+            slot ``k mod L`` holds ``w(k)`` for the last ``L`` iterations.
+        signals: ``(L, K)`` past objective values (``E``, or ``E`` and ``1-R``).
+        n: int32 iteration counter (the index of the next step).
+    """
+
+    history: PyTree
+    signals: Array
+    n: Array
+
+
+class LearningMap(NamedTuple):
+    """A learning map: pure ``init`` and ``step`` plus what it reads.
+
+    Attributes:
+        init: ``params -> DelayState``.
+        step: ``(params, state, signals, hyper, key) -> (params, state)`` for
+            one member; ``signals`` maps names (``"E"``, ``"R"``) to scalars.
+        check: ``hyper -> None``; raises ValueError on invalid hyperparameters.
+        reads: names of the signals the map needs from the system.
+        max_delay: length of the ring buffers (static).
+        name: short name used in results.
+    """
+
+    init: Callable[[PyTree], DelayState]
+    step: Callable[..., tuple[PyTree, DelayState]]
+    check: Callable[[Any], None]
+    reads: tuple[str, ...]
+    max_delay: int
+    name: str
+
+
+def _delay_init(max_delay: int, n_objectives: int) -> Callable[[PyTree], DelayState]:
+    def init(params: PyTree) -> DelayState:
+        history = jax.tree_util.tree_map(
+            lambda x: jnp.broadcast_to(x, (max_delay,) + jnp.shape(x)).astype(jnp.result_type(x)), params
+        )
+        dtype = jnp.result_type(*jax.tree_util.tree_leaves(params)) if jax.tree_util.tree_leaves(params) else jnp.float32
+        return DelayState(history, jnp.zeros((max_delay, n_objectives), dtype), jnp.zeros((), jnp.int32))
+
+    return init
+
+
+def _delay_step(params: PyTree, state: DelayState, g: Array, taus: Array, noise: Array, m, key: Array):
+    """Shared eq. (4)/(8)/(3) step. ``g`` (K,) objectives to lower, ``taus`` (K,), ``noise`` (K,) intensities."""
+    L = state.signals.shape[0]
+    g = g.astype(state.signals.dtype)
+    # Start-up: the history before iteration 0 is w(0), E(0) (w(0) is filled by init).
+    signals = jnp.where(state.n == 0, jnp.broadcast_to(g, state.signals.shape), state.signals)
+    read = jnp.mod(state.n - jnp.asarray(m, jnp.int32), L)
+    write = jnp.mod(state.n, L)
+    w_delayed = jax.tree_util.tree_map(lambda h: h[read], state.history)
+    g_delayed = signals[read]
+    drift = -jnp.sum((g - g_delayed) / taus)
+    new = _move(params, w_delayed, drift, tuple(noise[k] * g[k] for k in range(g.shape[0])), key)
+    history = jax.tree_util.tree_map(lambda h, x: h.at[write].set(x), state.history, params)
+    return new, DelayState(history, signals.at[write].set(g), state.n + 1)
+
+
+def _check_delay(m, max_delay: int) -> None:
+    _checks.integer_at_least("m", m, 1, max_delay)
+
+
+def _check_max_delay(max_delay) -> int:
+    _checks.integer_at_least("max_delay", max_delay, 1)
+    return int(max_delay)
+
+
+def discrete(max_delay: int = 1) -> LearningMap:
+    """Eq. (4), the discrete-time map, reading the signal ``"E"``.
+
+    Args:
+        max_delay: length of the ring buffers; every member's delay ``m`` must
+            be <= this (members may have different ``m``).
+    """
+    L = _check_max_delay(max_delay)
+
+    def step(params, state, signals: Mapping[str, Array], hyper: DiscreteHyper, key):
+        E = jnp.asarray(signals["E"])
+        g = E[None]
+        return _delay_step(params, state, g, jnp.asarray(hyper.tau)[None], jnp.asarray(hyper.S)[None], hyper.m, key)
+
+    def check(hyper: DiscreteHyper) -> None:
+        _checks.positive("tau", hyper.tau)
+        _checks.nonnegative("S", hyper.S)
+        _check_delay(hyper.m, L)
+
+    return LearningMap(_delay_init(L, 1), step, check, ("E",), L, "discrete")
+
+
+def biparametric(max_delay: int = 1) -> LearningMap:
+    """Eq. (8), functionality and robustness together, reading ``"E"`` and ``"R"``."""
+    L = _check_max_delay(max_delay)
+
+    def step(params, state, signals: Mapping[str, Array], hyper: BiparametricHyper, key):
+        E = jnp.asarray(signals["E"])
+        R = jnp.asarray(signals["R"]).astype(E.dtype)
+        g = jnp.stack([E, 1 - R])
+        taus = jnp.stack([jnp.asarray(hyper.tau_E), jnp.asarray(hyper.tau_R)])
+        noise = jnp.stack([jnp.asarray(hyper.S_E), jnp.asarray(hyper.S_R)])
+        return _delay_step(params, state, g, taus, noise, hyper.m, key)
+
+    def check(hyper: BiparametricHyper) -> None:
+        _checks.positive("tau_E", hyper.tau_E)
+        _checks.positive("tau_R", hyper.tau_R)
+        _checks.nonnegative("S_E", hyper.S_E)
+        _checks.nonnegative("S_R", hyper.S_R)
+        _check_delay(hyper.m, L)
+
+    return LearningMap(_delay_init(L, 2), step, check, ("E", "R"), L, "biparametric")
+
+
+def continuous(max_delay: int = 1) -> LearningMap:
+    """Eq. (3) as a per-``dt`` step for use inside a system's integration loop.
+
+    ``max_delay`` is the buffer length in integration steps (``T/dt``). Each
+    call of ``step`` advances the weights by one Euler-Maruyama step of ``dt``.
+    """
+    L = _check_max_delay(max_delay)
+
+    def step(params, state, signals: Mapping[str, Array], hyper: ContinuousHyper, key):
+        E = jnp.asarray(signals["E"])
+        dt = jnp.asarray(hyper.dt, E.dtype)
+        tau = jnp.asarray(hyper.tau, E.dtype) / dt
+        S = jnp.asarray(hyper.S, E.dtype) * jnp.sqrt(dt)
+        return _delay_step(params, state, E[None], tau[None], S[None], hyper.m, key)
+
+    def check(hyper: ContinuousHyper) -> None:
+        _checks.positive("tau", hyper.tau)
+        _checks.nonnegative("S", hyper.S)
+        _checks.positive("dt", hyper.dt)
+        _check_delay(hyper.m, L)
+
+    return LearningMap(_delay_init(L, 1), step, check, ("E",), L, "continuous")
