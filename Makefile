@@ -1,0 +1,28 @@
+# make demo: quick reproduction of the paper's headline results into results/
+# make test: the test suite
+# Both create .venv (Python 3.11+) and install the project into it on first use.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test install clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m ensemble reproduce fig1 --out results --quiet
+	$(BIN)/python -m ensemble reproduce fig2a --quick --out results
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q tests
+
+clean:
+	rm -rf results .pytest_cache

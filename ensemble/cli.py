@@ -1,0 +1,44 @@
+"""Command line: ``python -m ensemble reproduce <study> [--quick] [--members N] [--seed S] --out DIR``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def _parser() -> argparse.ArgumentParser:
+    from . import __version__, studies
+
+    p = argparse.ArgumentParser(prog="python -m ensemble", description="Autonomous-learning ensembles (Bilen & Kaluza).")
+    p.add_argument("--version", action="version", version=f"ensemble {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("reproduce", help="run one of the paper's studies, write DIR/<study>.json and DIR/<study>.png")
+    r.add_argument("study", help=f"study id: {', '.join(studies.STUDIES)}")
+    r.add_argument("--out", required=True, help="output folder")
+    r.add_argument("--quick", action="store_true", help="small size (about a minute on 2 CPU cores)")
+    r.add_argument("--members", type=int, help="ensemble size (members per grid point)")
+    r.add_argument("--seed", type=int, help="root seed")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    sub.add_parser("list", help="list the study ids")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from . import studies
+
+    args = _parser().parse_args(argv)
+    if args.command == "list":
+        for name, module in studies.STUDIES.items():
+            print(f"{name:6s} {(module.__doc__ or '').strip().splitlines()[0]}")
+        return 0
+    try:
+        result = studies.reproduce(
+            args.study, args.out, quick=args.quick, progress=not args.quiet, members=args.members, seed=args.seed
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(studies.get(args.study).describe(result))
+    print(f"wrote {os.path.join(args.out, args.study + '.json')} and {os.path.join(args.out, args.study + '.png')}")
+    return 0

@@ -1,0 +1,51 @@
+"""The paper's studies (SPEC §4), one module each: ``Config``, ``run(config) -> Result``, ``plot(result, path)``.
+
+Example:
+    >>> from ensemble import studies
+    >>> result = studies.fig2a.run(studies.fig2a.Config.quick())
+    >>> studies.fig2a.plot(result, "fig2a.png")
+"""
+
+from __future__ import annotations
+
+import os
+from types import ModuleType
+
+from . import fig1, fig2a
+from ._common import Result, write_json
+
+STUDIES: dict[str, ModuleType] = {"fig1": fig1, "fig2a": fig2a}
+PLANNED = ("fig2b", "fig3", "fig4", "fig5", "fig6", "fig7", "cmp")
+
+
+def get(study: str) -> ModuleType:
+    """The module of study ``study``; ValueError naming the known ids otherwise."""
+    if study in STUDIES:
+        return STUDIES[study]
+    if study in PLANNED:
+        raise ValueError(f"study {study!r} is not implemented yet; available: {', '.join(STUDIES)}")
+    raise ValueError(f"study must be one of {', '.join(STUDIES)}, got {study!r}")
+
+
+def reproduce(study: str, out: str, *, quick: bool = False, progress: bool = False, **overrides) -> Result:
+    """Run a study and write ``out/<study>.json`` and ``out/<study>.png``.
+
+    Args:
+        study: study id. out: output folder (created). quick: the small size.
+        overrides: Config fields to change (e.g. ``members=64``, ``seed=3``).
+    """
+    module = get(study)
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    unknown = set(overrides) - set(module.Config.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"overrides must be fields of {study}.Config, got {sorted(unknown)}")
+    config = module.Config.quick(**overrides) if quick else module.Config(**overrides)
+    config.validate()
+    result = module.run(config, progress=progress)
+    os.makedirs(out, exist_ok=True)
+    write_json(result, os.path.join(out, f"{study}.json"))
+    module.plot(result, os.path.join(out, f"{study}.png"))
+    return result
+
+
+__all__ = ["STUDIES", "Result", "get", "reproduce", "fig1", "fig2a"]

@@ -1,0 +1,155 @@
+"""Fig. 2a: error vs iteration, autonomous learning (eq. 4) vs back-propagation, vowels.
+
+Both methods start from the same initial weights of every member. The
+autonomous-learning ensemble is one :func:`ensemble.evolve` call; the
+back-propagation ensemble is one ``vmap`` of :func:`ensemble.feedforward.backprop`.
+
+The paper's tau, S, m, learning factor and iteration counts were lost; the
+defaults here come from our calibration sweep (see ``docs/calibration.md``)
+and are reconstructions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import jax
+import numpy as np
+
+from .. import feedforward as ff
+from .. import learning, patterns
+from .._checks import integer_at_least, nonnegative, positive
+from ..driver import evolve, member_keys
+from ._common import Result, first_below, quantile_bands
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Settings of the Fig. 2a study (all reconstructions; see module docstring)."""
+
+    members: int = 256
+    seed: int = 0
+    n_hidden: int = 10
+    init_scale: float = 0.1
+    tau: float = 0.1
+    S: float = 0.3
+    m: int = 5
+    n_iterations: int = 100_000
+    record_every: int = 500
+    learning_rate: float = 2.0
+    backprop_iterations: int = 5_000
+    reach_level: float | None = None  # None: the AL ensemble's final median error
+
+    @classmethod
+    def quick(cls, **overrides) -> "Config":
+        """A size that finishes in well under a minute on 2 CPU cores."""
+        return dataclasses.replace(cls(members=32, n_iterations=20_000, record_every=200, backprop_iterations=2_000), **overrides)
+
+    def validate(self) -> None:
+        integer_at_least("members", self.members, 1)
+        integer_at_least("seed", self.seed, 0)
+        integer_at_least("n_hidden", self.n_hidden, 1)
+        nonnegative("init_scale", self.init_scale)
+        positive("tau", self.tau)
+        nonnegative("S", self.S)
+        integer_at_least("m", self.m, 1)
+        integer_at_least("n_iterations", self.n_iterations, 1)
+        integer_at_least("record_every", self.record_every, 1)
+        positive("learning_rate", self.learning_rate)
+        integer_at_least("backprop_iterations", self.backprop_iterations, 1)
+        if self.reach_level is not None:
+            positive("reach_level", self.reach_level)
+
+
+def run(config: Config = Config(), *, progress: bool = False) -> Result:
+    """Run the study: one AL ensemble call and one back-propagation ensemble call."""
+    config.validate()
+    t0 = time.perf_counter()
+    X, Y = patterns.vowels()
+    k_init, k_run = jax.random.split(jax.random.key(config.seed))
+    ids = np.arange(config.members)
+    params = jax.vmap(lambda k: ff.init(k, X.shape[1], config.n_hidden, Y.shape[1], scale=config.init_scale))(
+        member_keys(k_init, ids)
+    )
+    al = evolve(
+        ff.Task(X, Y),
+        learning.discrete(config.m),
+        params,
+        learning.DiscreteHyper(config.tau, config.S, config.m),
+        key=k_run,
+        n_iterations=config.n_iterations,
+        record_every=config.record_every,
+        progress=progress,
+    )
+    correct = np.asarray(jax.vmap(lambda p: ff.correct(p, X, Y))(al.params)) & ~al.diverged
+    _, bp_E = jax.jit(jax.vmap(lambda p: ff.backprop(p, X, Y, config.learning_rate, config.backprop_iterations)))(params)
+    bp_E = np.asarray(bp_E).T  # (iterations, B)
+    bp_it = np.arange(config.backprop_iterations)
+
+    al_band = quantile_bands(al.traces["E"])
+    bp_band = quantile_bands(bp_E)
+    al_final = float(al_band["p50"][-1])
+    level = config.reach_level if config.reach_level is not None else al_final
+    ok = ~al.diverged
+    summary = {
+        "al_final_median_error": al_final,
+        "al_final_best_decile_error": float(al_band["p10"][-1]),
+        "al_all_correct_fraction": float(correct[ok].mean()) if ok.any() else 0.0,
+        "backprop_final_median_error": float(bp_band["p50"][-1]),
+        "reach_level": float(level),
+        "al_iterations_to_reach": first_below(al.iterations, al_band["p50"], level * (1 + 1e-6)),
+        "backprop_iterations_to_reach": first_below(bp_it, bp_band["p50"], level * (1 + 1e-6)),
+        "trivial_error": float(np.mean((Y - 1.0 / Y.shape[1]) ** 2)),
+        "members": config.members,
+        "diverged": int(al.diverged.sum()),
+    }
+    a, b = summary["al_iterations_to_reach"], summary["backprop_iterations_to_reach"]
+    summary["speedup_backprop"] = (a + 1) / (b + 1) if a is not None and b is not None else None
+    arrays = {
+        "al": {"iterations": al.iterations, **al_band},
+        "backprop": {"iterations": bp_it, **bp_band},
+        "al_final_errors": al.traces["E"][-1],
+    }
+    return Result("fig2a", dataclasses.asdict(config), summary, arrays, time.perf_counter() - t0)
+
+
+def plot(result: Result, path: str | None = None):
+    """E vs iteration on log-log axes: AL median and 10-90% band, back-propagation median."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    al, bp, s = result.arrays["al"], result.arrays["backprop"], result.summary
+    fig, ax = plt.subplots(figsize=(6, 4))
+    it_al = np.asarray(al["iterations"]) + 1
+    ax.fill_between(it_al, al["p10"], al["p90"], color="C0", alpha=0.2, lw=0, label="AL 10-90%")
+    ax.plot(it_al, al["p50"], color="C0", label=f"autonomous learning (median of {s['members']})")
+    it_bp = np.asarray(bp["iterations"]) + 1
+    ax.plot(it_bp, bp["p50"], "k--", label="back-propagation (median)")
+    ax.axhline(s["reach_level"], color="0.5", lw=0.8, ls=":", label=f"reach level {s['reach_level']:.3f}")
+    ax.set(xscale="log", yscale="log", xlabel="iteration n", ylabel="error E", title="Fig. 2a: vowels, 35-10-5 network")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    if path:
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+    return fig
+
+
+def describe(result: Result) -> str:
+    """A few lines of summary for the terminal."""
+    s = result.summary
+    return "\n".join(
+        [
+            f"fig2a: {s['members']} members, {result.config['n_iterations']} AL iterations "
+            f"(tau={result.config['tau']}, S={result.config['S']}, m={result.config['m']}), {result.wall_time:.1f} s",
+            f"  AL median final E = {s['al_final_median_error']:.4f} (best decile {s['al_final_best_decile_error']:.4f}; "
+            f"trivial all-0.2 output gives {s['trivial_error']:.2f}), all five vowels right: {s['al_all_correct_fraction']:.0%}, "
+            f"diverged: {s['diverged']}",
+            f"  back-propagation median final E = {s['backprop_final_median_error']:.4f}",
+            f"  median E < {s['reach_level']:.4f}: AL at iteration {s['al_iterations_to_reach']}, "
+            f"back-propagation at {s['backprop_iterations_to_reach']}",
+        ]
+    )

@@ -1,0 +1,79 @@
+"""Studies and the command line, at tiny sizes."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from ensemble import studies
+from ensemble.studies import fig2a
+
+TINY = dict(members=4, n_iterations=200, record_every=20, backprop_iterations=60)
+
+
+def test_fig2a_json_has_the_contract_keys(tmp_path):
+    result = studies.reproduce("fig2a", str(tmp_path), **TINY)
+    data = json.loads((tmp_path / "fig2a.json").read_text())
+    assert (tmp_path / "fig2a.png").stat().st_size > 1000
+    s = data["summary"]
+    for key in [
+        "al_final_median_error", "al_all_correct_fraction", "backprop_final_median_error", "reach_level",
+        "al_iterations_to_reach", "backprop_iterations_to_reach", "diverged",
+    ]:
+        assert key in s
+    assert data["config"]["members"] == 4 and data["config"]["seed"] == 0 and data["version"]
+    assert len(data["al"]["p50"]) == 10 and len(data["backprop"]["p50"]) == 60
+    # the summary is computed from the arrays it ships
+    assert s["al_final_median_error"] == pytest.approx(np.median(data["al_final_errors"]))
+    assert s["reach_level"] == pytest.approx(s["al_final_median_error"])
+    assert 0 <= s["al_all_correct_fraction"] <= 1 and s["diverged"] == 0
+    assert s["backprop_final_median_error"] < 0.25  # back-propagation lowers E from the initial ~0.25
+    assert result.summary == s
+
+
+def test_fig2a_same_seed_same_json(tmp_path):
+    a = studies.reproduce("fig2a", str(tmp_path / "a"), **TINY)
+    b = studies.reproduce("fig2a", str(tmp_path / "b"), **TINY)
+    ja, jb = (json.loads((tmp_path / d / "fig2a.json").read_text()) for d in "ab")
+    ja.pop("wall_time_s"), jb.pop("wall_time_s")
+    assert ja == jb
+    c = fig2a.run(fig2a.Config(**{**TINY, "seed": 1}))
+    assert c.summary["al_final_median_error"] != a.summary["al_final_median_error"]
+
+
+def test_fig1_writes_bitmaps(tmp_path):
+    studies.reproduce("fig1", str(tmp_path))
+    data = json.loads((tmp_path / "fig1.json").read_text())
+    assert np.asarray(data["bitmaps"]).shape == (15, 7, 5) and data["chars"][0] == "A"
+
+
+def test_reproduce_rejects_unknown_study_and_bad_config(tmp_path):
+    with pytest.raises(ValueError, match="^study must be one of"):
+        studies.reproduce("fig99", str(tmp_path))
+    with pytest.raises(ValueError, match="^members must"):
+        studies.reproduce("fig2a", str(tmp_path), members=0)
+    with pytest.raises(ValueError, match="^tau must"):
+        studies.reproduce("fig2a", str(tmp_path), tau=-1.0)
+    with pytest.raises(ValueError, match="^overrides must"):
+        studies.reproduce("fig2a", str(tmp_path), nonsense=1)
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "ensemble", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_cli_errors_are_one_line_and_exit_2(tmp_path):
+    for args, needle in [(("reproduce", "fig99", "--out", str(tmp_path)), "study"), (("reproduce", "fig2a", "--members", "0", "--out", str(tmp_path)), "members")]:
+        proc = _cli(*args)
+        assert proc.returncode == 2
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0]
+        assert "Traceback" not in proc.stderr
+
+
+def test_cli_reproduce_fig1(tmp_path):
+    proc = _cli("reproduce", "fig1", "--out", str(tmp_path), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "fig1.json").exists() and (tmp_path / "fig1.png").exists()
