@@ -20,6 +20,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--members", type=int, help="ensemble size (members per grid point)")
     r.add_argument("--seed", type=int, help="root seed")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.add_argument("--chunk", type=int, help="iterations per chunk; a checkpoint is written after each (default: ~10 chunks)")
+    r.add_argument("--resume", action="store_true", help="continue from DIR/checkpoints (bitwise identical to an uninterrupted run)")
     sub.add_parser("list", help="list the study ids")
     return p
 
@@ -34,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         result = studies.reproduce(
-            args.study, args.out, quick=args.quick, progress=not args.quiet, members=args.members, seed=args.seed
+            args.study, args.out, quick=args.quick, progress=not args.quiet, resume=args.resume, chunk=args.chunk,
+            members=args.members, seed=args.seed,
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -198,6 +198,10 @@ def evolve(
     state: EnsembleState | None = None,
     progress: bool = False,
     on_chunk: Callable[[EnsembleState, dict, np.ndarray], None] | None = None,
+    checkpoint: str | None = None,
+    resume: bool = False,
+    meta: dict | None = None,
+    devices: int | None = None,
 ) -> Run:
     """Advance an ensemble of ``B`` members for ``n_iterations`` learning iterations.
 
@@ -212,10 +216,19 @@ def evolve(
         members: member ids (default ``range(B)``): run a slice of a larger
             ensemble with the ids it has there and get bit-identical members.
         chunk: iterations per compiled call (a multiple of ``record_every``);
-            progress and ``on_chunk`` happen between chunks. Default: about 10 chunks.
+            progress, checkpoints and ``on_chunk`` happen between chunks.
+            Default: about 10 chunks.
         state: continue from a previous :class:`EnsembleState` instead of ``params``.
-        progress: show a tqdm progress bar.
+        progress: show a tqdm progress bar (iterations, member-iterations/s, time left).
         on_chunk: called as ``on_chunk(state, traces_so_far, iterations_so_far)`` after each chunk.
+        checkpoint: file prefix (e.g. ``"out/checkpoints/fig2a"``): after every
+            chunk the full state and traces are written there atomically
+            (see :mod:`ensemble.checkpoint`).
+        resume: continue from the checkpoint if it exists (bitwise identical to
+            an uninterrupted run); a checkpoint of a different run is refused.
+        meta: JSON-serialisable settings stored in (and required to match) the checkpoint.
+        devices: shard the member axis over this many local devices (default:
+            the most that divide ``B``). Results do not depend on it.
 
     Returns:
         A :class:`Run`.
@@ -226,8 +239,13 @@ def evolve(
     n_iterations, record_every = int(n_iterations), int(record_every)
     if n_iterations % record_every:
         raise ValueError(f"n_iterations ({n_iterations}) must be a multiple of record_every ({record_every})")
+    if resume and checkpoint is None:
+        raise ValueError("resume=True needs a checkpoint path")
     if state is None:
         _checks.finite("params", params)
+        for leaf in jax.tree_util.tree_leaves(params):
+            if not jnp.issubdtype(jnp.result_type(leaf), jnp.floating):
+                raise ValueError(f"params must be floating point arrays, got dtype {jnp.result_type(leaf)}")
         if hasattr(system, "validate"):
             system.validate(jax.tree_util.tree_map(lambda x: x[0], params))
         state = init_state(system, lmap, params, key, members)
@@ -239,12 +257,31 @@ def evolve(
     _checks.integer_at_least("chunk", chunk, 1)
     if chunk % record_every:
         raise ValueError(f"chunk ({chunk}) must be a multiple of record_every ({record_every})")
+    state, hyper = _shard((state, hyper), B, devices)
     run_chunk = _make_chunk(system, lmap, record_every)
 
     start = int(state.n)
     traces: dict[str, list] = {}
-    bar = _progress_bar(n_iterations, B) if progress else None
     done = 0
+    if checkpoint is not None:
+        from . import checkpoint as ckpt
+
+        fingerprint = {
+            "meta": meta or {},
+            "map": [lmap.name, lmap.max_delay],
+            "members": B,
+            "start": start,
+            "n_iterations": n_iterations,
+            "record_every": record_every,
+            "inputs_sha256": _fingerprint(state, hyper, system),
+        }
+        if resume and ckpt.exists(checkpoint):
+            state, loaded, _ = ckpt.load(checkpoint, state, fingerprint)
+            state = _shard(state, B, devices)
+            traces = {k: [v] for k, v in loaded.items()}
+            done = int(state.n) - start
+    bar = _progress_bar(n_iterations, B, done) if progress else None
+    t_loop, done_before = time.perf_counter(), done
     while done < n_iterations:
         n_it = min(chunk, n_iterations - done)
         state, sig = run_chunk(state, hyper, n_it // record_every)
@@ -253,9 +290,15 @@ def evolve(
         done += n_it
         if bar is not None:
             bar.update(n_it)
-        if on_chunk is not None:
+            bar.set_postfix_str(f"{(done - done_before) * B / (time.perf_counter() - t_loop):.3g} member-it/s")
+        if checkpoint is not None or on_chunk is not None:
             so_far = {k: np.concatenate(v) for k, v in traces.items()}
-            on_chunk(state, so_far, _iterations(start, done, record_every))
+            traces = {k: [v] for k, v in so_far.items()}
+            its = _iterations(start, done, record_every)
+            if checkpoint is not None:
+                ckpt.save(checkpoint, state, so_far, its, fingerprint)
+            if on_chunk is not None:
+                on_chunk(state, so_far, its)
     if bar is not None:
         bar.close()
     traces_np = {k: np.concatenate(v) for k, v in traces.items()}
@@ -270,11 +313,53 @@ def evolve(
     )
 
 
+def _fingerprint(state: EnsembleState, hyper: Any, system: Any) -> str:
+    """sha256 of everything a run starts from: initial state (keys included), hyperparameters, system arrays."""
+    import hashlib
+
+    h = hashlib.sha256()
+    leaves = jax.tree_util.tree_leaves((state, hyper)) + [
+        x for x in jax.tree_util.tree_leaves(system) if isinstance(x, (np.ndarray, jax.Array, float, int))
+    ]
+    for leaf in leaves:
+        if hasattr(leaf, "dtype") and jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+            leaf = jax.random.key_data(leaf)
+        arr = np.asarray(leaf)
+        h.update(f"{arr.dtype}{arr.shape}".encode())
+        h.update(np.ascontiguousarray(arr).tobytes())
+    return h.hexdigest()
+
+
+def n_devices_for(n_members: int, devices: int | None = None) -> int:
+    """How many local devices the member axis is sharded over: ``devices``, or the most that divide ``n_members``."""
+    available = len(jax.local_devices())
+    if devices is not None:
+        _checks.integer_at_least("devices", devices, 1, available)
+        if n_members % int(devices):
+            raise ValueError(f"devices ({devices}) must divide the number of members ({n_members})")
+        return int(devices)
+    return max(d for d in range(1, available + 1) if n_members % d == 0)
+
+
+def _shard(tree: PyTree, n_members: int, devices: int | None) -> PyTree:
+    """Place every leaf with a leading member axis on a 1-d mesh of devices; replicate the rest."""
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    n = n_devices_for(n_members, devices)
+    mesh = Mesh(np.array(jax.local_devices()[:n]), ("members",))
+    split, whole = NamedSharding(mesh, PartitionSpec("members")), NamedSharding(mesh, PartitionSpec())
+
+    def place(x):
+        return jax.device_put(x, split if jnp.ndim(x) >= 1 and jnp.shape(x)[0] == n_members else whole)
+
+    return jax.tree_util.tree_map(place, tree)
+
+
 def _iterations(start: int, done: int, record_every: int) -> np.ndarray:
     return start + np.arange(record_every - 1, done, record_every)
 
 
-def _progress_bar(total: int, n_members: int):
+def _progress_bar(total: int, n_members: int, initial: int = 0):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, unit="it", desc=f"evolve {n_members} members", unit_scale=False, dynamic_ncols=True)
+    return tqdm(total=total, initial=initial, unit="it", desc=f"evolve {n_members} members", dynamic_ncols=True)

@@ -27,11 +27,24 @@ def get(study: str) -> ModuleType:
     raise ValueError(f"study must be one of {', '.join(STUDIES)}, got {study!r}")
 
 
-def reproduce(study: str, out: str, *, quick: bool = False, progress: bool = False, **overrides) -> Result:
+def reproduce(
+    study: str,
+    out: str,
+    *,
+    quick: bool = False,
+    progress: bool = False,
+    resume: bool = False,
+    chunk: int | None = None,
+    checkpoint_dir: str | None = None,
+    **overrides,
+) -> Result:
     """Run a study and write ``out/<study>.json`` and ``out/<study>.png``.
 
     Args:
         study: study id. out: output folder (created). quick: the small size.
+        progress: progress bars. resume: continue from the checkpoints in
+            ``checkpoint_dir`` (default ``out/checkpoints``), written after every chunk.
+        chunk: iterations per chunk (default: about 10 chunks per run).
         overrides: Config fields to change (e.g. ``members=64``, ``seed=3``).
     """
     module = get(study)
@@ -41,8 +54,13 @@ def reproduce(study: str, out: str, *, quick: bool = False, progress: bool = Fal
         raise ValueError(f"overrides must be fields of {study}.Config, got {sorted(unknown)}")
     config = module.Config.quick(**overrides) if quick else module.Config(**overrides)
     config.validate()
-    result = module.run(config, progress=progress)
+    if chunk is not None:
+        from .._checks import integer_at_least
+
+        integer_at_least("chunk", chunk, 1)
     os.makedirs(out, exist_ok=True)
+    checkpoint_dir = checkpoint_dir or os.path.join(out, "checkpoints")
+    result = module.run(config, progress=progress, checkpoint_dir=checkpoint_dir, resume=resume, chunk=chunk)
     write_json(result, os.path.join(out, f"{study}.json"))
     module.plot(result, os.path.join(out, f"{study}.png"))
     return result

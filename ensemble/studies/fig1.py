@@ -28,7 +28,8 @@ class Config:
         integer_at_least("n_out", self.n_out, 1)
 
 
-def run(config: Config = Config(), *, progress: bool = False) -> Result:
+def run(config: Config = Config(), **_ignored) -> Result:
+    """The bitmaps and the layer sizes (instant; takes the common keyword options and ignores them)."""
     config.validate()
     t0 = time.perf_counter()
     chars = patterns.VOWELS + patterns.DIGITS

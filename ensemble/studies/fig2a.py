@@ -12,6 +12,7 @@ and are reconstructions.
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 
 import jax
@@ -62,8 +63,22 @@ class Config:
             positive("reach_level", self.reach_level)
 
 
-def run(config: Config = Config(), *, progress: bool = False) -> Result:
-    """Run the study: one AL ensemble call and one back-propagation ensemble call."""
+def run(
+    config: Config = Config(),
+    *,
+    progress: bool = False,
+    checkpoint_dir: str | None = None,
+    resume: bool = False,
+    chunk: int | None = None,
+) -> Result:
+    """Run the study: one AL ensemble call and one back-propagation ensemble call.
+
+    Args:
+        config: the settings. progress: show a progress bar.
+        checkpoint_dir: write a checkpoint of the AL run there after every chunk.
+        resume: continue from that checkpoint. chunk: iterations per chunk
+            (a multiple of ``config.record_every``; default about 10 chunks).
+    """
     config.validate()
     t0 = time.perf_counter()
     X, Y = patterns.vowels()
@@ -81,6 +96,10 @@ def run(config: Config = Config(), *, progress: bool = False) -> Result:
         n_iterations=config.n_iterations,
         record_every=config.record_every,
         progress=progress,
+        chunk=chunk,
+        checkpoint=os.path.join(checkpoint_dir, "fig2a_al") if checkpoint_dir else None,
+        resume=resume,
+        meta={"study": "fig2a", "config": dataclasses.asdict(config)},
     )
     correct = np.asarray(jax.vmap(lambda p: ff.correct(p, X, Y))(al.params)) & ~al.diverged
     _, bp_E = jax.jit(jax.vmap(lambda p: ff.backprop(p, X, Y, config.learning_rate, config.backprop_iterations)))(params)

@@ -1,0 +1,118 @@
+"""Checkpoints of a running ensemble: npz + JSON, written atomically, never pickle.
+
+A checkpoint holds the full :class:`~ensemble.driver.EnsembleState` (parameters,
+delay buffers, carried system state, divergence flags, member keys, iteration
+count), the traces recorded so far and a ``meta`` dict (the run's settings and
+the package version). ``PATH.npz`` is the checkpoint: it is written to a
+temporary file and renamed into place, so a crash at any moment leaves either
+the previous checkpoint or the new one, never a torn file. ``PATH.json`` is a
+human-readable copy of ``meta`` and the progress, written the same way.
+
+Loading needs a *template* state of the same run (``driver.init_state`` of
+the same config): its tree structure, shapes and dtypes are checked against
+the file, and ``meta`` must equal the one stored, so a checkpoint from another
+config or package version is refused, not silently mixed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import jax
+import numpy as np
+
+from . import __version__
+
+FORMAT = 1
+
+
+def _is_key(x: Any) -> bool:
+    return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def _atomic_write(path: str, write) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "wb") as f:
+        write(f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def save(path: str, state: Any, traces: dict, iterations: np.ndarray, meta: dict) -> None:
+    """Write ``path + ".npz"`` (and ``.json``) atomically.
+
+    Args:
+        path: file prefix, e.g. ``DIR/checkpoints/fig2a``; folders are created.
+        state: the ensemble state (any pytree of arrays; PRNG key arrays allowed).
+        traces: dict of ``(n_records, B)`` arrays recorded so far.
+        iterations: ``(n_records,)`` iteration index of each record.
+        meta: JSON-serialisable settings that identify the run.
+    """
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    leaves = jax.tree_util.tree_leaves(state)
+    arrays = {}
+    for i, leaf in enumerate(leaves):
+        arrays[f"state_{i}"] = np.asarray(jax.random.key_data(leaf) if _is_key(leaf) else leaf)
+    for name, value in traces.items():
+        arrays[f"trace_{name}"] = np.asarray(value)
+    arrays["iterations"] = np.asarray(iterations)
+    header = {"format": FORMAT, "version": __version__, "meta": meta, "n_leaves": len(leaves), "traces": sorted(traces)}
+    arrays["header"] = np.frombuffer(json.dumps(header, sort_keys=True).encode(), dtype=np.uint8)
+    _atomic_write(path + ".npz", lambda f: np.savez(f, **arrays))
+    done = int(np.asarray(iterations)[-1]) + 1 if len(iterations) else 0
+    info = {**header, "iterations_done": done}
+    _atomic_write(path + ".json", lambda f: f.write((json.dumps(info, indent=1, sort_keys=True) + "\n").encode()))
+
+
+def exists(path: str) -> bool:
+    """True when ``path + ".npz"`` is there."""
+    return os.path.exists(path + ".npz")
+
+
+def load(path: str, template: Any, meta: dict) -> tuple[Any, dict, np.ndarray]:
+    """Read a checkpoint written by :func:`save` for the run described by ``meta``.
+
+    Returns:
+        ``(state, traces, iterations)`` with ``state`` shaped like ``template``.
+
+    Raises:
+        ValueError: the file is from another config, package version or format,
+            or its arrays do not match the template.
+    """
+    with np.load(path + ".npz") as data:
+        header = json.loads(bytes(data["header"]).decode())
+        stored = {k: data[k] for k in data.files}
+    if header.get("format") != FORMAT or header.get("version") != __version__:
+        raise ValueError(
+            f"checkpoint {path}.npz was written by ensemble {header.get('version')} (format {header.get('format')}); "
+            f"this is {__version__} (format {FORMAT}): delete it or write to another --out"
+        )
+    want = json.loads(json.dumps(meta, sort_keys=True))
+    if header["meta"] != want:
+        diff = sorted(k for k in set(want) | set(header["meta"]) if want.get(k) != header["meta"].get(k))
+        raise ValueError(
+            f"checkpoint {path}.npz belongs to a different run (settings differ in {', '.join(diff)}): "
+            "delete it, or resume with the settings it was written with"
+        )
+    t_leaves, treedef = jax.tree_util.tree_flatten(template)
+    if header["n_leaves"] != len(t_leaves):
+        raise ValueError(f"checkpoint {path}.npz does not match this run's state structure")
+    leaves = []
+    for i, t in enumerate(t_leaves):
+        arr = stored[f"state_{i}"]
+        if _is_key(t):
+            data = jax.random.key_data(t)
+            if arr.shape != data.shape or arr.dtype != data.dtype:
+                raise ValueError(f"checkpoint {path}.npz: key array {i} has shape {arr.shape}, expected {data.shape}")
+            leaves.append(jax.random.wrap_key_data(arr, impl=jax.random.key_impl(t)))
+        else:
+            if arr.shape != np.shape(t) or arr.dtype != np.asarray(t).dtype:
+                raise ValueError(
+                    f"checkpoint {path}.npz: array {i} has shape {arr.shape} {arr.dtype}, expected {np.shape(t)} {np.asarray(t).dtype}"
+                )
+            leaves.append(jax.numpy.asarray(arr))
+    traces = {name: stored[f"trace_{name}"] for name in header["traces"]}
+    return jax.tree_util.tree_unflatten(treedef, leaves), traces, stored["iterations"]

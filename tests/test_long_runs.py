@@ -1,0 +1,167 @@
+"""Long runs: checkpoints, resume after a crash or SIGKILL, sharding, progress."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ensemble import checkpoint, driver, evolve, feedforward as ff, learning, patterns, studies
+
+X, Y = patterns.vowels()
+
+
+def net_params(B, ids=None):
+    ids = np.arange(B) if ids is None else np.asarray(ids)
+    return jax.vmap(lambda k: ff.init(k, 35, 10, 5))(driver.member_keys(jax.random.key(1), ids))
+
+
+def assert_same(a, b):
+    for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)):
+        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            x, y = jax.random.key_data(x), jax.random.key_data(y)
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_save_load_round_trip_with_keys(tmp_path):
+    state = driver.init_state(ff.Task(X, Y), learning.discrete(3), net_params(4), jax.random.key(0))
+    traces = {"E": np.random.default_rng(0).uniform(size=(5, 4)).astype(np.float32)}
+    path = str(tmp_path / "ck" / "run")
+    checkpoint.save(path, state, traces, np.arange(5), {"a": 1})
+    assert sorted(os.listdir(tmp_path / "ck")) == ["run.json", "run.npz"]  # no temporary files left
+    loaded, tr, its = checkpoint.load(path, state, {"a": 1})
+    assert_same(loaded, state)
+    np.testing.assert_array_equal(tr["E"], traces["E"])
+    np.testing.assert_array_equal(its, np.arange(5))
+    assert json.loads((tmp_path / "ck" / "run.json").read_text())["iterations_done"] == 5
+
+
+def test_load_refuses_other_config_version_or_structure(tmp_path, monkeypatch):
+    state = driver.init_state(ff.Task(X, Y), learning.discrete(3), net_params(4), jax.random.key(0))
+    path = str(tmp_path / "run")
+    checkpoint.save(path, state, {}, np.arange(0), {"seed": 1})
+    with pytest.raises(ValueError, match="different run .*seed"):
+        checkpoint.load(path, state, {"seed": 2})
+    other = driver.init_state(ff.Task(X, Y), learning.discrete(3), net_params(8), jax.random.key(0))
+    with pytest.raises(ValueError, match="checkpoint .* array"):
+        checkpoint.load(path, other, {"seed": 1})
+    monkeypatch.setattr(checkpoint, "__version__", "999.0")
+    with pytest.raises(ValueError, match="written by ensemble"):
+        checkpoint.load(path, state, {"seed": 1})
+
+
+class Crash(Exception):
+    pass
+
+
+def test_resume_after_crash_is_bitwise_identical(tmp_path):
+    common = dict(key=jax.random.key(4), n_iterations=60, record_every=5, chunk=10)
+    hyper = learning.DiscreteHyper(0.1, 0.3, 2)
+    ref = evolve(ff.Task(X, Y), learning.discrete(2), net_params(8), hyper, **common)
+    path = str(tmp_path / "ck")
+
+    def crash_after_three(state, traces, its):
+        if its[-1] >= 29:
+            raise Crash
+
+    with pytest.raises(Crash):
+        evolve(ff.Task(X, Y), learning.discrete(2), net_params(8), hyper, checkpoint=path, on_chunk=crash_after_three, **common)
+    assert json.loads(open(path + ".json").read())["iterations_done"] == 30
+    seen = []
+    resumed = evolve(ff.Task(X, Y), learning.discrete(2), net_params(8), hyper, checkpoint=path, resume=True,
+                     on_chunk=lambda s, t, it: seen.append(it[-1]), **common)
+    assert seen == [39, 49, 59]  # only the missing chunks ran
+    np.testing.assert_array_equal(resumed.traces["E"], ref.traces["E"])
+    np.testing.assert_array_equal(resumed.iterations, ref.iterations)
+    assert_same(resumed.state, ref.state)
+    # a checkpoint of another run (other seed) is refused
+    with pytest.raises(ValueError, match="different run"):
+        evolve(ff.Task(X, Y), learning.discrete(2), net_params(8), hyper, checkpoint=path, resume=True,
+               **{**common, "key": jax.random.key(5)})
+    with pytest.raises(ValueError, match="resume=True needs a checkpoint"):
+        evolve(ff.Task(X, Y), learning.discrete(2), net_params(8), hyper, resume=True, **common)
+
+
+CHILD = """
+import sys
+from ensemble import studies
+studies.reproduce("fig2a", sys.argv[1], resume=True, chunk=200, members=4, n_iterations=6000, record_every=100,
+                  backprop_iterations=50, seed=3)
+"""
+
+
+def _child(out):
+    env = {**os.environ, "XLA_FLAGS": ""}
+    return subprocess.Popen([sys.executable, "-c", CHILD, out], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path):
+    ref_dir, kill_dir = str(tmp_path / "ref"), str(tmp_path / "kill")
+    assert _child(ref_dir).wait(timeout=600) == 0
+    proc = _child(kill_dir)
+    info = os.path.join(kill_dir, "checkpoints", "fig2a_al.json")
+    deadline = time.time() + 300
+    while time.time() < deadline:  # wait until at least one chunk is on disk, then kill mid-run
+        if os.path.exists(info) and json.load(open(info))["iterations_done"] >= 1000:
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = json.load(open(info))["iterations_done"]
+    assert 1000 <= done < 6000, "the kill should land mid-run"
+    assert not os.path.exists(os.path.join(kill_dir, "fig2a.json"))
+    assert _child(kill_dir).wait(timeout=600) == 0
+    a, b = (json.load(open(os.path.join(d, "fig2a.json"))) for d in (ref_dir, kill_dir))
+    a.pop("wall_time_s"), b.pop("wall_time_s")
+    assert a == b
+
+
+def test_cli_resume_with_other_settings_is_one_line_exit_2(tmp_path):
+    out = str(tmp_path)
+    assert _child(out).wait(timeout=600) == 0
+    proc = subprocess.run(
+        [sys.executable, "-m", "ensemble", "reproduce", "fig2a", "--quick", "--out", out, "--resume", "--quiet", "--chunk", "200"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "different run" in proc.stderr
+
+
+@pytest.mark.parametrize("devices", [1, 2, 4])
+def test_sharded_over_devices_is_bitwise_identical(devices):
+    assert len(jax.local_devices()) >= 4  # tests/conftest.py emulates 4 CPU devices
+    hyper = learning.DiscreteHyper(np.linspace(0.05, 0.5, 8), 0.3, 3)
+    common = dict(key=jax.random.key(2), n_iterations=30, record_every=3)
+    ref = evolve(ff.Task(X, Y), learning.discrete(3), net_params(8), hyper, devices=1, **common)
+    run = evolve(ff.Task(X, Y), learning.discrete(3), net_params(8), hyper, devices=devices, **common)
+    assert len(run.params["hidden"].sharding.device_set) == devices
+    np.testing.assert_array_equal(run.traces["E"], ref.traces["E"])
+    assert_same(run.params, ref.params)
+
+
+def test_member_identical_in_ensemble_of_1024_and_alone():
+    hyper = learning.DiscreteHyper(0.1, 0.3, 2)
+    common = dict(key=jax.random.key(8), n_iterations=8, record_every=2)
+    big = evolve(ff.Task(X, Y), learning.discrete(2), net_params(1024), hyper, **common)
+    for k in [5, 1023]:
+        alone = evolve(ff.Task(X, Y), learning.discrete(2), net_params(1, ids=[k]), hyper, members=[k], **common)
+        np.testing.assert_array_equal(alone.traces["E"][:, 0], big.traces["E"][:, k])
+
+
+def test_devices_argument_validated():
+    with pytest.raises(ValueError, match=r"^devices \(4\) must divide the number of members \(6\)"):
+        evolve(ff.Task(X, Y), learning.discrete(1), net_params(6), learning.DiscreteHyper(0.1, 0.3, 1),
+               key=jax.random.key(0), n_iterations=2, devices=4)
+
+
+def test_progress_bar_reports_member_rate(capsys):
+    evolve(ff.Task(X, Y), learning.discrete(1), net_params(4), learning.DiscreteHyper(0.1, 0.3, 1),
+           key=jax.random.key(0), n_iterations=20, chunk=10, progress=True)
+    err = capsys.readouterr().err
+    assert "20/20" in err and "member-it/s" in err
