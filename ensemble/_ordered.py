@@ -35,3 +35,11 @@ def mean_last(x: jax.Array, n_axes: int = 1) -> jax.Array:
     lead = x.shape[: x.ndim - n_axes]
     flat = jnp.reshape(x, lead + (-1,))
     return sum_last(flat) / flat.shape[-1]
+
+
+def matvec(W: jax.Array, x: jax.Array) -> jax.Array:
+    """``W @ x`` for ``W (I, J)`` and ``x (J,)``, summed over ``j = 0..J-1`` in order -> ``(I,)``."""
+    acc = W[:, 0] * x[0]
+    for j in range(1, x.shape[-1]):
+        acc = acc + W[:, j] * x[j]
+    return acc

@@ -90,13 +90,20 @@ def member_keys(key: jax.Array, members) -> jax.Array:
     return jax.vmap(lambda i: jax.random.fold_in(key, i))(ids.astype(jnp.uint32))
 
 
-def broadcast_hyper(hyper: Any, n_members: int) -> Any:
-    """Broadcast every field of a hyperparameter NamedTuple to shape ``(n_members,)``."""
+def broadcast_hyper(hyper: Any, n_members: int, _prefix: str = "hyper") -> Any:
+    """Broadcast every field of a hyperparameter NamedTuple to shape ``(n_members,)``.
+
+    A field that is itself a NamedTuple (e.g. the base map's hyperparameters
+    inside :class:`ensemble.kuramoto.ControlledHyper`) is broadcast recursively.
+    """
     fields = []
     for name, value in zip(hyper._fields, hyper):
+        if isinstance(value, tuple) and hasattr(value, "_fields"):
+            fields.append(broadcast_hyper(value, n_members, f"{_prefix}.{name}"))
+            continue
         arr = np.asarray(value)
         if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] != n_members):
-            raise ValueError(f"hyper.{name} must be a scalar or have shape ({n_members},), got {arr.shape}")
+            raise ValueError(f"{_prefix}.{name} must be a scalar or have shape ({n_members},), got {arr.shape}")
         fields.append(jnp.asarray(np.broadcast_to(arr, (n_members,))))
     return type(hyper)(*fields)
 

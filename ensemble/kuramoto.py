@@ -1,0 +1,358 @@
+"""Kuramoto oscillator networks (Sec. III.B, SPEC §3) as a system for :func:`ensemble.evolve`.
+
+The model [prose; 1/N is our choice]::
+
+    dphi_i/dt = omega_i + (1/N) sum_j w_ij sin(phi_j - phi_i),   w_ij = w_ji,
+
+integrated by Euler steps of ``dt``. The coupling uses the exact identity
+``sum_j w_ij sin(phi_j - phi_i) = cos(phi_i) (W sin phi)_i - sin(phi_i) (W cos phi)_i``:
+one sine and one cosine per oscillator per step and two mat-vecs instead of
+``N^2`` sines. Every sum over oscillators is a fixed-order chain of
+multiply-adds (:mod:`ensemble._ordered`), so a member's numbers are bitwise the
+same alone or inside an ensemble of any size.
+
+Order parameter ``r(t) = |(1/N) sum_j exp(i phi_j)|``; ``R`` is the time mean
+of ``r`` over one learning iteration's window of length ``T`` (``round(T/dt)``
+Euler steps, ``r`` sampled after each step). Phases are carried from one
+iteration to the next and never reset [prose].
+
+Learned parameters are the ``N(N-1)/2`` weights ``w_ij`` with ``i < j``, as
+a vector in the row-major order of ``triu_indices(N, 1)``
+(``params = {"w": (N(N-1)/2,)}``); :func:`to_matrix` and :func:`upper`
+convert to and from the symmetric matrix with zero diagonal.
+
+Reconstruction choices (SPEC §3), kept here:
+
+* error, eq. (12): ``E = (R - R0)^2`` (``error="squared"``, default) or
+  ``E = |R - R0|`` (``error="absolute"``);
+* mean absolute weight, eq. (14): ``M = mean_{i<j} |w_ij|``;
+* weight map, eq. (13): any base map (eq. 4) on the ``w_ij`` plus the control
+  term ``- gamma (M(w(n)) - M0) w_ij(n)``, see :func:`weight_control`;
+* defaults: ``N = 10``, ``omega`` evenly spaced in ``[-0.5, 0.5]``,
+  ``dt = 0.01``, initial ``w_ij = M0``, initial phases uniform in ``[0, 2 pi)``.
+  ``M0``, ``R0``, ``tau``, ``S``, ``gamma``, ``m`` and ``T`` are not known.
+
+Example:
+    >>> import jax, jax.numpy as jnp
+    >>> from ensemble import evolve, learning, kuramoto as ku
+    >>> system = ku.Oscillators(omega=ku.default_omega(10), dt=0.01, T=5.0, R0=0.8)
+    >>> params = {"w": jnp.full((4, 45), 0.5, jnp.float32)}          # 4 members
+    >>> lmap = ku.weight_control(learning.discrete(1))
+    >>> hyper = ku.ControlledHyper(learning.DiscreteHyper(1.0, 0.1, 1), gamma=0.1, M0=0.5)
+    >>> run = evolve(system, lmap, params, hyper, key=jax.random.key(0), n_iterations=10)
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any, Mapping, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _checks
+from ._ordered import matvec, mean_last, sum_last
+from .learning import LearningMap
+
+# ------------------------------------------------------------------ defaults
+
+DEFAULT_N = 10
+"""Number of oscillators [choice]."""
+DEFAULT_DT = 0.01
+"""Euler step [choice]."""
+OMEGA_SPREAD = 0.5
+"""Natural frequencies are evenly spaced in ``[-OMEGA_SPREAD, OMEGA_SPREAD]`` [choice]."""
+ERROR_FORMS = ("squared", "absolute")
+"""The two candidate forms of eq. (12)."""
+
+
+def default_omega(N: int = DEFAULT_N, spread: float = OMEGA_SPREAD) -> np.ndarray:
+    """Natural frequencies evenly spaced in ``[-spread, spread]``, shape ``(N,)`` (float64)."""
+    _checks.integer_at_least("N", N, 2)
+    _checks.nonnegative("spread", spread)
+    return np.linspace(-spread, spread, int(N))
+
+
+def n_pairs(N: int) -> int:
+    """``N (N - 1) / 2``, the number of learned weights ``w_ij``, ``i < j``."""
+    return int(N) * (int(N) - 1) // 2
+
+
+def n_oscillators(n_weights: int) -> int:
+    """The ``N`` with ``N (N - 1) / 2 == n_weights``; ValueError when there is none."""
+    N = int(round((1 + math.sqrt(1 + 8 * int(n_weights))) / 2))
+    if N < 2 or n_pairs(N) != n_weights:
+        raise ValueError(f"w must hold N(N-1)/2 weights for some N >= 2, got {n_weights}")
+    return N
+
+
+def uniform_weights(N: int, M0, dtype=jnp.float32) -> jax.Array:
+    """The default initial weights: every ``w_ij = M0``, shape ``(N(N-1)/2,)``."""
+    _checks.integer_at_least("N", N, 2)
+    _checks.nonnegative("M0", M0)
+    return jnp.full((n_pairs(N),), M0, dtype)
+
+
+# ------------------------------------------------------- weights: vector <-> matrix
+
+
+def _pair_index(N: int) -> np.ndarray:
+    """``(N, N)`` int: entry ``(i, j)`` is the position of ``w_ij`` (or ``w_ji``) in the
+    upper vector, and ``N(N-1)/2`` (a zero pad) on the diagonal."""
+    iu, ju = np.triu_indices(N, 1)
+    idx = np.full((N, N), n_pairs(N), np.int32)
+    k = np.arange(iu.size, dtype=np.int32)
+    idx[iu, ju] = k
+    idx[ju, iu] = k
+    return idx
+
+
+def to_matrix(w_upper, N: int) -> jax.Array:
+    """The symmetric ``(..., N, N)`` matrix with zero diagonal from the ``(..., N(N-1)/2)`` vector
+    of ``w_ij``, ``i < j`` (row-major order of ``triu_indices(N, 1)``)."""
+    _checks.integer_at_least("N", N, 2)
+    N = int(N)
+    w_upper = jnp.asarray(w_upper)
+    if w_upper.ndim < 1 or w_upper.shape[-1] != n_pairs(N):
+        raise ValueError(f"w_upper must have shape (..., {n_pairs(N)}) for N = {N}, got {w_upper.shape}")
+    padded = jnp.concatenate([w_upper, jnp.zeros(w_upper.shape[:-1] + (1,), w_upper.dtype)], axis=-1)
+    return padded[..., _pair_index(N)]
+
+
+def upper(w) -> jax.Array:
+    """The ``(..., N(N-1)/2)`` vector of ``w_ij``, ``i < j``, of a ``(..., N, N)`` matrix."""
+    w = jnp.asarray(w)
+    if w.ndim < 2 or w.shape[-1] != w.shape[-2]:
+        raise ValueError(f"w must be a square matrix (..., N, N), got shape {w.shape}")
+    iu, ju = np.triu_indices(w.shape[-1], 1)
+    return w[..., iu, ju]
+
+
+# ------------------------------------------------------------ observables
+
+
+def _order(c: jax.Array, s: jax.Array) -> jax.Array:
+    """``|mean_j (c_j + i s_j)|`` with the sums in index order."""
+    C, S = sum_last(c), sum_last(s)
+    return jnp.sqrt(C * C + S * S) / c.shape[-1]
+
+
+def order_parameter(phases) -> jax.Array:
+    """``r = |(1/N) sum_j exp(i phi_j)|`` over the last axis: ``(..., N) -> (...)``."""
+    phases = jnp.asarray(phases)
+    if phases.ndim < 1 or phases.shape[-1] < 1:
+        raise ValueError(f"phases must have shape (..., N) with N >= 1, got {phases.shape}")
+    _checks.finite("phases", phases)
+    return _order(jnp.cos(phases), jnp.sin(phases))
+
+
+def mean_abs_upper(w_upper) -> jax.Array:
+    """Eq. (14) from the learned vector: ``M = mean |w_ij|`` over its entries ``(..., P) -> (...)``."""
+    w_upper = jnp.asarray(w_upper)
+    if w_upper.ndim < 1 or w_upper.shape[-1] < 1:
+        raise ValueError(f"w_upper must have shape (..., P) with P >= 1, got {w_upper.shape}")
+    return mean_last(jnp.abs(w_upper))
+
+
+def mean_abs_weight(w) -> jax.Array:
+    """Eq. (14): ``M = mean over i < j of |w_ij|`` of a full ``(..., N, N)`` matrix (N >= 2)."""
+    w = jnp.asarray(w)
+    if w.ndim < 2 or w.shape[-1] != w.shape[-2] or w.shape[-1] < 2:
+        raise ValueError(f"w must be a square matrix (..., N, N) with N >= 2, got shape {w.shape}")
+    return mean_abs_upper(upper(w))
+
+
+# ------------------------------------------------------------- integration
+
+
+def _integrate(W, omega, phases, dt, n_steps: int, keep_r: bool):
+    """Euler steps of the model. Returns ``(phases_end, sum of r over the steps, r or None)``.
+
+    The carry holds ``sin`` and ``cos`` of the current phases, which serve
+    both the order parameter after a step and the coupling of the next step.
+    """
+    N = phases.shape[-1]
+    dtype = phases.dtype
+    dt = jnp.asarray(dt, dtype)
+    inv_n = jnp.asarray(1.0 / N, dtype)
+
+    def body(carry, _):
+        phi, s, c, rsum = carry
+        coupling = c * matvec(W, s) - s * matvec(W, c)
+        phi = phi + dt * (omega + coupling * inv_n)
+        s, c = jnp.sin(phi), jnp.cos(phi)
+        r = _order(c, s)
+        return (phi, s, c, rsum + r), (r if keep_r else None)
+
+    init = (phases, jnp.sin(phases), jnp.cos(phases), jnp.zeros((), dtype))
+    (phi, _, _, rsum), r = jax.lax.scan(body, init, None, length=int(n_steps))
+    return phi, rsum, r
+
+
+@functools.partial(jax.jit, static_argnums=4)
+def _simulate_jit(w, omega, phases, dt, n_steps: int):
+    return _integrate(w, omega, phases, dt, n_steps, True)
+
+
+def simulate(w, omega, phases, dt, n_steps: int):
+    """Euler integration of the Kuramoto model with fixed weights.
+
+    Args:
+        w: ``(N, N)`` symmetric coupling matrix (any sign; the diagonal does not matter).
+        omega: ``(N,)`` natural frequencies. phases: ``(N,)`` initial phases.
+        dt: Euler step, > 0. n_steps: number of steps, integer >= 1.
+
+    Returns:
+        ``(phases_end, r)``: the phases after ``n_steps`` steps (not wrapped to
+        ``[0, 2 pi)``) and ``r (n_steps,)``, the order parameter after each step.
+    """
+    w, omega, phases = jnp.asarray(w), jnp.asarray(omega), jnp.asarray(phases)
+    if phases.ndim != 1 or phases.shape[0] < 1:
+        raise ValueError(f"phases must have shape (N,), got {phases.shape}")
+    N = phases.shape[0]
+    _checks.shape("w", w, (N, N), " (N, N) for N = len(phases)")
+    _checks.shape("omega", omega, (N,), " (N,) for N = len(phases)")
+    _checks.finite("w", w)
+    _checks.finite("omega", omega)
+    _checks.finite("phases", phases)
+    _checks.positive("dt", dt)
+    _checks.integer_at_least("n_steps", n_steps, 1)
+    if not isinstance(w, jax.core.Tracer):
+        wn = np.asarray(w)
+        if not np.allclose(wn, wn.T, rtol=1e-6, atol=1e-12 * max(1.0, float(np.max(np.abs(wn), initial=0.0)))):
+            raise ValueError("w must be symmetric (w_ij == w_ji)")
+    dtype = jnp.result_type(w, omega, phases, jnp.float32)
+    w, omega, phases = w.astype(dtype), omega.astype(dtype), phases.astype(dtype)
+    phi, _, r = _simulate_jit(w, omega, phases, jnp.asarray(dt, dtype), int(n_steps))
+    return phi, r
+
+
+# ------------------------------------------------------------------ system
+
+
+class Oscillators(NamedTuple):
+    """A Kuramoto network as a system for :func:`ensemble.evolve`.
+
+    One learning iteration integrates a window of ``n_steps = round(T/dt)``
+    Euler steps with fixed weights from the carried phases and measures
+
+    * ``R``: the time mean of ``r`` over the window (``r`` after each step),
+    * ``E``: eq. (12), ``(R - R0)^2`` or ``|R - R0|``,
+    * ``M``: eq. (14) of the weights used in the window.
+
+    Params: ``{"w": (N(N-1)/2,)}``. Carried state: the phases ``(N,)``.
+
+    Attributes:
+        omega: ``(N,)`` natural frequencies (e.g. :func:`default_omega`).
+        dt: Euler step (> 0). T: window length in time units (``round(T/dt) >= 1``).
+        R0: target mean order parameter, in ``[0, 1]``.
+        error: ``"squared"`` (default) or ``"absolute"``.
+    """
+
+    omega: Any
+    dt: Any = DEFAULT_DT
+    T: Any = 20.0
+    R0: Any = 0.8
+    error: str = "squared"
+
+    @property
+    def N(self) -> int:
+        return int(np.shape(self.omega)[0])
+
+    @property
+    def n_steps(self) -> int:
+        """Euler steps per window, ``round(T/dt)``."""
+        return int(round(float(self.T) / float(self.dt)))
+
+    def check(self) -> None:
+        """Validate the system's own settings (ValueError naming the field)."""
+        omega = np.asarray(self.omega)
+        if omega.ndim != 1 or omega.shape[0] < 2:
+            raise ValueError(f"omega must have shape (N,) with N >= 2, got {omega.shape}")
+        _checks.finite("omega", omega)
+        _checks.positive("dt", self.dt)
+        _checks.positive("T", self.T)
+        if self.n_steps < 1:
+            raise ValueError(f"T must be at least dt / 2 so that round(T/dt) >= 1, got T = {self.T}, dt = {self.dt}")
+        _checks.finite("R0", self.R0)
+        if not 0 <= float(self.R0) <= 1:
+            raise ValueError(f"R0 must be in [0, 1], got {float(self.R0)!r}")
+        if self.error not in ERROR_FORMS:
+            raise ValueError(f"error must be one of {ERROR_FORMS}, got {self.error!r}")
+
+    def validate(self, params: Mapping[str, Any]) -> None:
+        self.check()
+        if not isinstance(params, Mapping) or set(params) != {"w"}:
+            raise ValueError('params must be a dict with the single key "w"')
+        _checks.shape('params["w"]', params["w"], (n_pairs(self.N),), f" (N(N-1)/2,) for N = {self.N}")
+        _checks.finite('params["w"]', params["w"])
+
+    def error_of(self, R) -> jax.Array:
+        """Eq. (12) for a mean order parameter ``R``."""
+        if self.error not in ERROR_FORMS:
+            raise ValueError(f"error must be one of {ERROR_FORMS}, got {self.error!r}")
+        R = jnp.asarray(R)
+        d = R - jnp.asarray(self.R0, R.dtype)
+        return d * d if self.error == "squared" else jnp.abs(d)
+
+    def init_state(self, params: Mapping[str, Any], key: jax.Array) -> jax.Array:
+        """Initial phases, uniform in ``[0, 2 pi)``, in the dtype of the weights."""
+        self.check()
+        dtype = jnp.result_type(params["w"])
+        return jax.random.uniform(key, (self.N,), dtype, 0.0, 2 * np.pi)
+
+    def measure(self, params: Mapping[str, Any], phases: jax.Array, key: jax.Array):
+        """One window with fixed weights: ``({"E", "R", "M"}, phases_end)``."""
+        self.check()
+        w = jnp.asarray(params["w"])
+        dtype = w.dtype
+        W = to_matrix(w, self.N)
+        omega = jnp.asarray(self.omega, dtype)
+        n = self.n_steps
+        phases_end, rsum, _ = _integrate(W, omega, phases.astype(dtype), self.dt, n, False)
+        R = rsum / jnp.asarray(n, dtype)
+        return {"E": self.error_of(R), "R": R, "M": mean_abs_upper(w)}, phases_end
+
+
+# ------------------------------------------------------------ weight control
+
+
+class ControlledHyper(NamedTuple):
+    """Hyperparameters of eq. (13): the base map's NamedTuple plus the control term.
+
+    Attributes:
+        base: the base map's hyperparameters (e.g. :class:`ensemble.learning.DiscreteHyper`).
+        gamma: control strength, >= 0.
+        M0: target mean absolute weight, >= 0.
+    """
+
+    base: Any
+    gamma: Any
+    M0: Any
+
+
+def weight_control(base: LearningMap, leaf: str = "w") -> LearningMap:
+    """Eq. (13): ``base`` followed by ``- gamma (M(w(n)) - M0) w(n)`` on ``params[leaf]``.
+
+    ``M(w(n))`` is eq. (14) of the weights *before* the step (the vector of
+    ``w_ij``, ``i < j``). Other leaves get the base step only. The hyperparameters
+    are a :class:`ControlledHyper`.
+    """
+
+    def step(params, state, signals, hyper: ControlledHyper, key):
+        new, state = base.step(params, state, signals, hyper.base, key)
+        w = params[leaf]
+        dtype = jnp.result_type(w)
+        control = jnp.asarray(hyper.gamma).astype(dtype) * (mean_abs_upper(w) - jnp.asarray(hyper.M0).astype(dtype))
+        return {**new, leaf: new[leaf] - control * w}, state
+
+    def check(hyper: ControlledHyper) -> None:
+        if not isinstance(hyper, ControlledHyper):
+            raise ValueError(f"hyper must be a ControlledHyper(base, gamma, M0), got {type(hyper).__name__}")
+        _checks.nonnegative("gamma", hyper.gamma)
+        _checks.nonnegative("M0", hyper.M0)
+        base.check(hyper.base)
+
+    return LearningMap(base.init, step, check, base.reads, base.max_delay, f"{base.name}+control")

@@ -1,0 +1,229 @@
+"""Kuramoto networks (SPEC §3): integration, observables, the system, eq. (13), against numpy references."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ensemble import driver, evolve, kuramoto as ku, learning
+
+
+def random_problem(rng, N):
+    A = rng.normal(size=(N, N))
+    w = A + A.T  # symmetric, mixed signs
+    return w, rng.uniform(-1, 1, N), rng.uniform(0, 2 * np.pi, N)
+
+
+def ref_simulate(w, omega, phases, dt, n_steps):
+    """Plain float64 Euler integration with the double loop of the model."""
+    N = len(phases)
+    phi = np.array(phases, np.float64)
+    rs = []
+    for _ in range(n_steps):
+        dphi = np.empty(N)
+        for i in range(N):
+            acc = 0.0
+            for j in range(N):
+                acc += w[i, j] * np.sin(phi[j] - phi[i])
+            dphi[i] = omega[i] + acc / N
+        phi = phi + dt * dphi
+        rs.append(abs(np.mean(np.exp(1j * phi))))
+    return phi, np.array(rs)
+
+
+# ------------------------------------------------------------- integration
+
+
+def test_simulate_matches_numpy_double_loop(rng):
+    for N in (2, 7):
+        w, omega, phases = random_problem(rng, N)
+        w[np.diag_indices(N)] = rng.normal(size=N)  # the diagonal must not matter
+        phi, r = ku.simulate(w, omega, phases, 0.05, 50)
+        phi_ref, r_ref = ref_simulate(w, omega, phases, 0.05, 50)
+        assert phi.dtype == jnp.float64 and r.shape == (50,)
+        np.testing.assert_allclose(np.asarray(phi), phi_ref, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(np.asarray(r), r_ref, rtol=0, atol=1e-12)
+
+
+def test_simulate_synchronizes_strong_coupling_and_not_zero_coupling():
+    N = 10
+    omega = ku.default_omega(N)
+    phases = np.random.default_rng(0).uniform(0, 2 * np.pi, N)
+    _, r_strong = ku.simulate(np.full((N, N), 5.0), omega, phases, 0.01, 3000)
+    _, r_free = ku.simulate(np.zeros((N, N)), omega, phases, 0.01, 3000)
+    assert r_strong[-1] > 0.95
+    # uncoupled: the phases rotate freely, r(t) is the analytic |mean exp(i (phi_0 + omega t))|
+    t = 0.01 * np.arange(1, 3001)
+    want = np.abs(np.mean(np.exp(1j * (phases[None, :] + omega[None, :] * t[:, None])), axis=1))
+    np.testing.assert_allclose(np.asarray(r_free), want, atol=1e-10)
+
+
+# ------------------------------------------------------------- observables
+
+
+def test_order_parameter_and_mean_abs_weight_match_numpy(rng):
+    phases = rng.uniform(-10, 10, size=(4, 9))
+    np.testing.assert_allclose(np.asarray(ku.order_parameter(phases)), np.abs(np.mean(np.exp(1j * phases), axis=1)), rtol=1e-14)
+    assert float(ku.order_parameter(np.full(5, 1.3))) == pytest.approx(1.0, abs=1e-15)
+    w, _, _ = random_problem(rng, 6)
+    iu = np.triu_indices(6, 1)
+    assert float(ku.mean_abs_weight(w)) == pytest.approx(np.mean(np.abs(w[iu])), rel=1e-14)
+    assert float(ku.mean_abs_upper(w[iu])) == pytest.approx(np.mean(np.abs(w[iu])), rel=1e-14)
+
+
+def test_to_matrix_and_upper_round_trip(rng):
+    N = 6
+    v = rng.normal(size=ku.n_pairs(N))
+    W = np.asarray(ku.to_matrix(v, N))
+    ref = np.zeros((N, N))
+    ref[np.triu_indices(N, 1)] = v
+    ref = ref + ref.T
+    np.testing.assert_array_equal(W, ref)  # row-major triu order, symmetric, zero diagonal
+    np.testing.assert_array_equal(np.asarray(ku.upper(W)), v)
+    batch = rng.normal(size=(3, ku.n_pairs(N)))
+    np.testing.assert_array_equal(np.asarray(ku.upper(ku.to_matrix(batch, N))), batch)
+    assert ku.n_oscillators(45) == 10
+    np.testing.assert_allclose(ku.default_omega(5), [-0.5, -0.25, 0, 0.25, 0.5])
+    np.testing.assert_array_equal(np.asarray(ku.uniform_weights(4, 0.5)), np.full(6, 0.5, np.float32))
+
+
+# ------------------------------------------------------------------ system
+
+
+def test_measure_is_the_window_mean_and_carries_phases(rng):
+    N = 5
+    w, omega, _ = random_problem(rng, N)
+    params = {"w": jnp.asarray(ku.upper(w))}
+    sys_sq = ku.Oscillators(omega, dt=0.02, T=0.6, R0=0.9)  # 30 steps per window
+    phases0 = sys_sq.init_state(params, jax.random.key(3))
+    assert phases0.shape == (N,) and np.all((np.asarray(phases0) >= 0) & (np.asarray(phases0) <= 2 * np.pi))
+    sig1, phases1 = sys_sq.measure(params, phases0, jax.random.key(0))
+    sig2, phases2 = sys_sq.measure(params, phases1, jax.random.key(1))
+    phi, r = ku.simulate(ku.to_matrix(params["w"], N), omega, phases0, 0.02, 60)
+    r = np.asarray(r)
+    np.testing.assert_allclose(float(sig1["R"]), r[:30].mean(), rtol=1e-13)
+    np.testing.assert_allclose(float(sig2["R"]), r[30:].mean(), rtol=1e-13)  # not reset between windows
+    np.testing.assert_allclose(np.asarray(phases2), np.asarray(phi), rtol=0, atol=1e-12)
+    assert float(sig1["E"]) == pytest.approx((r[:30].mean() - 0.9) ** 2, rel=1e-12)
+    assert float(sig1["M"]) == pytest.approx(np.mean(np.abs(w[np.triu_indices(N, 1)])), rel=1e-14)
+    sig_abs, _ = sys_sq._replace(error="absolute").measure(params, phases0, jax.random.key(0))
+    assert float(sig_abs["E"]) == pytest.approx(abs(r[:30].mean() - 0.9), rel=1e-12)
+    assert float(sig_abs["R"]) == float(sig1["R"])
+
+
+# ------------------------------------------------------------ weight control
+
+
+def test_weight_control_matches_numpy_with_S_zero(rng):
+    """Eq. (13) with S = 0: w(n+1) = w(n) - (1/tau) dE dw - gamma (M(w(n)) - M0) w(n), m = 2."""
+    P, m, tau, gamma, M0 = 10, 2, 0.7, 0.3, 0.4
+    lmap = ku.weight_control(learning.discrete(m))
+    hyper = ku.ControlledHyper(learning.DiscreteHyper(tau, 0.0, m), gamma, M0)
+    w0 = rng.normal(size=P)
+    Es = rng.uniform(0, 1, 6)
+    params = {"w": jnp.asarray(w0)}
+    state = lmap.init(params)
+    ws = [w0]
+    for n, E in enumerate(Es):
+        params, state = lmap.step(params, state, {"E": jnp.asarray(E)}, hyper, jax.random.key(n))
+        d = max(n - m, 0)
+        w = ws[n]
+        ws.append(w - (Es[n] - Es[d]) * (w - ws[d]) / tau - gamma * (np.mean(np.abs(w)) - M0) * w)
+        np.testing.assert_allclose(np.asarray(params["w"]), ws[-1], rtol=1e-12, atol=1e-14)
+    assert lmap.reads == ("E",) and lmap.max_delay == m
+
+
+@pytest.mark.parametrize("start", [2.0, 0.05])
+def test_weight_control_relaxes_M_toward_M0(rng, start):
+    lmap = ku.weight_control(learning.discrete(1))
+    hyper = ku.ControlledHyper(learning.DiscreteHyper(1e12, 0.0, 1), 0.2, 0.5)
+    w = rng.normal(size=15)
+    params = {"w": jnp.asarray(w * start / np.mean(np.abs(w)))}
+    state = lmap.init(params)
+    step = jax.jit(lmap.step)
+    Ms = []
+    for n in range(150):
+        Ms.append(float(ku.mean_abs_upper(params["w"])))
+        params, state = step(params, state, {"E": jnp.asarray(rng.uniform())}, hyper, jax.random.key(n))
+    gaps = np.abs(np.array(Ms) - 0.5)
+    assert gaps[0] > 0.4 and gaps[-1] < 1e-6 and np.all(np.diff(gaps) <= 1e-15)
+
+
+# ----------------------------------------------------------- through evolve
+
+
+def test_member_alone_equals_member_in_ensemble_of_16_float32():
+    N, B = 6, 16
+    system = ku.Oscillators(ku.default_omega(N), dt=0.05, T=2.0, R0=0.9)
+    lmap = ku.weight_control(learning.discrete(2))
+    tau = np.linspace(0.5, 5.0, B)
+    gamma = np.linspace(0.0, 0.3, B)
+    M0 = 0.8
+    params = {"w": jnp.broadcast_to(ku.uniform_weights(N, M0), (B, ku.n_pairs(N)))}
+    hyper = ku.ControlledHyper(learning.DiscreteHyper(tau, 0.2, 2), gamma, M0)
+    common = dict(key=jax.random.key(11), n_iterations=30, record_every=3)
+    full = evolve(system, lmap, params, hyper, **common)
+    assert set(full.traces) == {"E", "R", "M"} and full.traces["R"].shape == (10, B)
+    assert full.params["w"].dtype == jnp.float32 and not full.diverged.any()
+    assert np.ptp(full.traces["M"][-1]) > 0 and np.ptp(full.traces["R"][-1]) > 0  # members differ
+    for k in (0, 5, 15):
+        hk = ku.ControlledHyper(learning.DiscreteHyper(tau[k : k + 1], 0.2, 2), gamma[k : k + 1], M0)
+        alone = evolve(system, lmap, {"w": params["w"][k : k + 1]}, hk, members=[k], **common)
+        for s in ("E", "R", "M"):
+            np.testing.assert_array_equal(alone.traces[s][:, 0], full.traces[s][:, k])
+        np.testing.assert_array_equal(np.asarray(alone.params["w"][0]), np.asarray(full.params["w"][k]))
+        np.testing.assert_array_equal(np.asarray(alone.state.system[0]), np.asarray(full.state.system[k]))
+
+
+def test_broadcast_hyper_recurses_into_nested_named_tuples():
+    h = driver.broadcast_hyper(ku.ControlledHyper(learning.DiscreteHyper(np.arange(1.0, 4.0), 0.1, 1), 0.5, 0.2), 3)
+    assert isinstance(h.base, learning.DiscreteHyper) and h.base.S.shape == (3,) and h.gamma.shape == (3,)
+    np.testing.assert_array_equal(np.asarray(h.base.tau), [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match=r"^hyper\.base\.tau must be a scalar or have shape \(4,\)"):
+        driver.broadcast_hyper(ku.ControlledHyper(learning.DiscreteHyper(np.ones(3), 0.1, 1), 0.5, 0.2), 4)
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_simulate_rejects_bad_input(rng):
+    w, omega, phases = random_problem(rng, 4)
+    good = dict(w=w, omega=omega, phases=phases, dt=0.01, n_steps=5)
+    bad = w.copy()
+    bad[0, 1] += 1.0
+    for change, match in [
+        (dict(w=bad), "^w must be symmetric"),
+        (dict(w=w[:3]), r"^w must have shape \(4, 4\)"),
+        (dict(omega=omega[:3]), r"^omega must have shape \(4,\)"),
+        (dict(phases=np.array([0.0, np.nan, 1.0, 2.0])), "^phases must be finite"),
+        (dict(dt=0.0), "^dt must be > 0"),
+        (dict(dt=-0.1), "^dt must be > 0"),
+        (dict(n_steps=0), "^n_steps must be an integer >= 1"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            ku.simulate(**{**good, **change})
+
+
+def test_system_and_map_reject_bad_input():
+    N = 4
+    params = {"w": jnp.full((2, ku.n_pairs(N)), 0.5)}
+    lmap = ku.weight_control(learning.discrete(1))
+    hyper = ku.ControlledHyper(learning.DiscreteHyper(1.0, 0.1, 1), 0.1, 0.5)
+    system = ku.Oscillators(ku.default_omega(N), dt=0.1, T=0.5, R0=0.8)
+    common = dict(key=jax.random.key(0), n_iterations=2)
+    for sys_, p, h, match in [
+        (system._replace(error="cubic"), params, hyper, "^error must be one of"),
+        (system._replace(omega=np.zeros((N, 1))), params, hyper, r"^omega must have shape \(N,\)"),
+        (system._replace(dt=0.0), params, hyper, "^dt must be > 0"),
+        (system._replace(R0=1.5), params, hyper, r"^R0 must be in \[0, 1\]"),
+        (system, {"w": jnp.full((2, 5), 0.5)}, hyper, r'^params\["w"\] must have shape \(6,\)'),
+        (system, params, hyper._replace(gamma=-0.1), "^gamma must be >= 0"),
+        (system, params, hyper._replace(M0=np.array([0.5, -1.0])), "^M0 must be >= 0"),
+        (system, params, hyper._replace(base=learning.DiscreteHyper(0.0, 0.1, 1)), "^tau must be > 0"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            evolve(sys_, lmap, p, h, **common)
+    with pytest.raises(ValueError, match="^w_upper must have shape"):
+        ku.to_matrix(np.zeros(5), 4)
+    with pytest.raises(ValueError, match="^w must be a square matrix"):
+        ku.mean_abs_weight(np.zeros((3, 4)))
