@@ -59,6 +59,8 @@ def _check(params: Params, X, Y=None) -> None:
     n_hidden, n_in1 = jnp.shape(h)
     _checks.shape('params["output"]', o, (None, n_hidden + 1), " (n_out, n_hidden + 1)")
     _checks.shape("X", X, (None, n_in1 - 1), " (P, n_in)")
+    if jnp.shape(X)[0] < 1:
+        raise ValueError("X must hold at least one pattern (P >= 1), got shape " + str(tuple(jnp.shape(X))))
     if Y is not None:
         _checks.shape("Y", Y, (jnp.shape(X)[0], jnp.shape(o)[0]), " (P, n_out)")
 
