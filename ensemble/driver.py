@@ -131,7 +131,10 @@ def _make_chunk(system, lmap: LearningMap, record_every: int) -> Callable:
         ok = _all_finite(params_new) & _all_finite(signals)
         now_dead = dead | ~ok
         params_out = _select(now_dead, params, params_new)
-        lstate_out = _select(now_dead, lstate, lstate_new)
+        # A dead member's delay buffers are never used again (its weights stay frozen and its
+        # signals are recorded as NaN), so they are not selected: that would copy the whole
+        # ring buffer every iteration.
+        lstate_out = lstate_new
         sstate_out = _select(now_dead, sstate, sstate_new)
         dead_at = jnp.where(now_dead & ~dead, n, dead_at)
         signals = {k: jnp.where(now_dead, jnp.nan, v).astype(jnp.result_type(v, jnp.float32)) for k, v in signals.items()}

@@ -77,3 +77,26 @@ def test_cli_reproduce_fig1(tmp_path):
     proc = _cli("reproduce", "fig1", "--out", str(tmp_path), "--quiet")
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "fig1.json").exists() and (tmp_path / "fig1.png").exists()
+
+
+def test_fig3_grid_layout_and_keys(tmp_path):
+    from ensemble.studies import fig3
+
+    cfg = dict(members=2, n_tau=3, n_S=2, n_iterations=40, record_every=20, tau_min=0.05, tau_max=0.5, S_min=0.1, S_max=0.5)
+    studies.reproduce("fig3", str(tmp_path), **cfg)
+    data = json.loads((tmp_path / "fig3.json").read_text())
+    np.testing.assert_allclose(data["tau"], np.geomspace(0.05, 0.5, 3))
+    np.testing.assert_allclose(data["S"], [0.1, 0.5])
+    for key in ("p5", "p15"):
+        surf = np.asarray(data["mean_error"][key])
+        assert surf.shape == (3, 2)  # indexed [tau][S]
+        i, j = data["summary"][f"{key}_best_index"]
+        assert surf[i, j] == surf.min()
+    # the surface is the mean over each grid point's members of the final errors of one batched sweep
+    from ensemble import patterns
+
+    config = fig3.Config(**cfg)
+    X, Y = patterns.vowels()
+    final, _, _ = fig3.sweep(X, Y, np.geomspace(0.05, 0.5, 3), np.array([0.1, 0.5]), config)
+    assert np.mean(final[2, 0]) == pytest.approx(data["mean_error"]["p5"][2][0], rel=1e-6)
+    assert final.shape == (3, 2, 2)

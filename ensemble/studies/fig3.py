@@ -1,0 +1,176 @@
+"""Fig. 3: mean final error over an ensemble on a log-spaced (tau, S) grid, for P = 5 and P = 15.
+
+For each task the whole grid times its ensemble is **one** :func:`ensemble.evolve`
+call: member ``(i, j, k)`` (tau index, S index, replica) has its own ``tau`` and
+``S``; all members of a grid point share nothing but their hyperparameters. The
+two tasks (vowels, vowels and digits) are two calls since their shapes differ.
+
+The paper's grid, ensemble size, m and iteration budget were lost; the defaults
+are reconstructions (see ``docs/calibration.md``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+
+import jax
+import numpy as np
+
+from .. import feedforward as ff
+from .. import learning, patterns
+from .._checks import integer_at_least, nonnegative, positive
+from ..driver import evolve, member_keys
+from ._common import Result
+
+TASKS = {"p5": patterns.vowels, "p15": patterns.vowels_and_digits}
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Settings of the Fig. 3 sweep (reconstructions)."""
+
+    members: int = 100  # per grid point
+    seed: int = 0
+    tau_min: float = 0.01
+    tau_max: float = 1.0
+    n_tau: int = 9
+    S_min: float = 0.01
+    S_max: float = 1.0
+    n_S: int = 9
+    m: int = 5
+    n_hidden: int = 10
+    init_scale: float = 0.1
+    n_iterations: int = 20_000
+    record_every: int = 1_000
+
+    @classmethod
+    def quick(cls, **overrides) -> "Config":
+        return dataclasses.replace(cls(members=4, n_tau=5, n_S=5, n_iterations=2_000, record_every=500), **overrides)
+
+    def validate(self) -> None:
+        integer_at_least("members", self.members, 1)
+        integer_at_least("seed", self.seed, 0)
+        for name in ("tau_min", "tau_max", "S_min", "S_max", "init_scale"):
+            positive(name, getattr(self, name)) if name != "init_scale" else nonnegative(name, self.init_scale)
+        if self.tau_max < self.tau_min:
+            raise ValueError(f"tau_max must be >= tau_min ({self.tau_min}), got {self.tau_max}")
+        if self.S_max < self.S_min:
+            raise ValueError(f"S_max must be >= S_min ({self.S_min}), got {self.S_max}")
+        integer_at_least("n_tau", self.n_tau, 1)
+        integer_at_least("n_S", self.n_S, 1)
+        integer_at_least("m", self.m, 1)
+        integer_at_least("n_hidden", self.n_hidden, 1)
+        integer_at_least("n_iterations", self.n_iterations, 1)
+        integer_at_least("record_every", self.record_every, 1)
+
+    def grid(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.geomspace(self.tau_min, self.tau_max, self.n_tau), np.geomspace(self.S_min, self.S_max, self.n_S)
+
+
+def sweep(X, Y, tau: np.ndarray, S: np.ndarray, config: Config, *, progress=False, checkpoint=None, resume=False, chunk=None, tag=""):
+    """One batched run of the grid ``tau x S x members``; returns the final errors ``(n_tau, n_S, members)``, diverged count and correctness."""
+    n_tau, n_S, M = len(tau), len(S), config.members
+    B = n_tau * n_S * M
+    tau_m = np.repeat(tau, n_S * M)
+    S_m = np.tile(np.repeat(S, M), n_tau)
+    k_init, k_run = jax.random.split(jax.random.key(config.seed))
+    params = jax.vmap(lambda k: ff.init(k, X.shape[1], config.n_hidden, Y.shape[1], scale=config.init_scale))(
+        member_keys(k_init, np.arange(B))
+    )
+    run = evolve(
+        ff.Task(X, Y),
+        learning.discrete(config.m),
+        params,
+        learning.DiscreteHyper(tau_m, S_m, config.m),
+        key=k_run,
+        n_iterations=config.n_iterations,
+        record_every=config.record_every,
+        progress=progress,
+        chunk=chunk,
+        checkpoint=checkpoint,
+        resume=resume,
+        meta={"study": "fig3", "task": tag, "config": dataclasses.asdict(config)},
+    )
+    final = run.traces["E"][-1].reshape(n_tau, n_S, M)
+    correct = np.asarray(jax.vmap(lambda p: ff.correct(p, X, Y))(run.params)) & ~run.diverged
+    return final, run.diverged.reshape(n_tau, n_S, M), correct.reshape(n_tau, n_S, M)
+
+
+def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resume=False, chunk=None) -> Result:
+    """Both error surfaces (P = 5 and P = 15), one batched call each."""
+    config.validate()
+    t0 = time.perf_counter()
+    tau, S = config.grid()
+    arrays = {"tau": tau, "S": S, "mean_error": {}, "median_error": {}, "all_correct_fraction": {}, "diverged": {}}
+    summary = {"members_per_point": config.members}
+    for name, task in TASKS.items():
+        X, Y = task()
+        ck = os.path.join(checkpoint_dir, f"fig3_{name}") if checkpoint_dir else None
+        final, dead, correct = sweep(X, Y, tau, S, config, progress=progress, checkpoint=ck, resume=resume, chunk=chunk, tag=name)
+        with np.errstate(all="ignore"):
+            mean = np.nanmean(final, axis=2)
+            median = np.nanmedian(final, axis=2)
+        arrays["mean_error"][name] = mean
+        arrays["median_error"][name] = median
+        arrays["all_correct_fraction"][name] = correct.mean(axis=2)
+        arrays["diverged"][name] = dead.sum(axis=2)
+        i, j = np.unravel_index(np.nanargmin(mean), mean.shape)
+        summary[f"{name}_best_tau"] = float(tau[i])
+        summary[f"{name}_best_S"] = float(S[j])
+        summary[f"{name}_best_mean_error"] = float(mean[i, j])
+        summary[f"{name}_best_index"] = [int(i), int(j)]
+        summary[f"{name}_best_is_interior"] = bool(0 < i < len(tau) - 1 and 0 < j < len(S) - 1)
+        summary[f"{name}_diverged"] = int(dead.sum())
+    (i5, j5), (i15, j15) = summary["p5_best_index"], summary["p15_best_index"]
+    summary["optimum_distance_cells"] = int(max(abs(i5 - i15), abs(j5 - j15)))
+    summary["diverged"] = summary["p5_diverged"] + summary["p15_diverged"]
+    return Result("fig3", dataclasses.asdict(config), summary, arrays, time.perf_counter() - t0)
+
+
+def plot(result: Result, path: str | None = None):
+    """Two heat maps of log10(mean final E) over (tau, S), minimum marked."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    tau, S = np.asarray(result.arrays["tau"]), np.asarray(result.arrays["S"])
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), constrained_layout=True)
+    surfaces = [np.asarray(result.arrays["mean_error"][k], float) for k in ("p5", "p15")]
+    vmin = min(np.nanmin(s) for s in surfaces)
+    vmax = max(np.nanmax(s) for s in surfaces)
+    for ax, name, surf, label in zip(axes, ("p5", "p15"), surfaces, ("a: vowels, P = 5", "b: vowels and digits, P = 15")):
+        im = ax.pcolormesh(_edges(S), _edges(tau), surf, cmap="viridis", shading="flat",
+                           norm=matplotlib.colors.LogNorm(vmin=vmin, vmax=vmax))
+        i, j = result.summary[f"{name}_best_index"]
+        ax.plot(S[j], tau[i], "r*", ms=12, label=f"min {surf[i, j]:.3f} at tau={tau[i]:.3g}, S={S[j]:.3g}")
+        ax.set(xscale="log", yscale="log", xlabel="noise intensity S", ylabel="drift time scale tau", title=f"Fig. 3{label}")
+        ax.legend(fontsize=7, loc="lower left")
+    fig.colorbar(im, ax=axes, label=f"mean final E ({result.summary['members_per_point']} members per point)")
+    if path:
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+    return fig
+
+
+def _edges(c: np.ndarray) -> np.ndarray:
+    """Cell edges of a log-spaced grid of centres."""
+    if len(c) == 1:
+        return np.array([c[0] / 1.5, c[0] * 1.5])
+    lc = np.log(c)
+    mid = (lc[1:] + lc[:-1]) / 2
+    return np.exp(np.concatenate([[2 * lc[0] - mid[0]], mid, [2 * lc[-1] - mid[-1]]]))
+
+
+def describe(result: Result) -> str:
+    s, c = result.summary, result.config
+    lines = [f"fig3: {c['n_tau']}x{c['n_S']} grid x {c['members']} members, {c['n_iterations']} iterations, m={c['m']}, {result.wall_time:.1f} s"]
+    for name in ("p5", "p15"):
+        lines.append(
+            f"  {name}: min mean E = {s[f'{name}_best_mean_error']:.4f} at tau={s[f'{name}_best_tau']:.3g}, "
+            f"S={s[f'{name}_best_S']:.3g} (interior: {s[f'{name}_best_is_interior']}), diverged {s[f'{name}_diverged']}"
+        )
+    lines.append(f"  optima {s['optimum_distance_cells']} grid cell(s) apart")
+    return "\n".join(lines)
