@@ -1,4 +1,4 @@
-# make demo: quick reproduction of the paper's headline results into results/
+# make demo: quick reproduction of the paper's headline results (Figs. 1, 2a, 3) into results/
 # make test: the test suite
 # Both create .venv (Python 3.11+) and install the project into it on first use.
 
@@ -20,6 +20,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m ensemble reproduce fig1 --out results --quiet
 	$(BIN)/python -m ensemble reproduce fig2a --quick --out results
+	$(BIN)/python -m ensemble reproduce fig3 --quick --out results
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests

@@ -34,8 +34,8 @@ class Config:
     n_hidden: int = 10
     init_scale: float = 0.1
     tau: float = 0.1
-    S: float = 0.3
-    m: int = 5
+    S: float = 0.2
+    m: int = 8
     n_iterations: int = 100_000
     record_every: int = 500
     learning_rate: float = 2.0

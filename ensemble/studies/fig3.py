@@ -39,7 +39,7 @@ class Config:
     S_min: float = 0.01
     S_max: float = 1.0
     n_S: int = 9
-    m: int = 5
+    m: int = 8
     n_hidden: int = 10
     init_scale: float = 0.1
     n_iterations: int = 20_000
