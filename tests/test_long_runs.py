@@ -8,11 +8,10 @@ import sys
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ensemble import checkpoint, driver, evolve, feedforward as ff, learning, patterns, studies
+from ensemble import checkpoint, driver, evolve, feedforward as ff, learning, patterns
 
 X, Y = patterns.vowels()
 

@@ -83,3 +83,13 @@ def first_below(iterations: np.ndarray, values: np.ndarray, level: float):
     """First iteration whose value is below ``level``, or None."""
     idx = np.flatnonzero(values < level)
     return int(iterations[idx[0]]) if idx.size else None
+
+
+def finish_figure(fig, path: str | None):
+    """Save ``fig`` to ``path`` (PNG, 120 dpi) and close it; without a path return it open (notebooks)."""
+    if path:
+        import matplotlib.pyplot as plt
+
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+    return fig

@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import patterns
 from .._checks import integer_at_least
-from ._common import Result
+from ._common import Result, finish_figure
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,9 +40,6 @@ def run(config: Config = Config(), **_ignored) -> Result:
 
 
 def plot(result: Result, path: str | None = None):
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     bitmaps = np.asarray(result.arrays["bitmaps"])
@@ -72,10 +69,7 @@ def plot(result: Result, path: str | None = None):
     ax.set(xlim=(-0.4, 2.4), ylim=(-0.25, 1.1))
     ax.axis("off")
     fig.suptitle("Fig. 1: 5x7 bitmaps (vowels, digits) and the feed-forward network", fontsize=10)
-    if path:
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-    return fig
+    return finish_figure(fig, path)
 
 
 def describe(result: Result) -> str:

@@ -22,7 +22,7 @@ from .. import feedforward as ff
 from .. import learning, patterns
 from .._checks import integer_at_least, nonnegative, positive
 from ..driver import evolve, member_keys
-from ._common import Result, first_below, quantile_bands
+from ._common import Result, finish_figure, first_below, quantile_bands
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,9 +135,6 @@ def run(
 
 def plot(result: Result, path: str | None = None):
     """E vs iteration on log-log axes: AL median and 10-90% band, back-propagation median."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     al, bp, s = result.arrays["al"], result.arrays["backprop"], result.summary
@@ -151,10 +148,7 @@ def plot(result: Result, path: str | None = None):
     ax.set(xscale="log", yscale="log", xlabel="iteration n", ylabel="error E", title="Fig. 2a: vowels, 35-10-5 network")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    if path:
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-    return fig
+    return finish_figure(fig, path)
 
 
 def describe(result: Result) -> str:

@@ -22,7 +22,7 @@ from .. import feedforward as ff
 from .. import learning, patterns
 from .._checks import integer_at_least, nonnegative, positive
 from ..driver import evolve, member_keys
-from ._common import Result
+from ._common import Result, finish_figure
 
 TASKS = {"p5": patterns.vowels, "p15": patterns.vowels_and_digits}
 
@@ -132,8 +132,6 @@ def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resum
 def plot(result: Result, path: str | None = None):
     """Two heat maps of log10(mean final E) over (tau, S), minimum marked."""
     import matplotlib
-
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     tau, S = np.asarray(result.arrays["tau"]), np.asarray(result.arrays["S"])
@@ -149,10 +147,7 @@ def plot(result: Result, path: str | None = None):
         ax.set(xscale="log", yscale="log", xlabel="noise intensity S", ylabel="drift time scale tau", title=f"Fig. 3{label}")
         ax.legend(fontsize=7, loc="lower left")
     fig.colorbar(im, ax=axes, label=f"mean final E ({result.summary['members_per_point']} members per point)")
-    if path:
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-    return fig
+    return finish_figure(fig, path)
 
 
 def _edges(c: np.ndarray) -> np.ndarray:
