@@ -86,8 +86,15 @@ class Run(NamedTuple):
 
 def member_keys(key: jax.Array, members) -> jax.Array:
     """``fold_in(key, i)`` for every member id ``i`` in ``members`` (an int ``B`` means ``range(B)``)."""
-    ids = jnp.arange(members) if np.ndim(members) == 0 else jnp.asarray(members)
-    return jax.vmap(lambda i: jax.random.fold_in(key, i))(ids.astype(jnp.uint32))
+    if np.ndim(members) == 0:
+        _checks.integer_at_least("members", members, 1)
+        ids = np.arange(int(members))
+    else:
+        ids = np.asarray(members)
+        if ids.ndim != 1 or ids.size == 0:
+            raise ValueError(f"members must be a positive count or a non-empty 1-d array of ids, got shape {ids.shape}")
+        _checks.integer_at_least("members", ids, 0, 2**32 - 1)
+    return jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.asarray(ids, jnp.uint32))
 
 
 def broadcast_hyper(hyper: Any, n_members: int, _prefix: str = "hyper") -> Any:

@@ -179,3 +179,13 @@ def test_evolve_rejects_nan_params_and_wrong_shapes():
     with pytest.raises(ValueError, match="^params leaves must share a leading member axis"):
         evolve(ff.Task(X, Y), learning.discrete(1), {"hidden": p["hidden"], "output": p["output"][:3]},
                learning.DiscreteHyper(1.0, 0.1, 1), key=jax.random.key(0), n_iterations=2)
+
+
+def test_member_keys_validates_ids():
+    np.testing.assert_array_equal(
+        jax.random.key_data(driver.member_keys(jax.random.key(0), 3)),
+        jax.random.key_data(driver.member_keys(jax.random.key(0), [0, 1, 2])),
+    )
+    for bad in (0, -1, [-1, 2], [0.5], np.zeros((2, 2), int)):
+        with pytest.raises(ValueError, match="^members must"):
+            driver.member_keys(jax.random.key(0), bad)

@@ -35,7 +35,7 @@ def run(config: Config = Config(), **_ignored) -> Result:
     chars = patterns.VOWELS + patterns.DIGITS
     X, _ = patterns.dataset(chars)
     arrays = {"chars": list(chars), "bitmaps": X.reshape(-1, patterns.ROWS, patterns.COLS).astype(int)}
-    summary = {"n_patterns": len(chars), "n_in": X.shape[1], "n_hidden": config.n_hidden, "n_out": config.n_out}
+    summary = {"n_patterns": len(chars), "n_in": X.shape[1], "n_hidden": config.n_hidden, "n_out": config.n_out, "diverged": 0}
     return Result("fig1", dataclasses.asdict(config), summary, arrays, time.perf_counter() - t0)
 
 
