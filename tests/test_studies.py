@@ -100,3 +100,33 @@ def test_fig3_grid_layout_and_keys(tmp_path):
     final, _, _ = fig3.sweep(X, Y, np.geomspace(0.05, 0.5, 3), np.array([0.1, 0.5]), config)
     assert np.mean(final[2, 0]) == pytest.approx(data["mean_error"]["p5"][2][0], rel=1e-6)
     assert final.shape == (3, 2, 2)
+
+
+def test_fig4_threshold_gives_the_target_mean_robustness():
+    from ensemble.studies.fig4 import threshold_for_mean_robustness
+
+    rng = np.random.default_rng(0)
+    damaged = rng.uniform(0, 1, (37, 10))
+    for target in (0.1, 0.5, 0.83):
+        eps = threshold_for_mean_robustness(damaged, target)
+        mean_R = np.mean((damaged < eps).mean(axis=1))  # eq. (7) per member, then the ensemble mean
+        assert mean_R == pytest.approx(round(target * damaged.size) / damaged.size)
+    with pytest.raises(ValueError, match="^damaged"):
+        threshold_for_mean_robustness(np.array([[np.nan, 0.1]]), 0.5)
+
+
+def test_fig4_and_fig2b_json_keys(tmp_path):
+    studies.reproduce("fig4", str(tmp_path), members=4, n_iterations=60, record_every=20)
+    data = json.loads((tmp_path / "fig4.json").read_text())
+    s = data["summary"]
+    for key in ("eps", "testing_mean_R", "robust_mean_R", "robust_functional_fraction", "diverged"):
+        assert key in s
+    assert s["testing_mean_R"] == pytest.approx(0.5)
+    R = np.asarray(data["robust"]["R"], float)
+    assert s["robust_mean_R"] == pytest.approx(np.nanmean(R))
+    assert np.asarray(data["testing"]["damaged_E"]).shape == (4, 10)
+    studies.reproduce("fig2b", str(tmp_path), members=2, n_iterations=60, record_every=20)
+    data = json.loads((tmp_path / "fig2b.json").read_text())
+    assert len(data["E"]) == len(data["R"]) == 3 and data["summary"]["eps"] == 0.1
+    with pytest.raises(ValueError, match="^target_R must"):
+        studies.reproduce("fig4", str(tmp_path), target_R=1.5)

@@ -1,0 +1,170 @@
+"""Fig. 4: error histograms of a testing ensemble (eq. 4, functionality only) and a robust ensemble (eq. 8).
+
+The paper's procedure, step by step:
+
+1. train a *testing* ensemble on E alone (eq. 4) -- one batched call;
+2. choose the threshold eps so that the testing ensemble's mean robustness
+   (eq. 7) is ``target_R`` (0.5): eps is put between the k-th and (k+1)-th
+   smallest of all pooled damaged errors, k = round(target_R x members x N2),
+   so exactly that fraction of (member, deleted node) pairs has E_k < eps;
+3. train a *robust* ensemble from the same initial weights with eq. (8) and
+   that eps -- one batched call;
+4. compare the histograms of intact and damaged-network errors, and the mean R.
+
+tau_R, S_R and the iteration counts are reconstructions (paper values lost).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+
+import jax
+import numpy as np
+
+from .. import feedforward as ff
+from .. import learning, patterns
+from .._checks import integer_at_least, nonnegative, positive
+from ..driver import evolve, member_keys
+from ._common import Result, finish_figure
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Settings of the Fig. 4 study (reconstructions)."""
+
+    members: int = 200
+    seed: int = 0
+    n_hidden: int = 10
+    init_scale: float = 0.1
+    tau_E: float = 0.1
+    S_E: float = 0.2
+    tau_R: float = 1.0
+    S_R: float = 0.02
+    m: int = 8
+    target_R: float = 0.5
+    n_iterations: int = 100_000
+    record_every: int = 1_000
+
+    @classmethod
+    def quick(cls, **overrides) -> "Config":
+        return dataclasses.replace(cls(members=16, n_iterations=10_000, record_every=500), **overrides)
+
+    def validate(self) -> None:
+        integer_at_least("members", self.members, 1)
+        integer_at_least("seed", self.seed, 0)
+        integer_at_least("n_hidden", self.n_hidden, 1)
+        nonnegative("init_scale", self.init_scale)
+        positive("tau_E", self.tau_E)
+        positive("tau_R", self.tau_R)
+        nonnegative("S_E", self.S_E)
+        nonnegative("S_R", self.S_R)
+        integer_at_least("m", self.m, 1)
+        if not 0 < self.target_R < 1:
+            raise ValueError(f"target_R must be in (0, 1), got {self.target_R}")
+        integer_at_least("n_iterations", self.n_iterations, 1)
+        integer_at_least("record_every", self.record_every, 1)
+
+
+def threshold_for_mean_robustness(damaged: np.ndarray, target_R: float) -> float:
+    """eps such that the fraction of entries of ``damaged`` (members x N2) below eps is ``round(target_R * n) / n``."""
+    pooled = np.sort(damaged[np.isfinite(damaged)].ravel())
+    if pooled.size < 2:
+        raise ValueError("damaged must hold at least two finite errors")
+    k = int(round(target_R * pooled.size))
+    k = min(max(k, 1), pooled.size - 1)
+    return float((pooled[k - 1] + pooled[k]) / 2)
+
+
+def _evaluate(params, X, Y, eps, diverged):
+    E = np.array(jax.vmap(lambda p: ff.error(p, X, Y))(params))
+    Ek = np.array(jax.vmap(lambda p: ff.damaged_errors(p, X, Y))(params))
+    E[diverged], Ek[diverged] = np.nan, np.nan
+    R = np.where(diverged, np.nan, (Ek < eps).mean(axis=1)) if eps is not None else None
+    return E, Ek, R
+
+
+def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resume=False, chunk=None) -> Result:
+    """Testing ensemble, threshold, robust ensemble: two batched calls."""
+    config.validate()
+    t0 = time.perf_counter()
+    X, Y = patterns.vowels()
+    k_init, k_run = jax.random.split(jax.random.key(config.seed))
+    params = jax.vmap(lambda k: ff.init(k, X.shape[1], config.n_hidden, Y.shape[1], scale=config.init_scale))(
+        member_keys(k_init, np.arange(config.members))
+    )
+    common = dict(key=k_run, n_iterations=config.n_iterations, record_every=config.record_every, progress=progress,
+                  chunk=chunk, resume=resume)
+    meta = {"study": "fig4", "config": dataclasses.asdict(config)}
+    ck = (lambda name: os.path.join(checkpoint_dir, name)) if checkpoint_dir else (lambda name: None)
+    testing = evolve(ff.Task(X, Y), learning.discrete(config.m), params,
+                     learning.DiscreteHyper(config.tau_E, config.S_E, config.m),
+                     checkpoint=ck("fig4_testing"), meta={**meta, "part": "testing"}, **common)
+    _, Ek_test, _ = _evaluate(testing.params, X, Y, None, testing.diverged)
+    eps = threshold_for_mean_robustness(Ek_test, config.target_R)
+    E_test, Ek_test, R_test = _evaluate(testing.params, X, Y, eps, testing.diverged)
+
+    robust = evolve(ff.Task(X, Y, eps=eps), learning.biparametric(config.m), params,
+                    learning.BiparametricHyper(config.tau_E, config.S_E, config.tau_R, config.S_R, config.m),
+                    checkpoint=ck("fig4_robust"), meta={**meta, "part": "robust", "eps": eps}, **common)
+    E_rob, Ek_rob, R_rob = _evaluate(robust.params, X, Y, eps, robust.diverged)
+
+    t_mean, r_mean = float(np.nanmean(R_test)), float(np.nanmean(R_rob))
+    summary = {
+        "eps": eps,
+        "target_R": config.target_R,
+        "testing_mean_R": t_mean,
+        "robust_mean_R": r_mean,
+        "robustness_ratio": r_mean / t_mean if t_mean > 0 else None,
+        "testing_functional_fraction": float(np.nanmean(E_test < eps)),
+        "robust_functional_fraction": float(np.mean((E_rob < eps) & ~robust.diverged)),
+        "testing_median_E": float(np.nanmedian(E_test)),
+        "robust_median_E": float(np.nanmedian(E_rob)),
+        "members": config.members,
+        "diverged": int(testing.diverged.sum() + robust.diverged.sum()),
+    }
+    arrays = {
+        "testing": {"E": E_test, "damaged_E": Ek_test, "R": R_test},
+        "robust": {"E": E_rob, "damaged_E": Ek_rob, "R": R_rob},
+        "robust_mean_R_trace": {"iterations": robust.iterations, "mean_R": np.nanmean(robust.traces["R"], axis=1)},
+    }
+    return Result("fig4", dataclasses.asdict(config), summary, arrays, time.perf_counter() - t0)
+
+
+def plot(result: Result, path: str | None = None):
+    """2 x 2 histograms of log10 E: intact (a, b) and damaged (c, d), testing (left) vs robust (right)."""
+    import matplotlib.pyplot as plt
+
+    s, a = result.summary, result.arrays
+    panels = [
+        ("a: testing, intact", a["testing"]["E"]), ("b: robust, intact", a["robust"]["E"]),
+        ("c: testing, damaged", a["testing"]["damaged_E"]), ("d: robust, damaged", a["robust"]["damaged_E"]),
+    ]
+    values = [np.log10(np.clip(np.asarray(v, float).ravel(), 1e-6, None)) for _, v in panels]
+    finite = np.concatenate([v[np.isfinite(v)] for v in values])
+    bins = np.linspace(finite.min(), finite.max(), 40) if finite.size else 10
+    fig, axes = plt.subplots(2, 2, figsize=(8, 6), sharex=True)
+    for ax, (title, _), v in zip(axes.ravel(), panels, values):
+        ax.hist(v[np.isfinite(v)], bins=bins, color="C0" if "testing" in title else "C3", alpha=0.8)
+        ax.axvline(np.log10(s["eps"]), color="k", ls="--", lw=0.8)
+        ax.set_title(f"Fig. 4{title}", fontsize=9)
+    for ax in axes[1]:
+        ax.set_xlabel("log10 error")
+    axes[0, 0].set_ylabel("networks")
+    axes[1, 0].set_ylabel("damaged networks")
+    fig.suptitle(f"eps = {s['eps']:.3g}: mean R testing {s['testing_mean_R']:.2f}, robust {s['robust_mean_R']:.2f}", fontsize=10)
+    fig.tight_layout()
+    return finish_figure(fig, path)
+
+
+def describe(result: Result) -> str:
+    s, c = result.summary, result.config
+    ratio = f"{s['robustness_ratio']:.2f}x" if s["robustness_ratio"] is not None else "n/a"
+    return "\n".join([
+        f"fig4: {s['members']} members per ensemble, {c['n_iterations']} iterations each, {result.wall_time:.1f} s",
+        f"  eps = {s['eps']:.4f} (testing mean R = {s['testing_mean_R']:.2f}, target {s['target_R']})",
+        f"  robust ensemble: mean R = {s['robust_mean_R']:.2f} ({ratio} the testing ensemble), "
+        f"E < eps for {s['robust_functional_fraction']:.0%} of members (testing: {s['testing_functional_fraction']:.0%}), "
+        f"diverged {s['diverged']}",
+    ])
