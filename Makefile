@@ -7,7 +7,9 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install clean
+.PHONY: demo test figures install clean
+
+FIGURES := fig1 fig2a fig2b fig3 fig4
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +26,15 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
+
+# Every study at full size (slow: tens of minutes on 2 cores, minutes on a GPU); refreshes the
+# committed docs/results/*.json and docs/figures/*.png. Checkpoints let an interrupted run resume.
+figures: $(STAMP)
+	@mkdir -p docs/results docs/figures
+	@for s in $(FIGURES); do \
+	  $(BIN)/python -m ensemble reproduce $$s --out docs/results --resume || exit 1; \
+	  mv docs/results/$$s.png docs/figures/$$s.png; \
+	done
 
 clean:
 	rm -rf results .pytest_cache
