@@ -23,10 +23,11 @@ def net_params(B):
 
 
 def started(system, lmap, params, spread, signal_range, seed=1):
-    """An EnsembleState whose ring buffers hold random past parameters and objectives (n = L)."""
+    """An EnsembleState whose ring buffers hold random past parameters and objectives (n = L),
+    and the same buffers for the reference, whose buffer length is set to the library's L."""
     rng = np.random.default_rng(seed)
     st = driver.init_state(system, lmap, params, jax.random.key(0))
-    L = lmap.max_delay
+    L = st.learning.signals.shape[1]  # buffer length (max_delay + 1 in the library)
     hist = jax.tree_util.tree_map(lambda h: h + jnp.asarray(rng.normal(0, spread, h.shape), h.dtype), st.learning.history)
     sig = jnp.asarray(rng.uniform(*signal_range, st.learning.signals.shape), st.learning.signals.dtype)
     lst = st.learning._replace(history=hist, signals=sig, n=jnp.full((B,), L, jnp.int32))
@@ -39,7 +40,7 @@ def test_network_eq4_matches_library():
     m = np.array([1, 2, 3, 5, 5, 4])
     st, start = started(ff.Task(X, Y), lmap, params, 0.3, (0.0, 0.5))
     run = evolve(ff.Task(X, Y), lmap, None, learning.DiscreteHyper(0.5, 0.0, m), key=jax.random.key(0), n_iterations=N_IT, state=st)
-    out = ref.network_run(params["hidden"], params["output"], X, Y, N_IT, tau=0.5, S=0.0, m=m, max_delay=5, start=start)
+    out = ref.network_run(params["hidden"], params["output"], X, Y, N_IT, tau=0.5, S=0.0, m=m, max_delay=start[2], start=start)
     np.testing.assert_allclose(out["E"], run.traces["E"], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(out["hidden"], np.asarray(run.params["hidden"]), rtol=1e-4, atol=1e-5)
     assert np.ptp(out["E"], axis=0).min() > 1e-3  # the weights did move
@@ -52,7 +53,7 @@ def test_robust_network_eq8_matches_library():
     hyper = learning.BiparametricHyper(0.5, 0.0, 2.0, 0.0, 3)
     run = evolve(task, lmap, None, hyper, key=jax.random.key(0), n_iterations=N_IT, state=st)
     out = ref.network_run(
-        params["hidden"], params["output"], X, Y, N_IT, tau=0.5, S=0.0, m=3, max_delay=3, eps=0.25, tau_R=2.0, S_R=0.0, start=start
+        params["hidden"], params["output"], X, Y, N_IT, tau=0.5, S=0.0, m=3, max_delay=start[2], eps=0.25, tau_R=2.0, S_R=0.0, start=start
     )
     np.testing.assert_allclose(out["E"], run.traces["E"], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(out["R"], run.traces["R"], atol=1e-6)  # same damages counted
@@ -71,7 +72,7 @@ def test_kuramoto_eq13_matches_library():
     run = evolve(system, lmap, None, hyper, key=jax.random.key(0), n_iterations=n_it, state=st)
     out = ref.kuramoto_run(
         w0, np.asarray(st.system), system.omega, 0.01, system.n_steps, 0.8, n_it,
-        tau=1.0, S=0.0, m=2, max_delay=2, gamma=0.1, M0=0.5, start=start,
+        tau=1.0, S=0.0, m=2, max_delay=start[2], gamma=0.1, M0=0.5, start=start,
     )
     for k in ("E", "R", "M"):
         np.testing.assert_allclose(out[k], run.traces[k], rtol=1e-4, atol=1e-6, err_msg=k)
