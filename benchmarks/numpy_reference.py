@@ -43,7 +43,7 @@ class Delay:
     """Ring buffers of a batch of members: ``history (B, L, D)``, ``signals (B, L, K)``, counter ``n``."""
 
     def __init__(self, w: np.ndarray, max_delay: int, n_objectives: int, start=None):
-        B, D = w.shape
+        B = w.shape[0]
         self.history = np.repeat(w[:, None, :], max_delay, axis=1).astype(w.dtype)
         self.signals = np.zeros((B, max_delay, n_objectives), w.dtype)
         self.n = 0
@@ -96,9 +96,7 @@ def network_signals(w: np.ndarray, shapes, X: np.ndarray, Y: np.ndarray, eps=Non
     return E, R
 
 
-def network_run(
-    hidden, output, X, Y, n_iterations, *, tau, S, m, max_delay, eps=None, tau_R=None, S_R=None, seed=0, start=None
-):
+def network_run(hidden, output, X, Y, n_iterations, *, tau, S, m, max_delay, eps=None, tau_R=None, S_R=None, seed=0, start=None):
     """Eq. (4) (``eps is None``) or eq. (8) learning of a batch of networks.
 
     Args:

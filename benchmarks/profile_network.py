@@ -17,13 +17,13 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
+import jax
+import jax.numpy as jnp
+import numpy as np
 
-from benchmarks.run import Chunk, network_problem  # noqa: E402
-from ensemble import driver, learning  # noqa: E402
-from ensemble.learning import _standard_normal, normal_like  # noqa: E402
+from benchmarks.run import Chunk, network_problem
+from ensemble import driver
+from ensemble.learning import normal_like
 
 
 def main():

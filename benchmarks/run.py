@@ -46,12 +46,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
+import jax
+import jax.numpy as jnp
+import numpy as np
 
-from benchmarks import numpy_reference as ref  # noqa: E402
-from ensemble import driver, feedforward as ff, kuramoto as ku, learning, patterns  # noqa: E402
+from benchmarks import numpy_reference as ref
+from ensemble import driver, learning, patterns
+from ensemble import feedforward as ff
+from ensemble import kuramoto as ku
 
 MIN_TIME = 0.1  # seconds per timing sample
 B_MAIN = 1024
@@ -114,8 +116,13 @@ class Chunk:
         self.call(n_it)
         first = time.perf_counter() - t0
         t = best_of(lambda: self.call(n_it), repeats)
-        return {"member_iterations_per_s": self.B * n_it / t, "chunk_iterations": n_it, "seconds_per_chunk": t,
-                "first_call_s": first, "compile_s_est": max(first - t, 0.0)}
+        return {
+            "member_iterations_per_s": self.B * n_it / t,
+            "chunk_iterations": n_it,
+            "seconds_per_chunk": t,
+            "first_call_s": first,
+            "compile_s_est": max(first - t, 0.0),
+        }
 
 
 def chunk_length(B: int, per_member_it_s: float, min_time: float = MIN_TIME, lo: int = 2, hi: int = 200) -> int:
@@ -135,8 +142,12 @@ def network_problem(B: int, robust: bool):
     X, Y = patterns.vowels()
     if robust:
         h = NET_HYPER
-        return (ff.Task(X, Y, eps=ROBUST["eps"]), learning.biparametric(5), net_params(B),
-                learning.BiparametricHyper(h["tau"], h["S"], ROBUST["tau_R"], ROBUST["S_R"], h["m"]))
+        return (
+            ff.Task(X, Y, eps=ROBUST["eps"]),
+            learning.biparametric(5),
+            net_params(B),
+            learning.BiparametricHyper(h["tau"], h["S"], ROBUST["tau_R"], ROBUST["S_R"], h["m"]),
+        )
     return ff.Task(X, Y), learning.discrete(5), net_params(B), learning.DiscreteHyper(**NET_HYPER)
 
 
@@ -190,12 +201,15 @@ def kuramoto_baseline(B: int, n_it: int, repeats: int, window=None, one_at_a_tim
     kw = dict(tau=k["tau"], S=k["S"], m=k["m"], max_delay=k["m"], gamma=k["gamma"], M0=k["M0"], window=window)
     args = (system.omega, k["dt"], system.n_steps, k["R0"], n_it)
     if one_at_a_time:
+
         def run():
             for i in range(B):
                 ref.kuramoto_run(w0[i : i + 1], phases[i : i + 1], *args, seed=i, **kw)
     else:
+
         def run():
             ref.kuramoto_run(w0, phases, *args, **kw)
+
     t = best_of(run, repeats)
     return B * n_it / t
 
@@ -252,8 +266,7 @@ def network_costs(robust: bool) -> dict:
         transc += n
     flops += 3 * D + 2 * K * D + 4 * K  # move: w + drift (w - w_d) + sum_k s_k g_k xi_k; drift
     transc += K * D  # erf_inv of each noise value
-    return {"flops": flops, "transcendentals": transc, "random_words": K * D, "threefry_int_ops": 55 * K * D,
-            "parameters": D}
+    return {"flops": flops, "transcendentals": transc, "random_words": K * D, "threefry_int_ops": 55 * K * D, "parameters": D}
 
 
 def kuramoto_costs(N: int, n_steps: int) -> dict:
@@ -263,8 +276,12 @@ def kuramoto_costs(N: int, n_steps: int) -> dict:
     step += 2 * (N - 1) + 4 + 1  # order parameter: two sums, C^2 + S^2, sqrt, / N; window sum
     D = N * (N - 1) // 2
     per_window = 5 * D + 2 * D + 6  # base map move + control term + E, M
-    return {"flops": step + per_window / n_steps, "transcendentals": 2 * N + 1 + D / n_steps,
-            "random_words": D / n_steps, "threefry_int_ops": 55 * D / n_steps}
+    return {
+        "flops": step + per_window / n_steps,
+        "transcendentals": 2 * N + 1 + D / n_steps,
+        "random_words": D / n_steps,
+        "threefry_int_ops": 55 * D / n_steps,
+    }
 
 
 TRANSCENDENTAL_FLOPS = 20  # rough cost of one vectorized exp/sin/cos/erf_inv polynomial, for the weighted fraction
@@ -281,9 +298,13 @@ def matmul_peak(n: int, repeats: int) -> dict:
 
 def ceiling(costs: dict, steps_per_s: float, peak: float) -> dict:
     weighted = costs["flops"] + TRANSCENDENTAL_FLOPS * costs["transcendentals"] + costs["threefry_int_ops"]
-    return {**costs, "achieved_flops_per_s": steps_per_s * costs["flops"],
-            "fraction_of_peak": steps_per_s * costs["flops"] / peak,
-            "weighted_ops": weighted, "fraction_of_peak_weighted": steps_per_s * weighted / peak}
+    return {
+        **costs,
+        "achieved_flops_per_s": steps_per_s * costs["flops"],
+        "fraction_of_peak": steps_per_s * costs["flops"] / peak,
+        "weighted_ops": weighted,
+        "fraction_of_peak_weighted": steps_per_s * weighted / peak,
+    }
 
 
 # ------------------------------------------------------------------ devices worker
@@ -355,10 +376,19 @@ def main(argv=None) -> dict:
         thr = r["member_iterations_per_s"]
         np_thr = numpy_network(B_MAIN, 3, robust, 2 if quick else 3)
         loop_thr = loop_network(4 if quick else 8, 10, robust, 1 if quick else 2)
-        res[name] = {"throughput": thr, "unit": "network-iterations/s", "vs_numpy": thr / np_thr, "vs_loop": thr / loop_thr,
-                     "numpy_throughput": np_thr, "loop_throughput": loop_thr, **{k: r[k] for k in ("chunk_iterations", "compile_s_est")}}
-        log(f"{name:15s} {thr:10.3g} network-it/s  numpy {np_thr:9.3g} (x{thr / np_thr:.1f})  loop {loop_thr:9.3g} (x{thr / loop_thr:.0f})"
-            f"  compile ~{r['compile_s_est']:.1f}s")
+        res[name] = {
+            "throughput": thr,
+            "unit": "network-iterations/s",
+            "vs_numpy": thr / np_thr,
+            "vs_loop": thr / loop_thr,
+            "numpy_throughput": np_thr,
+            "loop_throughput": loop_thr,
+            **{k: r[k] for k in ("chunk_iterations", "compile_s_est")},
+        }
+        log(
+            f"{name:15s} {thr:10.3g} network-it/s  numpy {np_thr:9.3g} (x{thr / np_thr:.1f})  loop {loop_thr:9.3g} (x{thr / loop_thr:.0f})"
+            f"  compile ~{r['compile_s_est']:.1f}s"
+        )
         if not robust:
             net_chunk, net_thr = c, thr
 
@@ -370,16 +400,28 @@ def main(argv=None) -> dict:
     thr = it_thr * n_steps
     np_thr = kuramoto_baseline(B_MAIN, 2, 2 if quick else 3) * n_steps
     loop_thr = kuramoto_baseline(4 if quick else 8, 2, 1 if quick else 2, one_at_a_time=True) * n_steps
-    res["kuramoto"] = {"throughput": thr, "unit": "oscillator-network Euler steps/s", "vs_numpy": thr / np_thr,
-                       "vs_loop": thr / loop_thr, "numpy_throughput": np_thr, "loop_throughput": loop_thr,
-                       "steps_per_iteration": n_steps, "N": KU["N"], "dt": KU["dt"], "T": KU["T"],
-                       "compile_s_est": r["compile_s_est"], "vs_pypi_kuramoto": None}
+    res["kuramoto"] = {
+        "throughput": thr,
+        "unit": "oscillator-network Euler steps/s",
+        "vs_numpy": thr / np_thr,
+        "vs_loop": thr / loop_thr,
+        "numpy_throughput": np_thr,
+        "loop_throughput": loop_thr,
+        "steps_per_iteration": n_steps,
+        "N": KU["N"],
+        "dt": KU["dt"],
+        "T": KU["T"],
+        "compile_s_est": r["compile_s_est"],
+        "vs_pypi_kuramoto": None,
+    }
     window, version = pypi_kuramoto_window()
     if window is not None:
         pypi_thr = kuramoto_baseline(2 if quick else 4, 1, 1, window=window, one_at_a_time=True) * n_steps
         res["kuramoto"].update(vs_pypi_kuramoto=thr / pypi_thr, pypi_kuramoto_throughput=pypi_thr, pypi_kuramoto_version=version)
-    log(f"{'kuramoto':15s} {thr:10.3g} steps/s       numpy {np_thr:9.3g} (x{thr / np_thr:.1f})  loop {loop_thr:9.3g} (x{thr / loop_thr:.0f})"
-        + (f"  pypi kuramoto {pypi_thr:.3g} (x{thr / pypi_thr:.0f})" if window is not None else "  (pypi kuramoto not installed)"))
+    log(
+        f"{'kuramoto':15s} {thr:10.3g} steps/s       numpy {np_thr:9.3g} (x{thr / np_thr:.1f})  loop {loop_thr:9.3g} (x{thr / loop_thr:.0f})"
+        + (f"  pypi kuramoto {pypi_thr:.3g} (x{thr / pypi_thr:.0f})" if window is not None else "  (pypi kuramoto not installed)")
+    )
 
     # -- scaling with the ensemble size (eq. 4 network)
     sizes = [64, 1024, 4096] if quick else [64, 256, 1024, 4096, 16384, 65536]
@@ -393,7 +435,9 @@ def main(argv=None) -> dict:
             del cB
         log(f"  scaling B={B:6d}: {per_size[B]:10.3g} network-it/s ({per_size[B] / net_thr:.2f} of B=1024)")
     res["scaling"] = {
-        "ensemble_sizes": sizes, "throughput": [per_size[B] for B in sizes], "unit": "network-iterations/s",
+        "ensemble_sizes": sizes,
+        "throughput": [per_size[B] for B in sizes],
+        "unit": "network-iterations/s",
         "efficiency_at_65536": per_size[65536] / per_size[B_MAIN] if 65536 in per_size else None,
         "efficiency_definition": "network-iterations/s at 65536 members / at 1024 (= time per member-iteration at 1024 / at 65536)",
     }
@@ -408,23 +452,31 @@ def main(argv=None) -> dict:
     dev = run_devices(quick)
     res["scaling"]["devices"] = dev
     if "throughput" in dev:
-        log("  devices: " + ", ".join(f"{d}: {v['member_iterations_per_s']:.3g}" for d, v in dev["throughput"].items())
-            + f" network-it/s; bitwise identical: {dev['bitwise_identical']}")
+        log(
+            "  devices: "
+            + ", ".join(f"{d}: {v['member_iterations_per_s']:.3g}" for d, v in dev["throughput"].items())
+            + f" network-it/s; bitwise identical: {dev['bitwise_identical']}"
+        )
     else:
         log("  devices: failed: " + dev.get("error", "")[-300:])
 
     # -- ceiling
     peak = matmul_peak(1024 if quick else 2048, reps)
-    res["ceiling"] = {"matmul_peak": peak, "transcendental_flops_weight": TRANSCENDENTAL_FLOPS,
-                      "network": ceiling(network_costs(False), res["network"]["throughput"], peak["flops_per_s"]),
-                      "robust_network": ceiling(network_costs(True), res["robust_network"]["throughput"], peak["flops_per_s"]),
-                      "kuramoto": ceiling(kuramoto_costs(KU["N"], n_steps), res["kuramoto"]["throughput"], peak["flops_per_s"])}
+    res["ceiling"] = {
+        "matmul_peak": peak,
+        "transcendental_flops_weight": TRANSCENDENTAL_FLOPS,
+        "network": ceiling(network_costs(False), res["network"]["throughput"], peak["flops_per_s"]),
+        "robust_network": ceiling(network_costs(True), res["robust_network"]["throughput"], peak["flops_per_s"]),
+        "kuramoto": ceiling(kuramoto_costs(KU["N"], n_steps), res["kuramoto"]["throughput"], peak["flops_per_s"]),
+    }
     log(f"  matmul peak ({peak['n']}^2 float32): {peak['flops_per_s'] / 1e9:.1f} GFLOP/s")
     for k in ("network", "robust_network", "kuramoto"):
         cc = res["ceiling"][k]
-        log(f"  {k:15s} {cc['flops']:8.0f} flops {cc['transcendentals']:6.0f} transc {cc['random_words']:6.0f} rand-words per step: "
+        log(
+            f"  {k:15s} {cc['flops']:8.0f} flops {cc['transcendentals']:6.0f} transc {cc['random_words']:6.0f} rand-words per step: "
             f"{cc['achieved_flops_per_s'] / 1e9:.2f} GFLOP/s = {100 * cc['fraction_of_peak']:.1f}% of peak "
-            f"({100 * cc['fraction_of_peak_weighted']:.1f}% weighted)")
+            f"({100 * cc['fraction_of_peak_weighted']:.1f}% weighted)"
+        )
 
     res["wall_time_s"] = time.perf_counter() - t_start
     log(f"total {res['wall_time_s']:.0f}s")

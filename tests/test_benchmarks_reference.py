@@ -11,7 +11,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks import numpy_reference as ref
-from ensemble import driver, evolve, feedforward as ff, kuramoto as ku, learning, patterns
+from ensemble import driver, evolve, learning, patterns
+from ensemble import feedforward as ff
+from ensemble import kuramoto as ku
 
 X, Y = patterns.vowels()
 B, N_IT = 6, 12
@@ -39,7 +41,9 @@ def test_network_eq4_matches_library():
     params, lmap = net_params(B), learning.discrete(5)
     m = np.array([1, 2, 3, 5, 5, 4])
     st, start = started(ff.Task(X, Y), lmap, params, 0.3, (0.0, 0.5))
-    run = evolve(ff.Task(X, Y), lmap, None, learning.DiscreteHyper(0.5, 0.0, m), key=jax.random.key(0), n_iterations=N_IT, state=st)
+    run = evolve(
+        ff.Task(X, Y), lmap, None, learning.DiscreteHyper(0.5, 0.0, m), key=jax.random.key(0), n_iterations=N_IT, state=st
+    )
     out = ref.network_run(params["hidden"], params["output"], X, Y, N_IT, tau=0.5, S=0.0, m=m, max_delay=start[2], start=start)
     np.testing.assert_allclose(out["E"], run.traces["E"], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(out["hidden"], np.asarray(run.params["hidden"]), rtol=1e-4, atol=1e-5)
@@ -53,7 +57,19 @@ def test_robust_network_eq8_matches_library():
     hyper = learning.BiparametricHyper(0.5, 0.0, 2.0, 0.0, 3)
     run = evolve(task, lmap, None, hyper, key=jax.random.key(0), n_iterations=N_IT, state=st)
     out = ref.network_run(
-        params["hidden"], params["output"], X, Y, N_IT, tau=0.5, S=0.0, m=3, max_delay=start[2], eps=0.25, tau_R=2.0, S_R=0.0, start=start
+        params["hidden"],
+        params["output"],
+        X,
+        Y,
+        N_IT,
+        tau=0.5,
+        S=0.0,
+        m=3,
+        max_delay=start[2],
+        eps=0.25,
+        tau_R=2.0,
+        S_R=0.0,
+        start=start,
     )
     np.testing.assert_allclose(out["E"], run.traces["E"], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(out["R"], run.traces["R"], atol=1e-6)  # same damages counted
@@ -71,8 +87,20 @@ def test_kuramoto_eq13_matches_library():
     st, start = started(system, lmap, params, 0.2, (0.0, 0.1))
     run = evolve(system, lmap, None, hyper, key=jax.random.key(0), n_iterations=n_it, state=st)
     out = ref.kuramoto_run(
-        w0, np.asarray(st.system), system.omega, 0.01, system.n_steps, 0.8, n_it,
-        tau=1.0, S=0.0, m=2, max_delay=start[2], gamma=0.1, M0=0.5, start=start,
+        w0,
+        np.asarray(st.system),
+        system.omega,
+        0.01,
+        system.n_steps,
+        0.8,
+        n_it,
+        tau=1.0,
+        S=0.0,
+        m=2,
+        max_delay=start[2],
+        gamma=0.1,
+        M0=0.5,
+        start=start,
     )
     for k in ("E", "R", "M"):
         np.testing.assert_allclose(out[k], run.traces[k], rtol=1e-4, atol=1e-6, err_msg=k)
