@@ -1,0 +1,514 @@
+#!/usr/bin/env python
+"""Performance benchmarks of ``ensemble`` against numpy baselines (issue 5).
+
+Usage::
+
+    PYTHONPATH=. python benchmarks/run.py [--json FILE] [--quick]
+
+Measures in one process, float32, on the device JAX sees:
+
+1. ``network``: eq. (4) learning of the 35-10-5 network on the vowels, ensemble 1024,
+   ``learning.discrete(5)``, tau = 0.1, S = 0.3, m = 5 -> network-iterations/s;
+2. ``robust_network``: eq. (8) with ``Task(X, Y, eps=0.1)`` (all single hidden-node
+   deletions every iteration) -> network-iterations/s;
+3. ``kuramoto``: N = 10, dt = 0.01, ensemble 1024, eq. (13) with an eq. (4) base map,
+   window T = 0.5 (50 Euler steps per learning iteration) -> oscillator-network Euler steps/s;
+4. baselines in the same run: ``benchmarks/numpy_reference.py`` vectorized over members
+   (``vs_numpy``), the same code one member at a time in a Python loop (``vs_loop``),
+   and for Kuramoto the PyPI package ``kuramoto`` one system at a time (``vs_pypi_kuramoto``);
+   ratios above 1 mean the library is faster;
+5. scaling: throughput vs ensemble size, compile time vs chunk length, and throughput
+   with the members sharded over 1, 2, 4 devices (1 and 4 with ``--quick``; a subprocess with
+   ``XLA_FLAGS=--xla_force_host_platform_device_count=4`` on CPU);
+6. ceiling: analytic FLOPs / transcendentals / random words per member-step of each
+   kernel, and the fraction of a measured float32 matmul peak each kernel reaches.
+
+Timing habits (diffrax FAQ): compile once (a warm-up call, timed separately), call the
+compiled chunk with ``block_until_ready``, each sample at least ``MIN_TIME`` seconds
+(several chunk calls if one is shorter), best of several samples.
+The library's hot loop is timed exactly as :func:`ensemble.evolve` runs it: the
+compiled chunk of :func:`ensemble.driver._make_chunk`, state donated and carried
+from call to call, one record per iteration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from benchmarks import numpy_reference as ref
+from ensemble import driver, learning, patterns
+from ensemble import feedforward as ff
+from ensemble import kuramoto as ku
+
+MIN_TIME = 0.1  # seconds per timing sample
+B_MAIN = 1024
+N1, N2, N3 = 35, 10, 5
+NET_HYPER = dict(tau=0.1, S=0.3, m=5)
+ROBUST = dict(eps=0.1, tau_R=0.1, S_R=0.3)
+KU = dict(N=10, dt=0.01, T=0.5, R0=0.8, tau=1.0, S=0.1, m=1, gamma=0.1, M0=0.5)
+
+
+_T0 = time.perf_counter()
+
+
+def log(*a):
+    print(f"[{time.perf_counter() - _T0:5.1f}s]", *a, flush=True)
+
+
+# ------------------------------------------------------------------ timing
+
+
+def best_of(fn, repeats: int, min_time: float = MIN_TIME) -> float:
+    """Best seconds per call of ``fn`` (which blocks) over ``repeats`` samples of >= ``min_time`` each."""
+    t0 = time.perf_counter()
+    fn()
+    t1 = time.perf_counter() - t0
+    k = max(1, math.ceil(min_time / max(t1, 1e-9)))
+    best = t1 if k == 1 else math.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(k):
+            fn()
+        best = min(best, (time.perf_counter() - t0) / k)
+    return best
+
+
+class Chunk:
+    """The library's compiled chunk for one system, map and ensemble, with its carried state."""
+
+    def __init__(self, system, lmap, params, hyper, devices=None, key=0):
+        self.B = driver._n_members(params)
+        state = driver.init_state(system, lmap, params, jax.random.key(key))
+        hyper = driver.broadcast_hyper(hyper, self.B)
+        if devices is not None:
+            state, hyper = driver._shard((state, hyper), self.B, devices)
+        self.state, self.hyper = state, hyper
+        self.fn = driver._make_chunk(system, lmap, 1)
+
+    def call(self, n_it: int):
+        self.state, sig = self.fn(self.state, self.hyper, n_it)
+        jax.block_until_ready((self.state, sig))
+        return sig
+
+    def compile_time(self, n_it: int) -> float:
+        t0 = time.perf_counter()
+        self.fn.lower(self.state, self.hyper, n_it).compile()
+        return time.perf_counter() - t0
+
+    def throughput(self, n_it: int, repeats: int) -> dict:
+        """Member-iterations/s at chunk length ``n_it``; the first call (compile + run) is the warm-up."""
+        t0 = time.perf_counter()
+        self.call(n_it)
+        first = time.perf_counter() - t0
+        t = best_of(lambda: self.call(n_it), repeats)
+        return {
+            "member_iterations_per_s": self.B * n_it / t,
+            "chunk_iterations": n_it,
+            "seconds_per_chunk": t,
+            "first_call_s": first,
+            "compile_s_est": max(first - t, 0.0),
+        }
+
+
+def chunk_length(B: int, per_member_it_s: float, min_time: float = MIN_TIME, lo: int = 2, hi: int = 200) -> int:
+    """Iterations per chunk so that one call lasts about ``min_time`` at the estimated speed."""
+    return int(min(hi, max(lo, math.ceil(min_time * per_member_it_s / B))))
+
+
+# ------------------------------------------------------------------ problems
+
+
+def net_params(B: int, seed: int = 1):
+    keys = driver.member_keys(jax.random.key(seed), np.arange(B))
+    return jax.vmap(lambda k: ff.init(k, N1, N2, N3))(keys)
+
+
+def network_problem(B: int, robust: bool):
+    X, Y = patterns.vowels()
+    if robust:
+        h = NET_HYPER
+        return (
+            ff.Task(X, Y, eps=ROBUST["eps"]),
+            learning.biparametric(5),
+            net_params(B),
+            learning.BiparametricHyper(h["tau"], h["S"], ROBUST["tau_R"], ROBUST["S_R"], h["m"]),
+        )
+    return ff.Task(X, Y), learning.discrete(5), net_params(B), learning.DiscreteHyper(**NET_HYPER)
+
+
+def kuramoto_problem(B: int):
+    k = KU
+    system = ku.Oscillators(ku.default_omega(k["N"]), dt=k["dt"], T=k["T"], R0=k["R0"])
+    params = {"w": jnp.broadcast_to(ku.uniform_weights(k["N"], k["M0"]), (B, ku.n_pairs(k["N"])))}
+    lmap = ku.weight_control(learning.discrete(k["m"]))
+    hyper = ku.ControlledHyper(learning.DiscreteHyper(k["tau"], k["S"], k["m"]), k["gamma"], k["M0"])
+    return system, lmap, params, hyper
+
+
+# ------------------------------------------------------------------ baselines
+
+
+def numpy_network(B: int, n_it: int, robust: bool, repeats: int) -> float:
+    """Member-iterations/s of the vectorized numpy reference on ``B`` members."""
+    X, Y = patterns.vowels()
+    p = net_params(B)
+    hidden, output = np.asarray(p["hidden"]), np.asarray(p["output"])
+    kw = dict(tau=NET_HYPER["tau"], S=NET_HYPER["S"], m=NET_HYPER["m"], max_delay=5)
+    if robust:
+        kw.update(ROBUST)
+    t = best_of(lambda: ref.network_run(hidden, output, X, Y, n_it, **kw), repeats)
+    return B * n_it / t
+
+
+def loop_network(n_members: int, n_it: int, robust: bool, repeats: int) -> float:
+    """Member-iterations/s of the same numpy code run one member at a time (``B = 1``) in a Python loop."""
+    X, Y = patterns.vowels()
+    p = net_params(n_members)
+    hidden, output = np.asarray(p["hidden"]), np.asarray(p["output"])
+    kw = dict(tau=NET_HYPER["tau"], S=NET_HYPER["S"], m=NET_HYPER["m"], max_delay=5)
+    if robust:
+        kw.update(ROBUST)
+
+    def run():
+        for i in range(n_members):
+            ref.network_run(hidden[i : i + 1], output[i : i + 1], X, Y, n_it, seed=i, **kw)
+
+    t = best_of(run, repeats)
+    return n_members * n_it / t
+
+
+def kuramoto_baseline(B: int, n_it: int, repeats: int, window=None, one_at_a_time: bool = False) -> float:
+    """Member-iterations/s of the numpy reference of eq. (13) (vectorized, or a loop over members)."""
+    k = KU
+    system, _, params, _ = kuramoto_problem(B)
+    w0 = np.asarray(params["w"], np.float32)
+    phases = np.random.default_rng(0).uniform(0, 2 * np.pi, (B, k["N"])).astype(np.float32)
+    kw = dict(tau=k["tau"], S=k["S"], m=k["m"], max_delay=k["m"], gamma=k["gamma"], M0=k["M0"], window=window)
+    args = (system.omega, k["dt"], system.n_steps, k["R0"], n_it)
+    if one_at_a_time:
+
+        def run():
+            for i in range(B):
+                ref.kuramoto_run(w0[i : i + 1], phases[i : i + 1], *args, seed=i, **kw)
+    else:
+
+        def run():
+            ref.kuramoto_run(w0, phases, *args, **kw)
+
+    t = best_of(run, repeats)
+    return B * n_it / t
+
+
+def pypi_kuramoto_window():
+    """A window integrator built on the PyPI ``kuramoto`` package, one system at a time (None if missing).
+
+    ``Kuramoto(coupling=(N-1)/N, dt, T=n_steps*dt, natfreqs=omega).run(adj_mat=W, angles_vec=phases)``
+    integrates ``dphi_i/dt = omega_i + (coupling / #nonzero w_.i) sum_j w_ji sin(phi_j - phi_i)`` with
+    scipy's ``odeint`` (LSODA, adaptive) and returns the phases at ``int(T/dt)`` times in
+    ``[0, T]``; with every ``w_ij != 0`` the factor is ``1/N`` as in the library. ``r`` is
+    computed from that time series with numpy (faster than the package's per-sample
+    ``phase_coherence``), and the simulated time is the same as the library's window.
+    """
+    try:
+        from kuramoto import Kuramoto
+    except Exception:  # noqa: BLE001 - optional baseline
+        return None, None
+    import importlib.metadata
+
+    def window(W, phases, omega, dt, n_steps):
+        N = phases.shape[-1]
+        out_phases, Rs = np.empty_like(phases), np.empty(phases.shape[0], phases.dtype)
+        for b in range(W.shape[0]):
+            model = Kuramoto(coupling=(N - 1) / N, dt=dt, T=n_steps * dt, natfreqs=omega.astype(np.float64))
+            act = model.run(adj_mat=W[b].astype(np.float64), angles_vec=phases[b].astype(np.float64))  # (N, times)
+            r = np.abs(np.mean(np.exp(1j * act[:, 1:]), axis=0))
+            out_phases[b], Rs[b] = act[:, -1], r.mean()
+        return out_phases, Rs
+
+    return window, importlib.metadata.version("kuramoto")
+
+
+# ------------------------------------------------------------------ ceiling
+
+
+def network_costs(robust: bool) -> dict:
+    """Analytic operation counts per member-iteration of the network kernels (how: see README).
+
+    Multiply and add count one FLOP each (no FMA credit); the logistic is ``1/(1+exp(-z))``:
+    3 FLOPs and one ``exp``; each of the ``K D`` noise values is one 32-bit threefry word
+    (threefry-2x32, ~55 integer ops per word) and one ``erf_inv`` (counted as a transcendental).
+    """
+    P, D = 5, N2 * (N1 + 1) + N3 * (N2 + 1)
+    K = 2 if robust else 1
+    flops = P * N2 * 2 * N1 + P * N2  # hidden pre-activations (multiply-add chain + threshold)
+    flops += 3 * P * N2  # hidden logistic
+    flops += P * N3 * 2 * N2 + P * N3 + 3 * P * N3  # output pre-activations + logistic
+    flops += 3 * P * N3 + 1  # error: difference, square, sum, mean
+    transc = P * N2 + P * N3
+    if robust:
+        n = N2 * P * N3
+        flops += 2 * n + 3 * n + 3 * n + N2 * 2  # damaged pre-activations, logistic, errors, Theta + mean
+        transc += n
+    flops += 3 * D + 2 * K * D + 4 * K  # move: w + drift (w - w_d) + sum_k s_k g_k xi_k; drift
+    transc += K * D  # erf_inv of each noise value
+    return {"flops": flops, "transcendentals": transc, "random_words": K * D, "threefry_int_ops": 55 * K * D, "parameters": D}
+
+
+def kuramoto_costs(N: int, n_steps: int) -> dict:
+    """Analytic counts per oscillator-network Euler step (map work amortized over the window)."""
+    step = 2 * N * (2 * N - 1)  # W sin, W cos as multiply-add chains over the full (N, N) matrix
+    step += 3 * N + 4 * N  # coupling c*a - s*b; phi += dt (omega + coupling / N)
+    step += 2 * (N - 1) + 4 + 1  # order parameter: two sums, C^2 + S^2, sqrt, / N; window sum
+    D = N * (N - 1) // 2
+    per_window = 5 * D + 2 * D + 6  # base map move + control term + E, M
+    return {
+        "flops": step + per_window / n_steps,
+        "transcendentals": 2 * N + 1 + D / n_steps,
+        "random_words": D / n_steps,
+        "threefry_int_ops": 55 * D / n_steps,
+    }
+
+
+TRANSCENDENTAL_FLOPS = 20  # rough cost of one vectorized exp/sin/cos/erf_inv polynomial, for the weighted fraction
+
+
+def matmul_peak(n: int, repeats: int) -> dict:
+    a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+    b = jax.random.normal(jax.random.key(1), (n, n), jnp.float32)
+    f = jax.jit(jnp.dot)
+    jax.block_until_ready(f(a, b))
+    t = best_of(lambda: jax.block_until_ready(f(a, b)), repeats)
+    return {"n": n, "seconds": t, "flops_per_s": 2 * n**3 / t}
+
+
+def ceiling(costs: dict, steps_per_s: float, peak: float) -> dict:
+    weighted = costs["flops"] + TRANSCENDENTAL_FLOPS * costs["transcendentals"] + costs["threefry_int_ops"]
+    return {
+        **costs,
+        "achieved_flops_per_s": steps_per_s * costs["flops"],
+        "fraction_of_peak": steps_per_s * costs["flops"] / peak,
+        "weighted_ops": weighted,
+        "fraction_of_peak_weighted": steps_per_s * weighted / peak,
+    }
+
+
+# ------------------------------------------------------------------ devices worker
+
+
+def devices_worker(quick: bool) -> dict:
+    """Run in a subprocess with 4 forced host devices: network throughput on 1, 2, 4 devices, bitwise check."""
+    n_dev = len(jax.local_devices())
+    out = {"local_devices": n_dev, "throughput": {}, "bitwise_identical": None}
+    finals = {}
+    n_check = 5
+    for d in (1, 4) if quick else (1, 2, 4):
+        if d > n_dev:
+            continue
+        c = Chunk(*network_problem(B_MAIN, False), devices=d)
+        t0 = time.perf_counter()
+        c.call(n_check)  # warm-up (compiles) and the run compared across device counts
+        first = time.perf_counter() - t0
+        finals[d] = [np.asarray(x) for x in jax.tree_util.tree_leaves(c.state.params)]
+        n_it = 10
+        t = best_of(lambda: c.call(n_it), 2 if quick else 3)
+        out["throughput"][str(d)] = {"member_iterations_per_s": B_MAIN * n_it / t, "first_call_s": first}
+    ref_final = finals[min(finals)]
+    out["bitwise_identical"] = all(all(np.array_equal(a, b) for a, b in zip(ref_final, f)) for f in finals.values())
+    return out
+
+
+def run_devices(quick: bool) -> dict:
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4").strip()
+    cmd = [sys.executable, os.path.abspath(__file__), "--devices-worker"] + (["--quick"] if quick else [])
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        return {"error": proc.stderr[-2000:]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# ------------------------------------------------------------------ main
+
+
+def device_name() -> str:
+    d = jax.devices()[0]
+    kind = getattr(d, "device_kind", d.platform)
+    cpu = platform.processor() or platform.machine()
+    return f"{d.platform}:{kind} x{len(jax.devices())} (host {cpu}, {os.cpu_count()} cores, jax {jax.__version__})"
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--json", help="write the results to this file")
+    ap.add_argument("--quick", action="store_true", help="short run (about a minute on 2 cores)")
+    ap.add_argument("--devices-worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--figure", default=os.path.join(ROOT, "docs", "figures", "scaling.png"))
+    args = ap.parse_args(argv)
+    if args.devices_worker:
+        print(json.dumps(devices_worker(args.quick)))
+        return {}
+    quick = args.quick
+    reps = 3 if quick else 5
+    t_start = time.perf_counter()
+    res: dict = {"device": device_name(), "dtype": "float32", "quick": quick, "ensemble": B_MAIN}
+    log(f"device: {res['device']}")
+
+    # -- the three kernels at 1024 members
+    for name, robust in (("network", False), ("robust_network", True)):
+        c = Chunk(*network_problem(B_MAIN, robust))
+        n_it = 10 if robust else 20
+        r = c.throughput(n_it, reps)
+        thr = r["member_iterations_per_s"]
+        np_thr = numpy_network(B_MAIN, 3, robust, 2 if quick else 3)
+        loop_thr = loop_network(4 if quick else 8, 10, robust, 1 if quick else 2)
+        res[name] = {
+            "throughput": thr,
+            "unit": "network-iterations/s",
+            "vs_numpy": thr / np_thr,
+            "vs_loop": thr / loop_thr,
+            "numpy_throughput": np_thr,
+            "loop_throughput": loop_thr,
+            **{k: r[k] for k in ("chunk_iterations", "compile_s_est")},
+        }
+        log(
+            f"{name:15s} {thr:10.3g} network-it/s  numpy {np_thr:9.3g} (x{thr / np_thr:.1f})  loop {loop_thr:9.3g} (x{thr / loop_thr:.0f})"
+            f"  compile ~{r['compile_s_est']:.1f}s"
+        )
+        if not robust:
+            net_chunk, net_thr = c, thr
+
+    system, lmap, params, hyper = kuramoto_problem(B_MAIN)
+    n_steps = system.n_steps
+    c = Chunk(system, lmap, params, hyper)
+    r = c.throughput(4, reps)
+    it_thr = r["member_iterations_per_s"]
+    thr = it_thr * n_steps
+    np_thr = kuramoto_baseline(B_MAIN, 2, 2 if quick else 3) * n_steps
+    loop_thr = kuramoto_baseline(4 if quick else 8, 2, 1 if quick else 2, one_at_a_time=True) * n_steps
+    res["kuramoto"] = {
+        "throughput": thr,
+        "unit": "oscillator-network Euler steps/s",
+        "vs_numpy": thr / np_thr,
+        "vs_loop": thr / loop_thr,
+        "numpy_throughput": np_thr,
+        "loop_throughput": loop_thr,
+        "steps_per_iteration": n_steps,
+        "N": KU["N"],
+        "dt": KU["dt"],
+        "T": KU["T"],
+        "compile_s_est": r["compile_s_est"],
+        "vs_pypi_kuramoto": None,
+    }
+    window, version = pypi_kuramoto_window()
+    if window is not None:
+        pypi_thr = kuramoto_baseline(2 if quick else 4, 1, 1, window=window, one_at_a_time=True) * n_steps
+        res["kuramoto"].update(vs_pypi_kuramoto=thr / pypi_thr, pypi_kuramoto_throughput=pypi_thr, pypi_kuramoto_version=version)
+    log(
+        f"{'kuramoto':15s} {thr:10.3g} steps/s       numpy {np_thr:9.3g} (x{thr / np_thr:.1f})  loop {loop_thr:9.3g} (x{thr / loop_thr:.0f})"
+        + (f"  pypi kuramoto {pypi_thr:.3g} (x{thr / pypi_thr:.0f})" if window is not None else "  (pypi kuramoto not installed)")
+    )
+
+    # -- scaling with the ensemble size (eq. 4 network)
+    sizes = [64, 1024, 4096] if quick else [64, 256, 1024, 4096, 16384, 65536]
+    per_size = {}
+    for B in sizes:
+        if B == B_MAIN:
+            per_size[B] = net_thr
+        else:
+            cB = Chunk(*network_problem(B, False))
+            per_size[B] = cB.throughput(chunk_length(B, net_thr), 2 if (quick or B >= 16384) else 3)["member_iterations_per_s"]
+            del cB
+        log(f"  scaling B={B:6d}: {per_size[B]:10.3g} network-it/s ({per_size[B] / net_thr:.2f} of B=1024)")
+    res["scaling"] = {
+        "ensemble_sizes": sizes,
+        "throughput": [per_size[B] for B in sizes],
+        "unit": "network-iterations/s",
+        "efficiency_at_65536": per_size[65536] / per_size[B_MAIN] if 65536 in per_size else None,
+        "efficiency_definition": "network-iterations/s at 65536 members / at 1024 (= time per member-iteration at 1024 / at 65536)",
+    }
+
+    # -- compile time vs chunk length (static scan length: compiled once per length)
+    lengths = [10, 1000] if quick else [10, 100, 1000, 10000]
+    comp = {n: net_chunk.compile_time(n) for n in lengths}
+    res["scaling"]["compile_s_vs_chunk_iterations"] = {str(n): comp[n] for n in lengths}
+    log("  compile time vs chunk iterations: " + ", ".join(f"{n}: {comp[n]:.2f}s" for n in lengths))
+
+    # -- devices (subprocess: the device count is fixed when JAX starts)
+    dev = run_devices(quick)
+    res["scaling"]["devices"] = dev
+    if "throughput" in dev:
+        log(
+            "  devices: "
+            + ", ".join(f"{d}: {v['member_iterations_per_s']:.3g}" for d, v in dev["throughput"].items())
+            + f" network-it/s; bitwise identical: {dev['bitwise_identical']}"
+        )
+    else:
+        log("  devices: failed: " + dev.get("error", "")[-300:])
+
+    # -- ceiling
+    peak = matmul_peak(1024 if quick else 2048, reps)
+    res["ceiling"] = {
+        "matmul_peak": peak,
+        "transcendental_flops_weight": TRANSCENDENTAL_FLOPS,
+        "network": ceiling(network_costs(False), res["network"]["throughput"], peak["flops_per_s"]),
+        "robust_network": ceiling(network_costs(True), res["robust_network"]["throughput"], peak["flops_per_s"]),
+        "kuramoto": ceiling(kuramoto_costs(KU["N"], n_steps), res["kuramoto"]["throughput"], peak["flops_per_s"]),
+    }
+    log(f"  matmul peak ({peak['n']}^2 float32): {peak['flops_per_s'] / 1e9:.1f} GFLOP/s")
+    for k in ("network", "robust_network", "kuramoto"):
+        cc = res["ceiling"][k]
+        log(
+            f"  {k:15s} {cc['flops']:8.0f} flops {cc['transcendentals']:6.0f} transc {cc['random_words']:6.0f} rand-words per step: "
+            f"{cc['achieved_flops_per_s'] / 1e9:.2f} GFLOP/s = {100 * cc['fraction_of_peak']:.1f}% of peak "
+            f"({100 * cc['fraction_of_peak_weighted']:.1f}% weighted)"
+        )
+
+    res["wall_time_s"] = time.perf_counter() - t_start
+    log(f"total {res['wall_time_s']:.0f}s")
+    write_figure(res, args.figure)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(res, f, indent=2)
+    return res
+
+
+def write_figure(res: dict, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sc = res["scaling"]
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    ax.plot(sc["ensemble_sizes"], sc["throughput"], "o-", label="ensemble (JAX)")
+    ax.axhline(res["network"]["numpy_throughput"], color="C1", ls="--", label="numpy, vectorized (1024)")
+    ax.axhline(res["network"]["loop_throughput"], color="C2", ls=":", label="numpy, one member at a time")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("ensemble size (members)")
+    ax.set_ylabel("network-iterations / s")
+    ax.set_title(f"eq. (4), 35-10-5 network, float32\n{res['device']}", fontsize=7)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()
