@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
+from .._checks import integer_at_least, nonnegative, positive
 
 
 @dataclasses.dataclass
@@ -93,3 +94,63 @@ def finish_figure(fig, path: str | None):
         fig.savefig(path, dpi=120)
         plt.close(fig)
     return fig
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkConfig:
+    """Settings every network study shares (all reconstructions: the paper's values were lost).
+
+    Attributes:
+        members: ensemble size (per grid point where there is a grid). seed: root seed.
+        n_hidden: N2. init_scale: initial weights uniform in [-init_scale, init_scale].
+        m: delay of the learning map. n_iterations: learning iterations.
+        record_every: iterations between recorded trace values.
+    """
+
+    members: int = 32
+    seed: int = 0
+    n_hidden: int = 10
+    init_scale: float = 0.1
+    m: int = 8
+    n_iterations: int = 20_000
+    record_every: int = 200
+
+    def validate(self) -> None:
+        integer_at_least("members", self.members, 1)
+        integer_at_least("seed", self.seed, 0)
+        integer_at_least("n_hidden", self.n_hidden, 1)
+        nonnegative("init_scale", self.init_scale)
+        integer_at_least("m", self.m, 1)
+        integer_at_least("n_iterations", self.n_iterations, 1)
+        integer_at_least("record_every", self.record_every, 1)
+
+    def initial_networks(self, X, Y, n_members: int | None = None):
+        """``(params, run_key)``: member i's weights from ``fold_in(k_init, i)``; the run key for ``evolve``."""
+        import jax
+
+        from .. import feedforward as ff
+        from ..driver import member_keys
+
+        k_init, k_run = jax.random.split(jax.random.key(self.seed))
+        B = self.members if n_members is None else n_members
+        params = jax.vmap(lambda k: ff.init(k, X.shape[1], self.n_hidden, Y.shape[1], scale=self.init_scale))(
+            member_keys(k_init, np.arange(B))
+        )
+        return params, k_run
+
+
+@dataclasses.dataclass(frozen=True)
+class RobustConfig(NetworkConfig):
+    """Network settings plus the constants of eq. (8)."""
+
+    tau_E: float = 0.1
+    S_E: float = 0.2
+    tau_R: float = 1.0
+    S_R: float = 0.02
+
+    def validate(self) -> None:
+        super().validate()
+        positive("tau_E", self.tau_E)
+        positive("tau_R", self.tau_R)
+        nonnegative("S_E", self.S_E)
+        nonnegative("S_R", self.S_R)

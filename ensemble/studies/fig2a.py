@@ -21,23 +21,19 @@ import numpy as np
 from .. import feedforward as ff
 from .. import learning, patterns
 from .._checks import integer_at_least, nonnegative, positive
-from ..driver import evolve, member_keys
-from ._common import Result, finish_figure, first_below, quantile_bands
+from ..driver import evolve
+from ._common import NetworkConfig, Result, finish_figure, first_below, quantile_bands
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
+class Config(NetworkConfig):
     """Settings of the Fig. 2a study (all reconstructions; see module docstring)."""
 
     members: int = 256
-    seed: int = 0
-    n_hidden: int = 10
-    init_scale: float = 0.1
-    tau: float = 0.1
-    S: float = 0.2
-    m: int = 8
     n_iterations: int = 100_000
     record_every: int = 500
+    tau: float = 0.1
+    S: float = 0.2
     learning_rate: float = 2.0
     backprop_iterations: int = 5_000
     reach_level: float | None = None  # None: the AL ensemble's final median error
@@ -48,15 +44,9 @@ class Config:
         return dataclasses.replace(cls(members=32, n_iterations=20_000, record_every=200, backprop_iterations=2_000), **overrides)
 
     def validate(self) -> None:
-        integer_at_least("members", self.members, 1)
-        integer_at_least("seed", self.seed, 0)
-        integer_at_least("n_hidden", self.n_hidden, 1)
-        nonnegative("init_scale", self.init_scale)
+        super().validate()
         positive("tau", self.tau)
         nonnegative("S", self.S)
-        integer_at_least("m", self.m, 1)
-        integer_at_least("n_iterations", self.n_iterations, 1)
-        integer_at_least("record_every", self.record_every, 1)
         positive("learning_rate", self.learning_rate)
         integer_at_least("backprop_iterations", self.backprop_iterations, 1)
         if self.reach_level is not None:
@@ -82,11 +72,7 @@ def run(
     config.validate()
     t0 = time.perf_counter()
     X, Y = patterns.vowels()
-    k_init, k_run = jax.random.split(jax.random.key(config.seed))
-    ids = np.arange(config.members)
-    params = jax.vmap(lambda k: ff.init(k, X.shape[1], config.n_hidden, Y.shape[1], scale=config.init_scale))(
-        member_keys(k_init, ids)
-    )
+    params, k_run = config.initial_networks(X, Y)
     al = evolve(
         ff.Task(X, Y),
         learning.discrete(config.m),

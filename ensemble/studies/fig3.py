@@ -20,50 +20,41 @@ import numpy as np
 
 from .. import feedforward as ff
 from .. import learning, patterns
-from .._checks import integer_at_least, nonnegative, positive
-from ..driver import evolve, member_keys
-from ._common import Result, finish_figure
+from .._checks import integer_at_least, positive
+from ..driver import evolve
+from ._common import NetworkConfig, Result, finish_figure
 
 TASKS = {"p5": patterns.vowels, "p15": patterns.vowels_and_digits}
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
+class Config(NetworkConfig):
     """Settings of the Fig. 3 sweep (reconstructions)."""
 
     members: int = 100  # per grid point
-    seed: int = 0
+    n_iterations: int = 20_000
+    record_every: int = 1_000
     tau_min: float = 0.01
     tau_max: float = 1.0
     n_tau: int = 9
     S_min: float = 0.01
     S_max: float = 1.0
     n_S: int = 9
-    m: int = 8
-    n_hidden: int = 10
-    init_scale: float = 0.1
-    n_iterations: int = 20_000
-    record_every: int = 1_000
 
     @classmethod
     def quick(cls, **overrides) -> "Config":
         return dataclasses.replace(cls(members=4, n_tau=5, n_S=5, n_iterations=2_000, record_every=500), **overrides)
 
     def validate(self) -> None:
-        integer_at_least("members", self.members, 1)
-        integer_at_least("seed", self.seed, 0)
-        for name in ("tau_min", "tau_max", "S_min", "S_max", "init_scale"):
-            positive(name, getattr(self, name)) if name != "init_scale" else nonnegative(name, self.init_scale)
+        super().validate()
+        for name in ("tau_min", "tau_max", "S_min", "S_max"):
+            positive(name, getattr(self, name))
         if self.tau_max < self.tau_min:
             raise ValueError(f"tau_max must be >= tau_min ({self.tau_min}), got {self.tau_max}")
         if self.S_max < self.S_min:
             raise ValueError(f"S_max must be >= S_min ({self.S_min}), got {self.S_max}")
         integer_at_least("n_tau", self.n_tau, 1)
         integer_at_least("n_S", self.n_S, 1)
-        integer_at_least("m", self.m, 1)
-        integer_at_least("n_hidden", self.n_hidden, 1)
-        integer_at_least("n_iterations", self.n_iterations, 1)
-        integer_at_least("record_every", self.record_every, 1)
 
     def grid(self) -> tuple[np.ndarray, np.ndarray]:
         return np.geomspace(self.tau_min, self.tau_max, self.n_tau), np.geomspace(self.S_min, self.S_max, self.n_S)
@@ -75,10 +66,7 @@ def sweep(X, Y, tau: np.ndarray, S: np.ndarray, config: Config, *, progress=Fals
     B = n_tau * n_S * M
     tau_m = np.repeat(tau, n_S * M)
     S_m = np.tile(np.repeat(S, M), n_tau)
-    k_init, k_run = jax.random.split(jax.random.key(config.seed))
-    params = jax.vmap(lambda k: ff.init(k, X.shape[1], config.n_hidden, Y.shape[1], scale=config.init_scale))(
-        member_keys(k_init, np.arange(B))
-    )
+    params, k_run = config.initial_networks(X, Y, B)
     run = evolve(
         ff.Task(X, Y),
         learning.discrete(config.m),

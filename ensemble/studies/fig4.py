@@ -25,46 +25,27 @@ import numpy as np
 
 from .. import feedforward as ff
 from .. import learning, patterns
-from .._checks import integer_at_least, nonnegative, positive
-from ..driver import evolve, member_keys
-from ._common import Result, finish_figure
+from ..driver import evolve
+from ._common import Result, RobustConfig, finish_figure
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
+class Config(RobustConfig):
     """Settings of the Fig. 4 study (reconstructions)."""
 
     members: int = 200
-    seed: int = 0
-    n_hidden: int = 10
-    init_scale: float = 0.1
-    tau_E: float = 0.1
-    S_E: float = 0.2
-    tau_R: float = 1.0
-    S_R: float = 0.02
-    m: int = 8
-    target_R: float = 0.5
     n_iterations: int = 100_000
     record_every: int = 1_000
+    target_R: float = 0.5
 
     @classmethod
     def quick(cls, **overrides) -> "Config":
         return dataclasses.replace(cls(members=16, n_iterations=10_000, record_every=500), **overrides)
 
     def validate(self) -> None:
-        integer_at_least("members", self.members, 1)
-        integer_at_least("seed", self.seed, 0)
-        integer_at_least("n_hidden", self.n_hidden, 1)
-        nonnegative("init_scale", self.init_scale)
-        positive("tau_E", self.tau_E)
-        positive("tau_R", self.tau_R)
-        nonnegative("S_E", self.S_E)
-        nonnegative("S_R", self.S_R)
-        integer_at_least("m", self.m, 1)
+        super().validate()
         if not 0 < self.target_R < 1:
             raise ValueError(f"target_R must be in (0, 1), got {self.target_R}")
-        integer_at_least("n_iterations", self.n_iterations, 1)
-        integer_at_least("record_every", self.record_every, 1)
 
 
 def threshold_for_mean_robustness(damaged: np.ndarray, target_R: float) -> float:
@@ -90,10 +71,7 @@ def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resum
     config.validate()
     t0 = time.perf_counter()
     X, Y = patterns.vowels()
-    k_init, k_run = jax.random.split(jax.random.key(config.seed))
-    params = jax.vmap(lambda k: ff.init(k, X.shape[1], config.n_hidden, Y.shape[1], scale=config.init_scale))(
-        member_keys(k_init, np.arange(config.members))
-    )
+    params, k_run = config.initial_networks(X, Y)
     common = dict(key=k_run, n_iterations=config.n_iterations, record_every=config.record_every, progress=progress,
                   chunk=chunk, resume=resume)
     meta = {"study": "fig4", "config": dataclasses.asdict(config)}
