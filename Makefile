@@ -25,7 +25,7 @@ demo: $(STAMP)
 	$(BIN)/python -m ensemble reproduce fig3 --quick --out results
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q tests notebooks --nbmake
 
 # Every study at full size (slow: tens of minutes on 2 cores, minutes on a GPU); refreshes the
 # committed docs/results/*.json and docs/figures/*.png. Checkpoints let an interrupted run resume.
