@@ -145,8 +145,8 @@ class RobustConfig(NetworkConfig):
 
     tau_E: float = 0.1
     S_E: float = 0.2
-    tau_R: float = 1.0
-    S_R: float = 0.02
+    tau_R: float = 3.0  # tau_R <= 0.3 or S_R >= 0.1 drive the weights into saturation (docs/calibration.md)
+    S_R: float = 0.0
 
     def validate(self) -> None:
         super().validate()

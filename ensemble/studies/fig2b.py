@@ -112,6 +112,10 @@ def describe(result: Result) -> str:
         f"fig2b: {s['members']} members, {c['n_iterations']} iterations of eq. (8), eps={s['eps']}, {result.wall_time:.1f} s",
         f"  member {s['shown_member']}: final E = {s['final_E']:.4f}, final R = {s['final_R']:.2f}; "
         f"E < eps from iteration {s['first_iteration_E_below_eps']}, R > 0 from {s['first_iteration_R_positive']}; "
-        f"E < eps in {s['fraction_below_eps_after_R_rises']} of the records after R rose",
+        f"E < eps in {_percent(s['fraction_below_eps_after_R_rises'])} of the records after R rose",
         f"  ensemble: median final E = {s['median_final_E']:.4f}, mean final R = {s['mean_final_R']:.2f}, diverged {s['diverged']}",
     ])
+
+
+def _percent(x) -> str:
+    return "n/a" if x is None else f"{x:.0%}"
