@@ -163,26 +163,26 @@ def kuramoto_problem(B: int):
 # ------------------------------------------------------------------ baselines
 
 
-def numpy_network(B: int, n_it: int, robust: bool, repeats: int) -> float:
-    """Member-iterations/s of the vectorized numpy reference on ``B`` members."""
+def _numpy_network_inputs(B: int, robust: bool):
+    """Vowels, ``B`` members' initial weights as numpy arrays, and the map's keyword arguments."""
     X, Y = patterns.vowels()
     p = net_params(B)
-    hidden, output = np.asarray(p["hidden"]), np.asarray(p["output"])
     kw = dict(tau=NET_HYPER["tau"], S=NET_HYPER["S"], m=NET_HYPER["m"], max_delay=5)
     if robust:
         kw.update(ROBUST)
+    return X, Y, np.asarray(p["hidden"]), np.asarray(p["output"]), kw
+
+
+def numpy_network(B: int, n_it: int, robust: bool, repeats: int) -> float:
+    """Member-iterations/s of the vectorized numpy reference on ``B`` members."""
+    X, Y, hidden, output, kw = _numpy_network_inputs(B, robust)
     t = best_of(lambda: ref.network_run(hidden, output, X, Y, n_it, **kw), repeats)
     return B * n_it / t
 
 
 def loop_network(n_members: int, n_it: int, robust: bool, repeats: int) -> float:
     """Member-iterations/s of the same numpy code run one member at a time (``B = 1``) in a Python loop."""
-    X, Y = patterns.vowels()
-    p = net_params(n_members)
-    hidden, output = np.asarray(p["hidden"]), np.asarray(p["output"])
-    kw = dict(tau=NET_HYPER["tau"], S=NET_HYPER["S"], m=NET_HYPER["m"], max_delay=5)
-    if robust:
-        kw.update(ROBUST)
+    X, Y, hidden, output, kw = _numpy_network_inputs(n_members, robust)
 
     def run():
         for i in range(n_members):
