@@ -32,14 +32,14 @@ class Config(NetworkConfig):
     """Settings of the Fig. 3 sweep (reconstructions)."""
 
     members: int = 100  # per grid point
-    n_iterations: int = 20_000
+    n_iterations: int = 10_000
     record_every: int = 1_000
     tau_min: float = 0.01
     tau_max: float = 1.0
-    n_tau: int = 9
+    n_tau: int = 7
     S_min: float = 0.01
     S_max: float = 1.0
-    n_S: int = 9
+    n_S: int = 7
 
     @classmethod
     def quick(cls, **overrides) -> "Config":
