@@ -219,6 +219,7 @@ def evolve(
     resume: bool = False,
     meta: dict | None = None,
     devices: int | None = None,
+    member_batch: int | None = None,
 ) -> Run:
     """Advance an ensemble of ``B`` members for ``n_iterations`` learning iterations.
 
@@ -246,6 +247,12 @@ def evolve(
         meta: JSON-serialisable settings stored in (and required to match) the checkpoint.
         devices: shard the member axis over this many local devices (default:
             the most that divide ``B``). Results do not depend on it.
+        member_batch: run the ensemble in groups of at most this many members,
+            one after the other (each group a complete run, with its own
+            checkpoint ``<checkpoint>.members-<lo>-<hi>``). Default: one group,
+            unless the state and traces of all members would take more than
+            :data:`MEMORY_FRACTION` of the device's memory, in which case the
+            largest group that fits is used. Results do not depend on it.
 
     Returns:
         A :class:`Run`.
@@ -258,6 +265,8 @@ def evolve(
         raise ValueError(f"n_iterations ({n_iterations}) must be a multiple of record_every ({record_every})")
     if resume and checkpoint is None:
         raise ValueError("resume=True needs a checkpoint path")
+    if member_batch is not None:
+        _checks.integer_at_least("member_batch", member_batch, 1)
     if state is None:
         _checks.finite("params", params)
         for leaf in jax.tree_util.tree_leaves(params):
@@ -265,10 +274,23 @@ def evolve(
                 raise ValueError(f"params must be floating point arrays, got dtype {jnp.result_type(leaf)}")
         if hasattr(system, "validate"):
             system.validate(jax.tree_util.tree_map(lambda x: x[0], params))
-        state = init_state(system, lmap, params, key, members)
-    B = _n_members(state.params)
+        B = _n_members(params)
+        ids = np.arange(B) if members is None else np.asarray(members)
+        _checks.shape("members", ids, (B,), " (one id per member)")
+    else:
+        B = _n_members(state.params)
+        state = jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True), state)  # chunks donate their input
     hyper = broadcast_hyper(hyper, B)
     lmap.check(hyper)
+    batch = _member_batch(member_batch, B, system, lmap, params if state is None else state.params, n_iterations // record_every)
+    if batch < B:
+        return _evolve_in_groups(
+            system, lmap, params, hyper, batch, key=key, ids=None if state is not None else ids, state=state,
+            n_iterations=n_iterations, record_every=record_every, chunk=chunk, progress=progress,
+            on_chunk=on_chunk, checkpoint=checkpoint, resume=resume, meta=meta, devices=devices, t0=t0,
+        )
+    if state is None:
+        state = init_state(system, lmap, params, key, ids)
     if chunk is None:
         chunk = record_every * max(1, math.ceil(n_iterations / record_every / 10))
     _checks.integer_at_least("chunk", chunk, 1)
@@ -328,6 +350,89 @@ def evolve(
         state,
         time.perf_counter() - t0,
     )
+
+
+MEMORY_FRACTION = 0.5
+"""Share of a device's memory (host RAM for the CPU) that one group of members may fill."""
+
+
+def _memory_budget() -> int:
+    """Bytes available to one group of members on the first local device."""
+    dev = jax.local_devices()[0]
+    stats = None
+    try:
+        stats = dev.memory_stats()
+    except Exception:  # noqa: BLE001 - not every backend reports memory
+        stats = None
+    if stats and stats.get("bytes_limit"):
+        total = int(stats["bytes_limit"]) * len(jax.local_devices())
+    else:
+        import os
+
+        try:
+            total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):
+            total = 8 << 30
+    return int(total * MEMORY_FRACTION)
+
+
+def bytes_per_member(system, lmap: LearningMap, params: PyTree, n_records: int) -> int:
+    """Estimated device bytes of one member: its state (params, delay buffers, system) held
+    three times (input, output, temporaries) plus its traces."""
+    one = jax.tree_util.tree_map(lambda x: x[:1], params)
+    shapes = jax.eval_shape(lambda p: init_state(system, lmap, p, jax.random.key(0)), one)
+    state_bytes = sum(math.prod(x.shape) * x.dtype.itemsize for x in jax.tree_util.tree_leaves(shapes)
+                      if not jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key))
+    n_signals = max(1, len(lmap.reads)) + 2
+    return 3 * state_bytes + 4 * n_signals * int(n_records)
+
+
+def _member_batch(member_batch, B: int, system, lmap: LearningMap, params: PyTree, n_records: int) -> int:
+    if member_batch is not None:
+        return min(int(member_batch), B)
+    per = bytes_per_member(system, lmap, params, n_records)
+    fits = max(1, _memory_budget() // max(per, 1))
+    return B if fits >= B else int(fits)
+
+
+def _slice(tree: PyTree, lo: int, hi: int, B: int) -> PyTree:
+    return jax.tree_util.tree_map(lambda x: x[lo:hi] if jnp.ndim(x) >= 1 and jnp.shape(x)[0] == B else x, tree)
+
+
+def _evolve_in_groups(system, lmap, params, hyper, batch, *, key, ids, state, n_iterations, record_every, chunk,
+                      progress, on_chunk, checkpoint, resume, meta, devices, t0) -> Run:
+    """Run members ``[lo, lo + batch)`` one group after the other and join the groups' results."""
+    B = _n_members(params if state is None else state.params)
+    runs = []
+    for lo in range(0, B, batch):
+        hi = min(B, lo + batch)
+        group_devices = devices if devices is None or (hi - lo) % int(devices) == 0 else None
+        runs.append(evolve(
+            system, lmap,
+            None if state is not None else _slice(params, lo, hi, B),
+            _slice(hyper, lo, hi, B),
+            key=key, n_iterations=n_iterations, record_every=record_every,
+            members=None if ids is None else ids[lo:hi], chunk=chunk,
+            state=None if state is None else _slice(state, lo, hi, B), progress=progress, on_chunk=on_chunk,
+            checkpoint=None if checkpoint is None else f"{checkpoint}.members-{lo}-{hi}",
+            resume=resume, meta=meta, devices=group_devices, member_batch=hi - lo,
+        ))
+    join = lambda *xs: np.concatenate([np.asarray(x) for x in xs])  # noqa: E731
+    home = jax.local_devices()[0]
+    cat = lambda *xs: jnp.concatenate([jax.device_put(x, home) for x in xs])  # noqa: E731 - groups may sit on different devices
+    st = [r.state for r in runs]
+    state = EnsembleState(
+        jax.tree_util.tree_map(cat, *[s.params for s in st]),
+        jax.tree_util.tree_map(cat, *[s.learning for s in st]),
+        jax.tree_util.tree_map(cat, *[s.system for s in st]),
+        cat(*[s.diverged for s in st]),
+        cat(*[s.diverged_at for s in st]),
+        cat(*[s.member_keys for s in st]),
+        jax.device_put(st[0].n, home),
+    )
+    traces = {k: np.concatenate([r.traces[k] for r in runs], axis=1) for k in runs[0].traces}
+    return Run(traces, runs[0].iterations, state.params, join(*[r.diverged for r in runs]),
+               join(*[r.diverged_at for r in runs]), state, time.perf_counter() - t0)
 
 
 def _fingerprint(state: EnsembleState, hyper: Any, system: Any) -> str:

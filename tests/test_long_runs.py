@@ -164,3 +164,48 @@ def test_progress_bar_reports_member_rate(capsys):
            key=jax.random.key(0), n_iterations=20, chunk=10, progress=True)
     err = capsys.readouterr().err
     assert "20/20" in err and "member-it/s" in err
+
+
+def test_member_groups_are_bitwise_identical_and_checkpointed(tmp_path):
+    hyper = learning.DiscreteHyper(np.linspace(0.05, 0.5, 7), 0.3, 2)
+    common = dict(key=jax.random.key(4), n_iterations=12, record_every=3)
+    ref = evolve(ff.Task(X, Y), learning.discrete(2), net_params(7), hyper, **common)
+    prefix = str(tmp_path / "ck")
+    run = evolve(ff.Task(X, Y), learning.discrete(2), net_params(7), hyper, member_batch=3, checkpoint=prefix, **common)
+    np.testing.assert_array_equal(run.traces["E"], ref.traces["E"])
+    np.testing.assert_array_equal(run.iterations, ref.iterations)
+    assert_same(run.params, ref.params)
+    assert_same(run.state, ref.state)
+    assert sorted(p.name for p in tmp_path.glob("*.npz")) == [
+        "ck.members-0-3.npz", "ck.members-3-6.npz", "ck.members-6-7.npz"]
+    # A resume finds every group finished and returns the same numbers without running again.
+    again = evolve(ff.Task(X, Y), learning.discrete(2), net_params(7), hyper, member_batch=3, checkpoint=prefix,
+                   resume=True, **common)
+    np.testing.assert_array_equal(again.traces["E"], ref.traces["E"])
+    # Continuing a grouped run from its state equals continuing the whole ensemble.
+    more = evolve(ff.Task(X, Y), learning.discrete(2), None, hyper, state=run.state, member_batch=4, **common)
+    ref_more = evolve(ff.Task(X, Y), learning.discrete(2), None, hyper, state=ref.state, **common)
+    np.testing.assert_array_equal(more.traces["E"], ref_more.traces["E"])
+
+
+def test_member_batch_chosen_from_memory_budget(monkeypatch):
+    per = driver.bytes_per_member(ff.Task(X, Y), learning.discrete(2), net_params(2), n_records=4)
+    assert per > 3 * 4 * (415 * 4)  # params plus three delay slots, in float32, held three times
+    monkeypatch.setattr(driver, "_memory_budget", lambda: 3 * per)
+    hyper = learning.DiscreteHyper(0.1, 0.3, 2)
+    common = dict(key=jax.random.key(4), n_iterations=8, record_every=2)
+    run = evolve(ff.Task(X, Y), learning.discrete(2), net_params(8), hyper, on_chunk=lambda s, t, i: sizes.append(
+        s.diverged.shape[0]), **common, chunk=8)
+    assert sizes == [3, 3, 2]
+    monkeypatch.undo()
+    ref = evolve(ff.Task(X, Y), learning.discrete(2), net_params(8), hyper, **common)
+    np.testing.assert_array_equal(run.traces["E"], ref.traces["E"])
+
+
+sizes: list = []
+
+
+def test_member_batch_validated():
+    with pytest.raises(ValueError, match="member_batch"):
+        evolve(ff.Task(X, Y), learning.discrete(1), net_params(4), learning.DiscreteHyper(0.1, 0.3, 1),
+               key=jax.random.key(0), n_iterations=2, member_batch=0)
