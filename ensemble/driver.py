@@ -191,6 +191,24 @@ def init_state(system, lmap: LearningMap, params: PyTree, key: jax.Array, member
     )
 
 
+def process_members(n_members: int, process_index: int | None = None, process_count: int | None = None) -> np.ndarray:
+    """The member ids this process runs when an ensemble of ``n_members`` is split over hosts.
+
+    Process ``p`` of ``P`` (default: ``jax.process_index()`` of ``jax.process_count()``,
+    i.e. after ``jax.distributed.initialize()``) gets the contiguous block
+    ``[p * B // P, (p + 1) * B // P)``. Since member ``i`` depends only on ``fold_in(key, i)``,
+    the blocks joined in process order are bitwise the single-host ensemble
+    (see ``docs/distributed.md``).
+    """
+    _checks.integer_at_least("n_members", n_members, 1)
+    P = jax.process_count() if process_count is None else process_count
+    p = jax.process_index() if process_index is None else process_index
+    _checks.integer_at_least("process_count", P, 1)
+    _checks.integer_at_least("process_index", p, 0, int(P) - 1)
+    B, P, p = int(n_members), int(P), int(p)
+    return np.arange(p * B // P, (p + 1) * B // P)
+
+
 def _n_members(params: PyTree) -> int:
     leaves = jax.tree_util.tree_leaves(params)
     if not leaves:

@@ -194,6 +194,7 @@ def test_member_batch_chosen_from_memory_budget(monkeypatch):
     monkeypatch.setattr(driver, "_memory_budget", lambda: 3 * per)
     hyper = learning.DiscreteHyper(0.1, 0.3, 2)
     common = dict(key=jax.random.key(4), n_iterations=8, record_every=2)
+    sizes = []
     run = evolve(ff.Task(X, Y), learning.discrete(2), net_params(8), hyper, on_chunk=lambda s, t, i: sizes.append(
         s.diverged.shape[0]), **common, chunk=8)
     assert sizes == [3, 3, 2]
@@ -202,10 +203,23 @@ def test_member_batch_chosen_from_memory_budget(monkeypatch):
     np.testing.assert_array_equal(run.traces["E"], ref.traces["E"])
 
 
-sizes: list = []
-
-
 def test_member_batch_validated():
     with pytest.raises(ValueError, match="member_batch"):
         evolve(ff.Task(X, Y), learning.discrete(1), net_params(4), learning.DiscreteHyper(0.1, 0.3, 1),
                key=jax.random.key(0), n_iterations=2, member_batch=0)
+
+
+def test_process_members_blocks_join_to_the_whole_ensemble():
+    blocks = [driver.process_members(10, p, 3) for p in range(3)]
+    np.testing.assert_array_equal(np.concatenate(blocks), np.arange(10))
+    np.testing.assert_array_equal(driver.process_members(5), np.arange(5))  # one process here
+    hyper = learning.DiscreteHyper(0.1, 0.3, 2)
+    common = dict(key=jax.random.key(6), n_iterations=6, record_every=2)
+    whole = evolve(ff.Task(X, Y), learning.discrete(2), net_params(10), hyper, **common)
+    parts = [evolve(ff.Task(X, Y), learning.discrete(2), net_params(len(ids), ids), hyper, members=ids, **common)
+             for ids in blocks]
+    np.testing.assert_array_equal(np.concatenate([p.traces["E"] for p in parts], axis=1), whole.traces["E"])
+    with pytest.raises(ValueError, match="process_index"):
+        driver.process_members(10, 3, 3)
+    with pytest.raises(ValueError, match="n_members"):
+        driver.process_members(0)
