@@ -130,26 +130,6 @@ def test_same_key_gives_both_schemes_the_same_initial_phases():
     assert pc.r.shape == (3, 20) and not np.any(np.asarray(pc.r))
 
 
-def test_member_alone_equals_member_in_ensemble_float32():
-    N, B = 5, 8
-    system = ku.ContinuousOscillators(ku.default_omega(N), dt=0.05, T=0.5, R0=0.8)
-    n = system.n_steps
-    lmap = ku.continuous_weight_control(n)
-    tau = np.linspace(0.5, 4.0, B)
-    params = {"w": jnp.broadcast_to(ku.uniform_weights(N, 0.6), (B, ku.n_pairs(N)))}
-    hyper = ku.ControlledHyper(learning.ContinuousHyper(tau, 0.3, 0.05, n), 0.1, 0.6)
-    common = dict(key=jax.random.key(2), n_iterations=60, record_every=5)
-    full = evolve(system, lmap, params, hyper, **common)
-    assert set(full.traces) == {"E", "R", "M", "r"} and not full.diverged.any()
-    assert np.ptp(np.asarray(full.params["w"])[:, 0]) > 0
-    for k in (5,):
-        hk = ku.ControlledHyper(learning.ContinuousHyper(tau[k: k + 1], 0.3, 0.05, n), 0.1, 0.6)
-        alone = evolve(system, lmap, {"w": params["w"][k: k + 1]}, hk, members=[k], **common)
-        for s in full.traces:
-            np.testing.assert_array_equal(alone.traces[s][:, 0], full.traces[s][:, k])
-        np.testing.assert_array_equal(np.asarray(alone.params["w"][0]), np.asarray(full.params["w"][k]))
-
-
 def test_control_rate_scales_gamma_by_dt_and_discrete_control_is_unchanged(rng):
     """With a flat E the only move is the control: rate=True gives gamma*dt per step, rate=False gamma."""
     P, dt, gamma, M0 = 6, 0.1, 0.5, 0.2
@@ -187,3 +167,67 @@ def test_continuous_rejects_bad_input():
             evolve(sys_, lm, params, h, **common)
     with pytest.raises(ValueError, match=r'^params\["w"\] must have shape \(6,\)'):
         evolve(system, lmap, {"w": jnp.full((2, 5), 0.5)}, hyper, **common)
+
+
+# ------------------------------------------------------------------ cmp study
+
+TINY_CMP = dict(members=2, n_windows=4, T=0.5, dt=0.05, check_windows=2)
+
+
+def test_cmp_json_keys_and_summary_from_arrays(tmp_path):
+    import json
+
+    from ensemble import studies
+    from ensemble.studies import cmp
+
+    result = studies.reproduce("cmp", str(tmp_path), quick=True, **TINY_CMP)
+    data = json.loads((tmp_path / "cmp.json").read_text())
+    assert (tmp_path / "cmp.png").stat().st_size > 1000
+    s = data["summary"]
+    for key in ["discrete_success_fraction", "continuous_success_fraction", "discrete_median_time_to_target",
+                "continuous_median_time_to_target", "discrete_reached_target", "continuous_reached_target",
+                "tau_c", "S_c", "gamma_c", "members", "horizon_time"]:
+        assert key in s
+    c = data["config"]
+    assert c["members"] == 2 and c["seed"] == 0 and c["n_windows"] == 4
+    assert s["tau_c"] == pytest.approx(c["T"] * c["tau"]) and s["gamma_c"] == pytest.approx(c["gamma"] / c["T"])
+    np.testing.assert_allclose(data["time"], 0.5 * np.arange(1, 5))
+    for name in ("discrete", "continuous"):
+        assert len(data[f"{name}_R"]["p50"]) == 4
+        times = np.array([np.nan if v is None else v for v in data[f"{name}_time_to_target"]], float)
+        assert s[f"{name}_reached_target"] == int(np.isfinite(times).sum())
+        check = np.asarray(data[f"{name}_check_R"], float)
+        assert s[f"{name}_success_fraction"] == pytest.approx(np.mean(np.abs(check - c["R0"]) <= c["tolerance"]))
+    assert result.summary["members"] == 2
+    assert "cmp" in cmp.describe(result)
+
+
+def test_cmp_frozen_continuous_equals_discrete_on_the_same_members():
+    """With no learning (huge tau, S = 0, gamma = 0) both schemes integrate the same systems from the
+    same phases, so the continuous window means at t = kT equal the discrete R of iteration k."""
+    from ensemble.studies import cmp
+
+    cfg = cmp.Config(**{**TINY_CMP, "members": 3, "tau": 1e30, "S": 0.0, "gamma": 0.0})
+    d = cmp.run_discrete(cfg)
+    c = cmp.run_continuous(cfg)
+    np.testing.assert_allclose(c.traces["R"], d.traces["R"], rtol=0, atol=2e-6)
+    np.testing.assert_allclose(np.asarray(c.state.system.phases), np.asarray(d.state.system), rtol=0, atol=1e-5)
+    times = cmp.time_to_target(np.array([[0.1, 0.5], [0.62, 0.3], [0.6, 0.9]]), 0.6, 0.03, 2.0)
+    np.testing.assert_array_equal(times, [4.0, np.nan])
+
+
+@pytest.mark.parametrize("change, match", [
+    (dict(n_windows=0), "^n_windows must be an integer >= 1"),
+    (dict(tau_c=-1.0), "^tau_c must be > 0"),
+    (dict(S_c=-0.1), "^S_c must be >= 0"),
+    (dict(gamma_c=-0.1), "^gamma_c must be >= 0"),
+    (dict(tau_factor=0.0), "^tau_factor must be > 0"),
+    (dict(S_factor=-1.0), "^S_factor must be >= 0"),
+    (dict(members=0), "^members must be an integer >= 1"),
+    (dict(R0=1.2), r"^R0 must be in \[0, 1\]"),
+])
+def test_cmp_rejects_bad_config(tmp_path, change, match):
+    from ensemble import studies
+
+    with pytest.raises(ValueError, match=match):
+        studies.reproduce("cmp", str(tmp_path), quick=True, **{**TINY_CMP, **change})
