@@ -32,6 +32,11 @@ Reconstruction choices (SPEC §3), kept here:
   ``dt = 0.01``, initial ``w_ij = M0``, initial phases uniform in ``[0, 2 pi)``.
   ``M0``, ``R0``, ``tau``, ``S``, ``gamma``, ``m`` and ``T`` are not known.
 
+Continuous-time learning, eq. (3): :class:`ContinuousOscillators` is the same
+network with one Euler step per driver iteration and ``E(t)`` from the running
+window mean of ``r``; pair it with :func:`continuous_weight_control` (eq. 3 plus
+the control term as a rate ``gamma``, i.e. ``gamma dt`` per step).
+
 Example:
     >>> import jax, jax.numpy as jnp
     >>> from ensemble import evolve, learning, kuramoto as ku
