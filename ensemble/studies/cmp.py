@@ -270,6 +270,11 @@ def plot(result: Result, path: str | None = None):
                       f"success {s[f'{name}_success_fraction']:.0%}")
     ax2.boxplot([d if d.size else [np.nan] for d in data], showfliers=True)
     ax2.set_xticks([1, 2], labels, fontsize=8)
+    for i, d in enumerate(data):
+        if not d.size:
+            ax2.text(i + 1, 0.5, "none\nreached", ha="center", va="center", fontsize=8, transform=ax2.get_xaxis_transform())
+    if not any(d.size for d in data):
+        ax2.set_ylim(0, s["horizon_time"])
     ax2.set(ylabel=f"first t = kT with |R - R0| <= {c['tolerance']:g}", title="time to target (members reaching)")
     fig.tight_layout()
     return finish_figure(fig, path)
