@@ -32,6 +32,11 @@ Reconstruction choices (SPEC §3), kept here:
   ``dt = 0.01``, initial ``w_ij = M0``, initial phases uniform in ``[0, 2 pi)``.
   ``M0``, ``R0``, ``tau``, ``S``, ``gamma``, ``m`` and ``T`` are not known.
 
+Continuous-time learning, eq. (3): :class:`ContinuousOscillators` is the same
+network with one Euler step per driver iteration and ``E(t)`` from the running
+window mean of ``r``; pair it with :func:`continuous_weight_control` (eq. 3 plus
+the control term as a rate ``gamma``, i.e. ``gamma dt`` per step).
+
 Example:
     >>> import jax, jax.numpy as jnp
     >>> from ensemble import evolve, learning, kuramoto as ku
@@ -333,19 +338,28 @@ class ControlledHyper(NamedTuple):
     M0: Any
 
 
-def weight_control(base: LearningMap, leaf: str = "w") -> LearningMap:
+def weight_control(base: LearningMap, leaf: str = "w", *, rate: bool = False) -> LearningMap:
     """Eq. (13): ``base`` followed by ``- gamma (M(w(n)) - M0) w(n)`` on ``params[leaf]``.
 
     ``M(w(n))`` is eq. (14) of the weights *before* the step (the vector of
     ``w_ij``, ``i < j``). Other leaves get the base step only. The hyperparameters
     are a :class:`ControlledHyper`.
+
+    ``rate=True`` is the continuous-time form for a base map stepping by ``dt``
+    (``hyper.base.dt``, e.g. :func:`ensemble.learning.continuous`): ``gamma`` is
+    then a rate per time unit and each step applies ``- gamma dt (M - M0) w``,
+    the Euler step of ``dw/dt = ... - gamma (M - M0) w``. The default
+    (``rate=False``) is the discrete map, one ``gamma`` per iteration.
     """
 
     def step(params, state, signals, hyper: ControlledHyper, key):
         new, state = base.step(params, state, signals, hyper.base, key)
         w = params[leaf]
         dtype = jnp.result_type(w)
-        control = jnp.asarray(hyper.gamma).astype(dtype) * (mean_abs_upper(w) - jnp.asarray(hyper.M0).astype(dtype))
+        gamma = jnp.asarray(hyper.gamma).astype(dtype)
+        if rate:
+            gamma = gamma * jnp.asarray(hyper.base.dt).astype(dtype)
+        control = gamma * (mean_abs_upper(w) - jnp.asarray(hyper.M0).astype(dtype))
         return {**new, leaf: new[leaf] - control * w}, state
 
     def check(hyper: ControlledHyper) -> None:
@@ -354,5 +368,118 @@ def weight_control(base: LearningMap, leaf: str = "w") -> LearningMap:
         _checks.nonnegative("gamma", hyper.gamma)
         _checks.nonnegative("M0", hyper.M0)
         base.check(hyper.base)
+        if rate and not hasattr(hyper.base, "dt"):
+            raise ValueError("rate=True needs a base map whose hyperparameters have a step dt (e.g. ContinuousHyper)")
 
     return LearningMap(base.init, step, check, base.reads, base.max_delay, f"{base.name}+control")
+
+
+# ------------------------------------------------- continuous-time learning (eq. 3)
+
+
+class RunningState(NamedTuple):
+    """Carried state of :class:`ContinuousOscillators` (one member).
+
+    Attributes:
+        phases: ``(N,)`` current phases.
+        r: ``(n,)`` ring buffer of the last ``n = round(T/dt)`` values of ``r``;
+            slot ``k mod n`` holds ``r`` after step ``k`` (zeros before they exist).
+        rsum: running sum of the buffer, kept by compensated (Kahan) summation.
+        comp: the Kahan compensation of ``rsum``.
+        k: int32 number of Euler steps done.
+    """
+
+    phases: Any
+    r: Any
+    rsum: Any
+    comp: Any
+    k: Any
+
+
+class ContinuousOscillators(NamedTuple):
+    """A Kuramoto network whose weights learn *during* the integration (eq. 3, SPEC §1).
+
+    One driver iteration is **one Euler step** ``dt`` of the phases with the
+    current weights; the learning map then moves the weights by one
+    Euler-Maruyama step of ``dt``. ``measure`` returns
+
+    * ``R``: the running window mean of ``r`` over the last ``T`` (the last
+      ``n = round(T/dt)`` values of ``r``, ``r`` sampled after each step).
+      Start of the window [choice]: before ``n`` steps exist, ``R`` is the mean
+      over the steps so far (``k`` values after ``k < n`` steps), so ``R`` is
+      defined from the first step on;
+    * ``E``: eq. (12) of that ``R`` (the ``E(t)`` of eq. 3);
+    * ``M``: eq. (14) of the weights used in the step; ``r``: the instantaneous ``r``.
+
+    The window sum is kept by an exact-in-spirit running scheme: add the new
+    ``r``, subtract the one that leaves the window, with Kahan compensation so
+    rounding does not drift over millions of steps.
+
+    Paired with ``weight_control(learning.continuous(max_delay=n), rate=True)``
+    (or :func:`continuous_weight_control`) and
+    ``ControlledHyper(ContinuousHyper(tau, S, dt, m=n), gamma, M0)`` this is
+    eq. (3) with delay ``T`` plus the control term as a rate::
+
+        dw/dt = -(1/tau) [E(t) - E(t-T)] [w(t) - w(t-T)] + S E(t) xi(t) - gamma (M - M0) w.
+
+    Params: ``{"w": (N(N-1)/2,)}``. Carried state: a :class:`RunningState`.
+    Attributes as in :class:`Oscillators`; ``dt`` must equal the map's ``dt``.
+    The initial phases are drawn exactly as :meth:`Oscillators.init_state`
+    draws them, so the same key gives both schemes the same start.
+    """
+
+    omega: Any
+    dt: Any = DEFAULT_DT
+    T: Any = 20.0
+    R0: Any = 0.8
+    error: str = "squared"
+
+    N = Oscillators.N
+    n_steps = Oscillators.n_steps
+    check = Oscillators.check
+    validate = Oscillators.validate
+    error_of = Oscillators.error_of
+
+    def _window(self) -> Oscillators:
+        return Oscillators(self.omega, self.dt, self.T, self.R0, self.error)
+
+    def init_state(self, params: Mapping[str, Any], key: jax.Array) -> RunningState:
+        """Phases uniform in ``[0, 2 pi)`` (as :class:`Oscillators`), an empty window."""
+        phases = self._window().init_state(params, key)
+        dtype = phases.dtype
+        zero = jnp.zeros((), dtype)
+        return RunningState(phases, jnp.zeros((self.n_steps,), dtype), zero, zero, jnp.zeros((), jnp.int32))
+
+    def measure(self, params: Mapping[str, Any], state: RunningState, key: jax.Array):
+        """One Euler step with the current weights: ``({"E", "R", "M", "r"}, new state)``."""
+        self.check()
+        w = jnp.asarray(params["w"])
+        dtype = w.dtype
+        n = self.n_steps
+        W = to_matrix(w, self.N)
+        omega = jnp.asarray(self.omega, dtype)
+        phi, _, r_step = _integrate(W, omega, state.phases.astype(dtype), self.dt, 1, True)
+        r = r_step[0]
+        slot = jnp.mod(state.k, n)
+        leaving = state.r[slot]  # zero while the window is not yet full
+        # Kahan: rsum + comp tracks the exact sum of the buffer
+        y = (r - leaving) - state.comp
+        t = state.rsum + y
+        comp = (t - state.rsum) - y
+        buf = state.r.at[slot].set(r)
+        k = state.k + 1
+        count = jnp.minimum(k, n).astype(dtype)
+        R = t / count
+        signals = {"E": self.error_of(R), "R": R, "M": mean_abs_upper(w), "r": r}
+        return signals, RunningState(phi, buf, t, comp, k)
+
+
+def continuous_weight_control(max_delay: int, leaf: str = "w") -> LearningMap:
+    """Eq. (3) plus the control term as a rate: ``weight_control(learning.continuous(max_delay), rate=True)``.
+
+    Use with :class:`ContinuousOscillators` and
+    ``ControlledHyper(ContinuousHyper(tau, S, dt, m=round(T/dt)), gamma, M0)``.
+    """
+    from .learning import continuous
+
+    return weight_control(continuous(max_delay), leaf, rate=True)

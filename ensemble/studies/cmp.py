@@ -1,0 +1,298 @@
+"""cmp: discrete map (eq. 4 + 13) vs continuous law (eq. 3 + control) on the same Kuramoto networks.
+
+Both schemes start from the same systems: the same natural frequencies, M0,
+R0, initial weights (all ``w_ij = M0``) and, member by member, the same initial
+phases (the same run key and member ids; both systems draw the phases alike).
+
+* **discrete**: one learning iteration integrates a window ``T`` with fixed
+  weights, measures ``R`` and ``E`` and applies eq. (4) + the control term of
+  eq. (13) (:class:`ensemble.kuramoto.Oscillators`, constants of
+  :class:`KuramotoConfig`);
+* **continuous**: the weights move during the integration, one Euler-Maruyama
+  step of eq. (3) per Euler step ``dt`` of the phases, with ``E(t)`` from the
+  running mean ``R(t)`` of ``r`` over ``[t - T, t]``, delay ``T`` and the
+  control term as a rate ``gamma_c`` (:class:`ensemble.kuramoto.ContinuousOscillators`).
+
+Both run for the same simulated time ``n_windows x T`` and are compared on the
+grid of window ends ``t = kT``, where both ``R`` values are the mean of ``r``
+over ``[(k-1)T, kT]`` (for the discrete map with the weights of iteration
+``k``; for the continuous law with the weights moving).
+
+* time to target: the first ``t = kT`` with ``|R - R0| <= tolerance``
+  (``None`` for a member that never gets there within the horizon);
+* success: the final weights, frozen, integrated for ``check_windows`` windows
+  from the final phases give a mean order parameter (over all those windows)
+  with ``|R - R0| <= tolerance``.
+
+Constants of the continuous law: matching one window of eq. (3) to one
+iteration of eq. (4) gives ``tau_c = T tau``, ``S_c = S / sqrt(T)`` and
+``gamma_c = gamma / T`` (the drift and control accumulate over the ``T/dt``
+steps of a window, the noise as a random walk). ``None`` fields take these
+matched values times the calibrated factors; see ``docs/calibration.md``
+("Kuramoto: discrete vs continuous (cmp)").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import kuramoto as ku
+from .. import learning
+from .._checks import integer_at_least, positive, nonnegative
+from ..driver import evolve
+from ._common import Result, finish_figure, quantile_bands
+from ._kuramoto import KuramotoConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(KuramotoConfig):
+    """Settings of the comparison (the shared Kuramoto settings plus the continuous law's constants).
+
+    Attributes:
+        n_windows: horizon in windows ``T``, the same simulated time for both schemes.
+        tau_c, S_c, gamma_c: constants of eq. (3) + control (time units; ``gamma_c`` a rate).
+            ``None``: ``tau_factor * T * tau``, ``S_factor * S / sqrt(T)``, ``gamma / T``.
+        tau_factor, S_factor: calibrated multipliers of the matched values.
+    """
+
+    members: int = 64
+    n_windows: int = 200
+    tau_c: float | None = None
+    S_c: float | None = None
+    gamma_c: float | None = None
+    tau_factor: float = 1.0
+    S_factor: float = 1.0
+
+    @classmethod
+    def quick(cls, **overrides) -> "Config":
+        return dataclasses.replace(cls(members=8, n_windows=30), **overrides)
+
+    def validate(self) -> None:
+        super().validate()
+        integer_at_least("n_windows", self.n_windows, 1)
+        if self.tau_c is not None:
+            positive("tau_c", self.tau_c)
+        if self.S_c is not None:
+            nonnegative("S_c", self.S_c)
+        if self.gamma_c is not None:
+            nonnegative("gamma_c", self.gamma_c)
+        positive("tau_factor", self.tau_factor)
+        nonnegative("S_factor", self.S_factor)
+        if self.oscillators().n_steps < 1:
+            raise ValueError(f"T must be at least dt / 2, got T = {self.T}, dt = {self.dt}")
+
+    def continuous_constants(self) -> tuple[float, float, float]:
+        """``(tau_c, S_c, gamma_c)`` as used."""
+        tau_c = self.tau_factor * self.T * self.tau if self.tau_c is None else self.tau_c
+        S_c = self.S_factor * self.S / np.sqrt(self.T) if self.S_c is None else self.S_c
+        gamma_c = self.gamma / self.T if self.gamma_c is None else self.gamma_c
+        return float(tau_c), float(S_c), float(gamma_c)
+
+    def continuous_system(self) -> ku.ContinuousOscillators:
+        return ku.ContinuousOscillators(ku.default_omega(self.N, self.omega_spread), self.dt, self.T, self.R0, self.error)
+
+
+def run_discrete(config: Config, *, progress=False, checkpoint=None, resume=False, chunk=None, gamma=None, tau=None, S=None):
+    """The discrete map for ``n_windows`` iterations; hyperparameters may be ``(members,)`` arrays (sweeps)."""
+    params, key = config.initial_weights()
+    hyper = config.hyper(gamma)
+    base = hyper.base._replace(**{k: v for k, v in (("tau", tau), ("S", S)) if v is not None})
+    return evolve(config.oscillators(), ku.weight_control(learning.discrete(config.m)), params, hyper._replace(base=base),
+                  key=key, n_iterations=config.n_windows, record_every=1, progress=progress, chunk=chunk,
+                  checkpoint=checkpoint, resume=resume,
+                  meta={"study": "cmp", "scheme": "discrete", "config": dataclasses.asdict(config)})
+
+
+def run_continuous(config: Config, *, progress=False, checkpoint=None, resume=False, chunk=None, tau_c=None, S_c=None,
+                   gamma_c=None):
+    """Eq. (3) + control for ``n_windows x T``, recorded at the window ends; constants may be ``(members,)`` arrays."""
+    system = config.continuous_system()
+    n = system.n_steps
+    tc, sc, gc = config.continuous_constants()
+    tau_c = tc if tau_c is None else tau_c
+    S_c = sc if S_c is None else S_c
+    gamma_c = gc if gamma_c is None else gamma_c
+    params, key = config.initial_weights()
+    hyper = ku.ControlledHyper(learning.ContinuousHyper(tau_c, S_c, config.dt, n), gamma_c, config.M0)
+    if chunk is not None:
+        chunk = max(1, int(chunk)) * n  # chunk counts windows
+    return evolve(system, ku.continuous_weight_control(n), params, hyper, key=key, n_iterations=config.n_windows * n,
+                  record_every=n, progress=progress, chunk=chunk, checkpoint=checkpoint, resume=resume,
+                  meta={"study": "cmp", "scheme": "continuous", "config": dataclasses.asdict(config)})
+
+
+def calibrate(config: Config, tau_factors, S_factors, reps: int = 6) -> list[dict]:
+    """Batched sweep of the continuous law's constants: ``tau_factors x S_factors x reps`` members in **one** call.
+
+    Member ``(i, j, k)`` runs eq. (3) + control with ``tau_c = tau_factors[i] T tau`` and
+    ``S_c = S_factors[j] S / sqrt(T)`` (``gamma_c`` as configured) on the systems of members
+    ``0..reps-1`` of the study (the same phases for every grid point: common random numbers).
+    Returns one row per grid point: success fraction, members reaching the target, median time
+    to target (over all replicas, None unless half reach it), median final R and M.
+    """
+    config.validate()
+    tau_factors, S_factors = np.atleast_1d(tau_factors).astype(float), np.atleast_1d(S_factors).astype(float)
+    integer_at_least("reps", reps, 1)
+    positive("tau_factors", tau_factors)
+    nonnegative("S_factors", S_factors)
+    G = tau_factors.size * S_factors.size
+    tau_m = np.repeat(tau_factors, S_factors.size * reps) * config.T * config.tau
+    S_m = np.tile(np.repeat(S_factors, reps), tau_factors.size) * config.S / np.sqrt(config.T)
+    ids = np.tile(np.arange(reps), G)
+    sub = dataclasses.replace(config, members=G * reps)
+    system = sub.continuous_system()
+    n = system.n_steps
+    params, key = sub.initial_weights()
+    hyper = ku.ControlledHyper(learning.ContinuousHyper(tau_m, S_m, config.dt, n), config.continuous_constants()[2], config.M0)
+    out = evolve(system, ku.continuous_weight_control(n), params, hyper, key=key, members=ids,
+                 n_iterations=config.n_windows * n, record_every=n)
+    R, M = out.traces["R"], out.traces["M"]
+    times = time_to_target(R, config.R0, config.tolerance, config.T)
+    R_check = np.nanmean(frozen_check(config, out.params["w"], out.state.system.phases), axis=1)
+    ok = (np.abs(R_check - config.R0) <= config.tolerance) & ~out.diverged
+    rows = []
+    for g in range(G):
+        sl = slice(g * reps, (g + 1) * reps)
+        rows.append({"tau_factor": float(tau_factors[g // S_factors.size]), "S_factor": float(S_factors[g % S_factors.size]),
+                     "tau_c": float(tau_m[sl][0]), "S_c": float(S_m[sl][0]), "success_fraction": float(ok[sl].mean()),
+                     "reached": int(np.isfinite(times[sl]).sum()), "median_time_to_target": _median_or_none(times[sl]),
+                     "median_final_R": float(np.nanmedian(R[-1, sl])) if np.isfinite(R[-1, sl]).any() else None,
+                     "median_abs_check_error": float(np.nanmedian(np.abs(R_check[sl] - config.R0))),
+                     "median_final_M": float(np.nanmedian(M[-1, sl])) if np.isfinite(M[-1, sl]).any() else None,
+                     "diverged": int(out.diverged[sl].sum()), "reps": reps})
+    return rows
+
+
+def frozen_check(config: Config, w, phases) -> np.ndarray:
+    """``(members, check_windows)`` window means ``R`` of the final weights, frozen, from the final phases."""
+    system = config.oscillators()
+    dtype = jnp.result_type(w)
+
+    def member(w1, phi):
+        def body(phi, _):
+            sig, phi = system.measure({"w": w1}, phi, None)
+            return phi, sig["R"]
+
+        return jax.lax.scan(body, phi.astype(dtype), None, length=config.check_windows)[1]
+
+    return np.asarray(jax.jit(jax.vmap(member))(jnp.asarray(w), jnp.asarray(phases)))
+
+
+def time_to_target(R: np.ndarray, R0: float, tolerance: float, T: float) -> np.ndarray:
+    """First window end ``kT`` (k = 1, 2, ...) with ``|R - R0| <= tolerance`` per member; NaN if never. ``R``: (windows, members)."""
+    hit = np.abs(R - R0) <= tolerance  # NaN (diverged) compares False
+    first = np.argmax(hit, axis=0)
+    return np.where(hit.any(axis=0), (first + 1) * T, np.nan)
+
+
+def _median_or_none(times: np.ndarray):
+    """Median over members of the times (NaN = never), None unless at least half reach the target."""
+    reached = np.isfinite(times)
+    if times.size == 0 or reached.sum() * 2 < times.size:
+        return None
+    # members that never reach it count as +inf; with exactly half reaching, the median is the
+    # lower middle value (the slowest of the reaching half) rather than inf
+    return float(np.percentile(np.where(reached, times, np.inf), 50, method="lower"))
+
+
+def _scheme_summary(name: str, R: np.ndarray, M: np.ndarray, times: np.ndarray, check: np.ndarray, diverged, config):
+    R_check = np.nanmean(check, axis=1)
+    ok = (np.abs(R_check - config.R0) <= config.tolerance) & ~np.asarray(diverged)
+    every = np.all(np.abs(check - config.R0) <= config.tolerance, axis=1) & ~np.asarray(diverged)
+    return {
+        f"{name}_success_fraction": float(ok.mean()),
+        f"{name}_success_fraction_every_window": float(every.mean()),
+        f"{name}_median_time_to_target": _median_or_none(times),
+        f"{name}_reached_target": int(np.isfinite(times).sum()),
+        f"{name}_median_final_R": float(np.nanmedian(R[-1])),
+        f"{name}_median_final_M": float(np.nanmedian(M[-1])),
+        f"{name}_diverged": int(np.asarray(diverged).sum()),
+    }
+
+
+def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resume=False, chunk=None) -> Result:
+    """Both schemes on the same ``members`` systems, the frozen-weight checks, times to target."""
+    config.validate()
+    t0 = time.perf_counter()
+    ck = (lambda s: os.path.join(checkpoint_dir, f"cmp_{s}")) if checkpoint_dir else (lambda s: None)
+    disc = run_discrete(config, progress=progress, checkpoint=ck("discrete"), resume=resume, chunk=chunk)
+    t_disc = time.perf_counter() - t0
+    cont = run_continuous(config, progress=progress, checkpoint=ck("continuous"), resume=resume, chunk=chunk)
+    t_cont = time.perf_counter() - t0 - t_disc
+    t_axis = config.T * np.arange(1, config.n_windows + 1)
+    summary, arrays = {}, {"time": t_axis}
+    for name, out, phases in (("discrete", disc, disc.state.system), ("continuous", cont, cont.state.system.phases)):
+        R, M = out.traces["R"], out.traces["M"]
+        times = time_to_target(R, config.R0, config.tolerance, config.T)
+        check = frozen_check(config, out.params["w"], phases)
+        summary.update(_scheme_summary(name, R, M, times, check, out.diverged, config))
+        arrays[f"{name}_R"] = quantile_bands(R)
+        arrays[f"{name}_M"] = quantile_bands(M)
+        arrays[f"{name}_time_to_target"] = times
+        arrays[f"{name}_check_R"] = np.nanmean(check, axis=1)
+    tau_c, S_c, gamma_c = config.continuous_constants()
+    summary.update({
+        "members": config.members, "horizon_time": config.n_windows * config.T, "n_windows": config.n_windows,
+        "tau_c": tau_c, "S_c": S_c, "gamma_c": gamma_c,
+        "discrete_wall_s": round(t_disc, 2), "continuous_wall_s": round(t_cont, 2),
+    })
+    cfg = dataclasses.asdict(config)
+    cfg.update({"tau_c_used": tau_c, "S_c_used": S_c, "gamma_c_used": gamma_c})
+    return Result("cmp", cfg, summary, arrays, time.perf_counter() - t0)
+
+
+def plot(result: Result, path: str | None = None):
+    """R (median, 10-90% band) vs simulated time for both schemes, R0 dashed; box plot of the times to target."""
+    import matplotlib.pyplot as plt
+
+    a, s, c = result.arrays, result.summary, result.config
+    t = np.asarray(a["time"], float)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [2.2, 1]})
+    for name, color in (("discrete", "C0"), ("continuous", "C3")):
+        band = {k: np.asarray(v, float) for k, v in a[f"{name}_R"].items()}
+        ax1.plot(t, band["p50"], color=color, label=f"{name} (median)")
+        ax1.fill_between(t, band["p10"], band["p90"], color=color, alpha=0.2, lw=0)
+    ax1.axhline(c["R0"], color="k", ls="--", lw=0.8, label=f"R0 = {c['R0']:g}")
+    ax1.set(xlabel="simulated time t", ylabel="window mean R", ylim=(0, 1),
+            title=f"cmp: discrete (eq. 4+13) vs continuous (eq. 3), {s['members']} members, T = {c['T']:g}")
+    ax1.legend(fontsize=8, loc="lower right")
+    data, labels = [], []
+    for name in ("discrete", "continuous"):
+        times = np.asarray([np.nan if v is None else v for v in a[f"{name}_time_to_target"]], float)
+        data.append(times[np.isfinite(times)])
+        labels.append(f"{name}\n{s[f'{name}_reached_target']}/{s['members']} reach\n"
+                      f"success {s[f'{name}_success_fraction']:.0%}")
+    ax2.boxplot([d if d.size else [np.nan] for d in data], showfliers=True)
+    ax2.set_xticks([1, 2], labels, fontsize=8)
+    for i, d in enumerate(data):
+        if not d.size:
+            ax2.text(i + 1, 0.5, "none\nreached", ha="center", va="center", fontsize=8, transform=ax2.get_xaxis_transform())
+    if not any(d.size for d in data):
+        ax2.set_ylim(0, s["horizon_time"])
+    ax2.set(ylabel=f"first t = kT with |R - R0| <= {c['tolerance']:g}", title="time to target (members reaching)")
+    fig.tight_layout()
+    return finish_figure(fig, path)
+
+
+def describe(result: Result) -> str:
+    s, c = result.summary, result.config
+
+    def fmt(x):
+        return "n/a (fewer than half reach it)" if x is None else f"{x:g}"
+
+    lines = [f"cmp: {s['members']} members, horizon {s['horizon_time']:g} time units ({s['n_windows']} windows T = {c['T']:g}), "
+             f"{result.wall_time:.1f} s (discrete {s['discrete_wall_s']} s, continuous {s['continuous_wall_s']} s)",
+             f"  discrete: tau = {c['tau']:g}, S = {c['S']:g}, m = {c['m']}, gamma = {c['gamma']:g} per iteration; "
+             f"continuous: tau_c = {s['tau_c']:g}, S_c = {s['S_c']:.4g}, gamma_c = {s['gamma_c']:.4g} per time unit"]
+    for name in ("discrete", "continuous"):
+        lines.append(f"  {name:10s}: success {s[f'{name}_success_fraction']:.0%}, reached R0 +- {c['tolerance']:g}: "
+                     f"{s[f'{name}_reached_target']}/{s['members']}, median time to target {fmt(s[f'{name}_median_time_to_target'])}, "
+                     f"median final R {s[f'{name}_median_final_R']:.3f}, M {s[f'{name}_median_final_M']:.3f}, "
+                     f"diverged {s[f'{name}_diverged']}")
+    return "\n".join(lines)
