@@ -58,7 +58,7 @@ class KuramotoConfig:
     R0: float = 0.97
     M0: float = 0.8
     error: str = "absolute"
-    tau: float = 0.003
+    tau: float = 0.005
     S: float = 0.2
     m: int = 1
     gamma: float = 0.003

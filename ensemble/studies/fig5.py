@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -64,8 +65,10 @@ def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resum
     warm_phases = jax.vmap(system.init_state)(params, keys)
     sig0, _ = jax.vmap(lambda p, ph: system.measure(p, ph, None))(params, warm_phases)
     E0 = np.asarray(sig0["E"], float)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices when every member diverged
         final_E = np.nanmedian(E[-config.final_span:], axis=0)  # robust end value per member
+        median_E, median_M = np.nanmedian(E, axis=1), np.nanmedian(M, axis=1)
     final_E = np.where(out.diverged, np.nan, final_E)
     best = int(np.nanargmin(final_E)) if np.isfinite(final_E).any() else 0
     # r(t) over r_time: initial network from its random phases, final network (frozen) from its final phases.
@@ -86,14 +89,14 @@ def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resum
         "M0": config.M0,
         "success": bool(ens.success[best]),
         "M_relative_gap": float(abs(ens.final_M[best] - config.M0) / config.M0),
-        "median_error_fall": float(np.nanmedian(E0 / final_E)),
+        "median_error_fall": float(np.nanmedian(E0 / final_E)) if np.isfinite(final_E).any() else None,
         "success_fraction": float(np.mean(ens.success)),
         "members": config.members,
         "diverged": int(out.diverged.sum()),
     }
     arrays = {
         "iterations": out.iterations, "E": E[:, best], "M": M[:, best], "R": R[:, best],
-        "median_E": np.nanmedian(E, axis=1), "median_M": np.nanmedian(M, axis=1),
+        "median_E": median_E, "median_M": median_M,
         "initial_errors": E0, "final_errors": final_E, "final_R_members": ens.R_check, "final_M_members": ens.final_M,
         "t": config.dt * np.arange(1, n + 1), "r_initial": np.asarray(r_initial), "r_final": np.asarray(r_final),
     }
@@ -109,7 +112,9 @@ def plot(result: Result, path: str | None = None):
     fig, (ax1, ax2, ax3) = plt.subplots(3, 1, figsize=(6.5, 7.5))
     ax1.plot(it, a["E"], color="C0", label=f"member {s['shown_member']}")
     ax1.plot(it, a["median_E"], color="C0", lw=0.7, alpha=0.5, label=f"median of {s['members']}")
-    ax1.set(xscale="log", yscale="log", ylabel="error E", title="Fig. 5: Kuramoto learning, eq. (4) + (13)")
+    ax1.set(xscale="log", ylabel="error E", title="Fig. 5: Kuramoto learning, eq. (4) + (13)")
+    if np.any(np.asarray(a["E"], float) > 0):  # all NaN when the member diverged at once
+        ax1.set_yscale("log")
     ax1.legend(fontsize=8)
     ax2.plot(it, a["M"], color="C2", label=f"member {s['shown_member']}")
     ax2.plot(it, a["median_M"], color="C2", lw=0.7, alpha=0.5, label="median")
@@ -132,5 +137,5 @@ def describe(result: Result) -> str:
         f"fig5: {s['members']} members, {c['n_iterations']} iterations of eq. (13), T={c['T']}, {result.wall_time:.1f} s",
         f"  member {s['shown_member']}: E {s['initial_error']:.4g} -> {s['final_error']:.4g} ({s['error_fall']:.1f}-fold), "
         f"frozen R = {s['final_R']:.4f} (R0 = {s['R0']}), M = {s['final_M']:.4f} (M0 = {s['M0']}, gap {s['M_relative_gap']:.1%})",
-        f"  ensemble: median E fall {s['median_error_fall']:.1f}-fold, success {s['success_fraction']:.0%}, diverged {s['diverged']}",
+        f"  ensemble: median E fall {s['median_error_fall'] or float('nan'):.1f}-fold, success {s['success_fraction']:.0%}, diverged {s['diverged']}",
     ])

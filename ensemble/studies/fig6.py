@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 
 import numpy as np
 
@@ -65,7 +66,8 @@ def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resum
     M_ok = np.abs(M - config.M0) <= config.M_tolerance * config.M0
     both = (ok & M_ok).mean(axis=1)
     dead = ens.run.diverged.reshape(G, K)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices when every member diverged
         arrays = {
             "gamma": gamma,
             "mean_R": np.nanmean(R, axis=1), "std_R": np.nanstd(R, axis=1),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 
 import numpy as np
 
@@ -55,7 +56,8 @@ def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resum
                            checkpoint_dir=checkpoint_dir, resume=resume, chunk=chunk)
         ok = ens.success
         R_ok, M_ok = ens.R_check[ok], ens.final_M[ok]
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices when every member diverged
             arrays["mean_R"].append(float(np.mean(R_ok)) if ok.any() else np.nan)
             arrays["std_R"].append(float(np.std(R_ok)) if ok.any() else np.nan)
             arrays["mean_M"].append(float(np.mean(M_ok)) if ok.any() else np.nan)
