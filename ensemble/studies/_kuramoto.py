@@ -61,7 +61,7 @@ class KuramotoConfig:
     tau: float = 0.005
     S: float = 0.2
     m: int = 1
-    gamma: float = 0.003
+    gamma: float = 0.001
     n_iterations: int = 3000
     record_every: int = 10
     tolerance: float = 0.03
