@@ -32,9 +32,8 @@ class Config(KuramotoConfig):
     """Settings of the Fig. 5 run (reconstructions)."""
 
     members: int = 8
-    n_iterations: int = 200_000
+    n_iterations: int = 100_000
     record_every: int = 100
-    T: float = 5.0
     r_time: float = 40.0
     final_span: int = 10
 
