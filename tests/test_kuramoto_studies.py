@@ -65,13 +65,14 @@ def test_warm_up_relaxes_before_learning_and_zero_is_plain():
 
 
 def test_fig5_json_keys(tmp_path):
-    studies.reproduce("fig5", str(tmp_path), r_time=3.0, final_span=1, **TINY)
+    studies.reproduce("fig5", str(tmp_path), r_time=3.0, final_span=1, **{**TINY, "record_every": 1})
     data = json.loads((tmp_path / "fig5.json").read_text())
     s = data["summary"]
     for key in ("initial_error", "final_error", "final_R", "final_M", "R0", "M0", "shown_member", "diverged"):
         assert key in s
     assert (tmp_path / "fig5.png").stat().st_size > 1000
-    assert len(data["E"]) == len(data["M"]) == 2 and len(data["r_final"]) == len(data["r_initial"]) == 60
+    assert len(data["E"]) == len(data["M"]) == 20 and len(data["r_final"]) == len(data["r_initial"]) == 60
+    assert s["initial_error"] == pytest.approx(data["E"][0], rel=1e-5)  # E(0) is the run's first window
     assert s["diverged"] == 0 and s["initial_error"] > 0 and s["final_error"] > 0
     assert s["final_M"] == pytest.approx(data["final_M_members"][s["shown_member"]])
     assert s["R0"] == data["config"]["R0"] and s["M0"] == data["config"]["M0"]
