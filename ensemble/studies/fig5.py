@@ -32,7 +32,7 @@ class Config(KuramotoConfig):
     """Settings of the Fig. 5 run (reconstructions)."""
 
     members: int = 8
-    n_iterations: int = 100_000
+    n_iterations: int = 30_000  # 1e5 gains nothing and half the members diverge (docs/calibration.md K9)
     record_every: int = 100
     r_time: float = 40.0
     final_span: int = 10
