@@ -11,11 +11,14 @@ from __future__ import annotations
 import os
 from types import ModuleType
 
-from . import cmp, fig1, fig2a, fig2b, fig3, fig4
+from . import cmp, fig1, fig2a, fig2b, fig3, fig4, fig5, fig6, fig7
 from ._common import Result, write_json
 
-STUDIES: dict[str, ModuleType] = {"fig1": fig1, "fig2a": fig2a, "fig2b": fig2b, "fig3": fig3, "fig4": fig4, "cmp": cmp}
-PLANNED = ("fig5", "fig6", "fig7")
+STUDIES: dict[str, ModuleType] = {
+    "fig1": fig1, "fig2a": fig2a, "fig2b": fig2b, "fig3": fig3, "fig4": fig4,
+    "fig5": fig5, "fig6": fig6, "fig7": fig7, "cmp": cmp,
+}
+PLANNED: tuple[str, ...] = ()
 
 
 def get(study: str) -> ModuleType:
@@ -66,4 +69,4 @@ def reproduce(
     return result
 
 
-__all__ = ["STUDIES", "Result", "get", "reproduce", "fig1", "fig2a", "fig2b", "fig3", "fig4", "cmp"]
+__all__ = ["STUDIES", "Result", "get", "reproduce", "fig1", "fig2a", "fig2b", "fig3", "fig4", "fig5", "fig6", "fig7", "cmp"]

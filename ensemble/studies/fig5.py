@@ -1,0 +1,140 @@
+"""Fig. 5: one Kuramoto run of eq. (13): E and M vs iteration, r(t) of the initial and final systems.
+
+The paper's claim: E falls by orders of magnitude; M fluctuates around M0 early and settles as
+E -> 0; the final r(t) hovers around R0. The run is a small ensemble (one batched call, every
+member from the uniform network ``w_ij = M0`` with its own random phases and noise); the plot
+shows the member with the lowest final error (``shown_member``; the rule is fixed, not chosen by
+eye) and the ensemble median. ``r(t)`` is shown over ``r_time`` (several windows): the initial
+network from its random initial phases, the final network (weights frozen) from its final phases.
+
+Every constant is a reconstruction (``ensemble/studies/_kuramoto.py``, ``docs/calibration.md``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import kuramoto as ku
+from .._checks import integer_at_least, positive
+from ..driver import member_keys
+from ._common import Result, finish_figure
+from ._kuramoto import KuramotoConfig, run_ensemble
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(KuramotoConfig):
+    """Settings of the Fig. 5 run (reconstructions)."""
+
+    members: int = 8
+    n_iterations: int = 30_000  # 1e5 gains nothing and half the members diverge (docs/calibration.md K9)
+    record_every: int = 100
+    r_time: float = 40.0
+    final_span: int = 10
+
+    @classmethod
+    def quick(cls, **overrides) -> "Config":
+        return dataclasses.replace(cls(members=4, n_iterations=20_000, record_every=20), **overrides)
+
+    def validate(self) -> None:
+        super().validate()
+        positive("r_time", self.r_time)
+        if self.r_time <= self.T:
+            raise ValueError(f"r_time must be longer than T ({self.T}), got {self.r_time}")
+        integer_at_least("final_span", self.final_span, 1, self.n_iterations // self.record_every)
+
+
+def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resume=False, chunk=None) -> Result:
+    """One batched eq. (13) run of ``config.members`` networks; summary of the best member."""
+    config.validate()
+    t0 = time.perf_counter()
+    ens = run_ensemble(config, tag="fig5", progress=progress, checkpoint_dir=checkpoint_dir, resume=resume, chunk=chunk)
+    out = ens.run
+    E, R, M = (np.asarray(out.traces[k], float) for k in ("E", "R", "M"))
+    # E(0): the first window, with the initial weights (after the warm-up).
+    system = config.system()
+    params, key = config.initial_weights()
+    keys = jax.vmap(lambda k: jax.random.fold_in(k, -1 & 0xFFFFFFFF))(member_keys(key, config.members))
+    raw_phases = jax.vmap(system.system.init_state)(params, keys)
+    warm_phases = jax.vmap(system.init_state)(params, keys)
+    sig0, _ = jax.vmap(lambda p, ph: system.measure(p, ph, None))(params, warm_phases)
+    E0 = np.asarray(sig0["E"], float)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices when every member diverged
+        final_E = np.nanmedian(E[-config.final_span:], axis=0)  # robust end value per member
+        median_E, median_M = np.nanmedian(E, axis=1), np.nanmedian(M, axis=1)
+    final_E = np.where(out.diverged, np.nan, final_E)
+    best = int(np.nanargmin(final_E)) if np.isfinite(final_E).any() else 0
+    # r(t) over r_time: initial network from its random phases, final network (frozen) from its final phases.
+    n = int(round(config.r_time / config.dt))
+    omega = jnp.asarray(ku.default_omega(config.N, config.omega_spread), jnp.float32)
+    W0 = ku.to_matrix(params["w"][best], config.N)
+    W1 = ku.to_matrix(out.params["w"][best], config.N)
+    _, r_initial = ku.simulate(W0, omega, raw_phases[best], config.dt, n)
+    _, r_final = ku.simulate(W1, omega, out.state.system[best], config.dt, n)
+    summary = {
+        "shown_member": best,
+        "initial_error": float(E0[best]),
+        "final_error": float(final_E[best]),
+        "error_fall": float(E0[best] / final_E[best]),
+        "final_R": float(ens.R_check[best]),
+        "final_M": float(ens.final_M[best]),
+        "R0": config.R0,
+        "M0": config.M0,
+        "success": bool(ens.success[best]),
+        "M_relative_gap": float(abs(ens.final_M[best] - config.M0) / config.M0),
+        "median_error_fall": float(np.nanmedian(E0 / final_E)) if np.isfinite(final_E).any() else None,
+        "success_fraction": float(np.mean(ens.success)),
+        "members": config.members,
+        "diverged": int(out.diverged.sum()),
+    }
+    arrays = {
+        "iterations": out.iterations, "E": E[:, best], "M": M[:, best], "R": R[:, best],
+        "median_E": median_E, "median_M": median_M,
+        "initial_errors": E0, "final_errors": final_E, "final_R_members": ens.R_check, "final_M_members": ens.final_M,
+        "t": config.dt * np.arange(1, n + 1), "r_initial": np.asarray(r_initial), "r_final": np.asarray(r_final),
+    }
+    return Result("fig5", dataclasses.asdict(config), summary, arrays, time.perf_counter() - t0)
+
+
+def plot(result: Result, path: str | None = None):
+    """E (log) and M vs iteration; r(t) of the initial and final networks with R0 dashed."""
+    import matplotlib.pyplot as plt
+
+    a, s = result.arrays, result.summary
+    it = np.asarray(a["iterations"]) + 1
+    fig, (ax1, ax2, ax3) = plt.subplots(3, 1, figsize=(6.5, 7.5))
+    ax1.plot(it, a["E"], color="C0", label=f"member {s['shown_member']}")
+    ax1.plot(it, a["median_E"], color="C0", lw=0.7, alpha=0.5, label=f"median of {s['members']}")
+    ax1.set(xscale="log", ylabel="error E", title="Fig. 5: Kuramoto learning, eq. (4) + (13)")
+    if np.any(np.asarray(a["E"], float) > 0):  # all NaN when the member diverged at once
+        ax1.set_yscale("log")
+    ax1.legend(fontsize=8)
+    ax2.plot(it, a["M"], color="C2", label=f"member {s['shown_member']}")
+    ax2.plot(it, a["median_M"], color="C2", lw=0.7, alpha=0.5, label="median")
+    ax2.axhline(s["M0"], color="k", ls="--", lw=0.8, label=f"M0 = {s['M0']:g}")
+    ax2.set(xscale="log", xlabel="iteration n", ylabel="mean |w| (M)")
+    ax2.legend(fontsize=8)
+    t = np.asarray(a["t"])
+    ax3.plot(t, a["r_initial"], color="C7", label="initial network")
+    ax3.plot(t, a["r_final"], color="C3", label="final network (frozen)")
+    ax3.axhline(s["R0"], color="k", ls="--", lw=0.8, label=f"R0 = {s['R0']:g}")
+    ax3.set(xlabel="time t", ylabel="order parameter r(t)", ylim=(0, 1.02))
+    ax3.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return finish_figure(fig, path)
+
+
+def describe(result: Result) -> str:
+    s, c = result.summary, result.config
+    return "\n".join([
+        f"fig5: {s['members']} members, {c['n_iterations']} iterations of eq. (13), T={c['T']}, {result.wall_time:.1f} s",
+        f"  member {s['shown_member']}: E {s['initial_error']:.4g} -> {s['final_error']:.4g} ({s['error_fall']:.1f}-fold), "
+        f"frozen R = {s['final_R']:.4f} (R0 = {s['R0']}), M = {s['final_M']:.4f} (M0 = {s['M0']}, gap {s['M_relative_gap']:.1%})",
+        f"  ensemble: median E fall {s['median_error_fall'] or float('nan'):.1f}-fold, success {s['success_fraction']:.0%}, diverged {s['diverged']}",
+    ])

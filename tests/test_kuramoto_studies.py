@@ -1,0 +1,117 @@
+"""Kuramoto studies (Figs. 5-7) at tiny sizes, their config checks, and the frozen success check."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ensemble import kuramoto as ku
+from ensemble import studies
+from ensemble.studies import _kuramoto as kc
+
+TINY = dict(members=2, n_iterations=20, record_every=10, T=0.5, warmup_time=1.0, check_windows=2, tau=1.0, S=0.05)
+
+
+def ref_windows(W, omega, phases, dt, n_steps, windows):
+    """Plain numpy float64 Euler integration (double loop); mean r over each window."""
+    N = len(phases)
+    phi = np.array(phases, np.float64)
+    out = []
+    for _ in range(windows):
+        rs = []
+        for _ in range(n_steps):
+            d = np.array([omega[i] + sum(W[i, j] * np.sin(phi[j] - phi[i]) for j in range(N)) / N for i in range(N)])
+            phi = phi + dt * d
+            rs.append(abs(np.mean(np.exp(1j * phi))))
+        out.append(np.mean(rs))
+    return np.array(out)
+
+
+def test_frozen_check_matches_numpy_float64(rng):
+    N, B, dt, T, windows = 5, 3, 0.05, 1.5, 3
+    cfg = kc.KuramotoConfig(N=N, dt=dt, T=T, check_windows=windows, R0=0.9, tolerance=0.03)
+    w = rng.uniform(-0.5, 1.5, (B, ku.n_pairs(N)))
+    phases = rng.uniform(0, 2 * np.pi, (B, N))
+    R = cfg.frozen_R(jnp.asarray(w), jnp.asarray(phases))
+    assert R.shape == (B, windows) and R.dtype == np.float64
+    omega = ku.default_omega(N)
+    for b in range(B):
+        W = np.zeros((N, N))
+        W[np.triu_indices(N, 1)] = w[b]
+        W = W + W.T
+        np.testing.assert_allclose(R[b], ref_windows(W, omega, phases[b], dt, 30, windows), rtol=0, atol=1e-12)
+    ok = cfg.success(R.mean(axis=1))
+    np.testing.assert_array_equal(ok, np.abs(R.mean(axis=1) - 0.9) <= 0.03)
+    assert not cfg.success(np.array([np.nan]))[0]
+    with pytest.raises(ValueError, match="^phases must have shape"):
+        cfg.frozen_R(jnp.asarray(w), jnp.asarray(phases[:2]))
+
+
+def test_warm_up_relaxes_before_learning_and_zero_is_plain():
+    cfg = kc.KuramotoConfig(N=4, dt=0.05, T=1.0, warmup_time=2.5)
+    assert cfg.warmup_windows() == 3 and cfg.warmup_windows(0.5) == 5
+    params = {"w": ku.uniform_weights(4, 0.8, jnp.float64)}
+    key = jax.random.key(0)
+    sys = cfg.system()
+    raw = sys.system.init_state(params, key)
+    warm = sys.init_state(params, key)
+    ref = raw
+    for _ in range(3):
+        _, ref = sys.system.measure(params, ref, None)
+    np.testing.assert_allclose(np.asarray(warm), np.asarray(ref), rtol=0, atol=0)
+    np.testing.assert_array_equal(np.asarray(kc.WarmedUp(sys.system, 0).init_state(params, key)), np.asarray(raw))
+
+
+def test_fig5_json_keys(tmp_path):
+    studies.reproduce("fig5", str(tmp_path), r_time=3.0, final_span=1, **{**TINY, "record_every": 1})
+    data = json.loads((tmp_path / "fig5.json").read_text())
+    s = data["summary"]
+    for key in ("initial_error", "final_error", "final_R", "final_M", "R0", "M0", "shown_member", "diverged"):
+        assert key in s
+    assert (tmp_path / "fig5.png").stat().st_size > 1000
+    assert len(data["E"]) == len(data["M"]) == 20 and len(data["r_final"]) == len(data["r_initial"]) == 60
+    assert s["initial_error"] == pytest.approx(data["E"][0], rel=1e-5)  # E(0) is the run's first window
+    assert s["diverged"] == 0 and s["initial_error"] > 0 and s["final_error"] > 0
+    assert s["final_M"] == pytest.approx(data["final_M_members"][s["shown_member"]])
+    assert s["R0"] == data["config"]["R0"] and s["M0"] == data["config"]["M0"]
+
+
+def test_fig6_json_keys_and_grid(tmp_path):
+    studies.reproduce("fig6", str(tmp_path), n_gamma=3, gamma_min=0.01, gamma_max=1.0, **TINY)
+    data = json.loads((tmp_path / "fig6.json").read_text())
+    np.testing.assert_allclose(data["gamma"], [0.01, 0.1, 1.0])
+    for key in ("mean_R", "mean_M", "success_fraction", "std_R", "std_M"):
+        assert len(data[key]) == 3
+    assert np.asarray(data["R_members"]).shape == (3, 2)
+    assert data["summary"]["compromise_gamma"] in data["gamma"]
+    R = np.asarray(data["R_members"], float)
+    np.testing.assert_allclose(data["success_fraction"], np.mean(np.abs(R - data["config"]["R0"]) <= 0.03, axis=1))
+
+
+def test_fig7_json_keys(tmp_path):
+    studies.reproduce("fig7", str(tmp_path), windows=(0.25, 0.5), **TINY)
+    data = json.loads((tmp_path / "fig7.json").read_text())
+    np.testing.assert_allclose(data["T"], [0.25, 0.5])
+    for key in ("mean_R", "mean_M", "success_fraction"):
+        assert len(data[key]) == 2
+    assert 0 <= data["summary"]["shortest_T_success_fraction"] <= 1
+
+
+@pytest.mark.parametrize("study, change, name", [
+    ("fig5", dict(tau=0.0), "tau"),
+    ("fig5", dict(r_time=0.5), "r_time"),
+    ("fig6", dict(gamma_min=-1.0), "gamma_min"),
+    ("fig6", dict(gamma_min=1.0, gamma_max=0.1), "gamma_max"),
+    ("fig6", dict(n_gamma=0), "n_gamma"),
+    ("fig7", dict(windows=()), "windows"),
+    ("fig7", dict(windows=(1.0, -2.0)), "windows"),
+    ("fig7", dict(R0=1.5), "R0"),
+    ("fig7", dict(error="cubic"), "error"),
+    ("fig6", dict(warmup_time=-1.0), "warmup_time"),
+    ("fig5", dict(n_iterations=25), "n_iterations"),
+])
+def test_config_errors_name_the_argument(tmp_path, study, change, name):
+    with pytest.raises(ValueError, match=f"^{name}( \\(.*\\))? must"):
+        studies.reproduce(study, str(tmp_path), **{**TINY, **change})
