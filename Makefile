@@ -1,4 +1,4 @@
-# make demo: quick reproduction of the paper's headline results (Figs. 1, 2a, 3) into results/
+# make demo: quick reproduction of the paper's headline results (Figs. 1, 2a, 3, 5) into results/
 # make test: the test suite
 # Both create .venv (Python 3.11+) and install the project into it on first use.
 
@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test figures install clean
 
-FIGURES := fig1 fig2a fig2b fig3 fig4
+FIGURES := fig1 fig2a fig2b fig3 fig4 fig5 fig6 fig7 cmp
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,7 @@ demo: $(STAMP)
 	$(BIN)/python -m ensemble reproduce fig1 --out results --quiet
 	$(BIN)/python -m ensemble reproduce fig2a --quick --out results
 	$(BIN)/python -m ensemble reproduce fig3 --quick --out results
+	$(BIN)/python -m ensemble reproduce fig5 --quick --out results
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests notebooks --nbmake
