@@ -1,4 +1,5 @@
 """Generate notebooks/01_feedforward.ipynb (run from the repository root: python notebooks/make_01_feedforward.py)."""
+import nbformat as nbf
 nb = nbf.v4.new_notebook()
 md, code = nbf.v4.new_markdown_cell, nbf.v4.new_code_cell
 nb.cells = [
