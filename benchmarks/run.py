@@ -98,7 +98,9 @@ class Chunk:
         if devices is not None:
             state, hyper = driver._shard((state, hyper), self.B, devices)
         self.state, self.hyper = state, hyper
-        self.fn = driver._make_chunk(system, lmap, 1)
+        n_dev = 1 if devices is None else driver.n_devices_for(self.B, devices)
+        self.block = driver._block_size(self.B, n_dev)  # cache blocks, as evolve uses them
+        self.fn = driver._make_chunk(system, lmap, 1, self.block)
 
     def call(self, n_it: int):
         self.state, sig = self.fn(self.state, self.hyper, n_it)
@@ -431,7 +433,9 @@ def main(argv=None) -> dict:
             per_size[B] = net_thr
         else:
             cB = Chunk(*network_problem(B, False))
-            per_size[B] = cB.throughput(chunk_length(B, net_thr), 2 if (quick or B >= 16384) else 3)["member_iterations_per_s"]
+            # at least 20 iterations per call: evolve's chunks are long, and cache blocks need
+            # several iterations per block to pay off
+            per_size[B] = cB.throughput(chunk_length(B, net_thr, lo=20), 2 if (quick or B >= 16384) else 3)["member_iterations_per_s"]
             del cB
         log(f"  scaling B={B:6d}: {per_size[B]:10.3g} network-it/s ({per_size[B] / net_thr:.2f} of B=1024)")
     res["scaling"] = {

@@ -223,3 +223,16 @@ def test_process_members_blocks_join_to_the_whole_ensemble():
         driver.process_members(10, 3, 3)
     with pytest.raises(ValueError, match="n_members"):
         driver.process_members(0)
+
+
+def test_cache_blocks_are_bitwise_identical(monkeypatch):
+    hyper = learning.DiscreteHyper(np.linspace(0.05, 0.5, 8), 0.3, 2)
+    common = dict(key=jax.random.key(5), n_iterations=12, record_every=3, chunk=6, devices=1)
+    ref = evolve(ff.Task(X, Y), learning.discrete(2), net_params(8), hyper, **common)
+    monkeypatch.setattr(driver, "BLOCK_FROM", 4)
+    monkeypatch.setattr(driver, "BLOCK_MEMBERS", 2)
+    assert driver._block_size(8, 1) == 2 and driver._block_size(8, 2) is None and driver._block_size(7, 1) is None
+    run = evolve(ff.Task(X, Y), learning.discrete(2), net_params(8), hyper, **common)
+    np.testing.assert_array_equal(run.traces["E"], ref.traces["E"])
+    np.testing.assert_array_equal(run.iterations, ref.iterations)
+    assert_same(run.state, ref.state)
