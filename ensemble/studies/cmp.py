@@ -166,8 +166,8 @@ def calibrate(config: Config, tau_factors, S_factors, reps: int = 6) -> list[dic
                  n_iterations=config.n_windows * n, record_every=n)
     R, M = out.traces["R"], out.traces["M"]
     times = time_to_target(R, config.R0, config.tolerance, config.T)
-    R_check = np.nanmean(frozen_check(config, out.params["w"], out.state.system.phases), axis=1)
-    ok = (np.abs(R_check - config.R0) <= config.tolerance) & ~out.diverged
+    R_check = np.nanmean(config.frozen_R(out.params["w"], out.state.system.phases), axis=1)
+    ok = config.success(R_check) & ~out.diverged
     rows = []
     for g in range(G):
         sl = slice(g * reps, (g + 1) * reps)
@@ -179,21 +179,6 @@ def calibrate(config: Config, tau_factors, S_factors, reps: int = 6) -> list[dic
                      "median_final_M": float(np.nanmedian(M[-1, sl])) if np.isfinite(M[-1, sl]).any() else None,
                      "diverged": int(out.diverged[sl].sum()), "reps": reps})
     return rows
-
-
-def frozen_check(config: Config, w, phases) -> np.ndarray:
-    """``(members, check_windows)`` window means ``R`` of the final weights, frozen, from the final phases."""
-    system = config.oscillators()
-    dtype = jnp.result_type(w)
-
-    def member(w1, phi):
-        def body(phi, _):
-            sig, phi = system.measure({"w": w1}, phi, None)
-            return phi, sig["R"]
-
-        return jax.lax.scan(body, phi.astype(dtype), None, length=config.check_windows)[1]
-
-    return np.asarray(jax.jit(jax.vmap(member))(jnp.asarray(w), jnp.asarray(phases)))
 
 
 def time_to_target(R: np.ndarray, R0: float, tolerance: float, T: float) -> np.ndarray:
@@ -215,8 +200,8 @@ def _median_or_none(times: np.ndarray):
 
 def _scheme_summary(name: str, R: np.ndarray, M: np.ndarray, times: np.ndarray, check: np.ndarray, diverged, config):
     R_check = np.nanmean(check, axis=1)
-    ok = (np.abs(R_check - config.R0) <= config.tolerance) & ~np.asarray(diverged)
-    every = np.all(np.abs(check - config.R0) <= config.tolerance, axis=1) & ~np.asarray(diverged)
+    ok = config.success(R_check) & ~np.asarray(diverged)
+    every = np.all(config.success(check), axis=1) & ~np.asarray(diverged)
     return {
         f"{name}_success_fraction": float(ok.mean()),
         f"{name}_success_fraction_every_window": float(every.mean()),
@@ -242,7 +227,7 @@ def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resum
     for name, out, phases in (("discrete", disc, disc.state.system), ("continuous", cont, cont.state.system.phases)):
         R, M = out.traces["R"], out.traces["M"]
         times = time_to_target(R, config.R0, config.tolerance, config.T)
-        check = frozen_check(config, out.params["w"], phases)
+        check = config.frozen_R(out.params["w"], phases)
         summary.update(_scheme_summary(name, R, M, times, check, out.diverged, config))
         arrays[f"{name}_R"] = quantile_bands(R)
         arrays[f"{name}_M"] = quantile_bands(M)
