@@ -39,6 +39,7 @@ from typing import Any, Callable, Mapping, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.extend.random import threefry_2x32
 
 from . import _checks
 
@@ -72,14 +73,35 @@ def normal_like(key: Array, tree: PyTree) -> PyTree:
 
 
 def _standard_normal(key: Array, shape: tuple, dtype) -> Array:
-    """Standard normals by inverse CDF of 23-bit uniforms (float32), about 2x faster than
-    ``jax.random.normal`` on CPU; float64 falls back to ``jax.random.normal``."""
+    """Standard normals by inverse CDF of 23-bit uniforms (float32); float64 falls back to
+    ``jax.random.normal``. The bits come from :func:`_random_bits`."""
     if jnp.dtype(dtype) != jnp.float32:
         return jax.random.normal(key, shape, dtype)
-    bits = jax.random.bits(key, shape, jnp.uint32)
+    n = int(np.prod(shape, dtype=np.int64))
+    bits = _random_bits(key, n).reshape(shape)
     u = jax.lax.bitcast_convert_type((bits >> 9) | jnp.uint32(0x3F800000), jnp.float32) - 1.0  # [0, 1)
     v = 2.0 * u - 1.0 + 2.0**-24  # in (-1, 1), symmetric to within 2**-24
     return jnp.float32(np.sqrt(2.0)) * jax.lax.erf_inv(v)
+
+
+def _random_bits(key: Array, n: int) -> Array:
+    """``n`` random 32-bit words from ``key``, shape ``(n,)`` uint32.
+
+    For threefry keys (the default) this is one threefry-2x32 call per *two* words on
+    the counters ``0..n-1`` (``jax.extend.random.threefry_2x32``), i.e. jax's classic
+    ``random_bits`` (``jax_threefry_partitionable=False``), whatever that global flag says.
+    The partitionable scheme (jax's default now) spends a full call per word, which made
+    noise generation the largest cost of a network iteration. Each member's noise is drawn
+    from its own key, so nothing here needs to be partitioned across devices. Other key
+    implementations use ``jax.random.bits``.
+    """
+    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        if str(jax.random.key_impl(key)) != "threefry2x32":
+            return jax.random.bits(key, (n,), jnp.uint32)
+        data = jax.random.key_data(key)
+    else:  # a raw uint32[2] threefry key (jax.random.PRNGKey)
+        data = key
+    return threefry_2x32(data, jax.lax.iota(jnp.uint32, n))
 
 
 def _move(w: PyTree, w_delayed: PyTree, drift: Array, noise_scales: tuple, key: Array) -> PyTree:

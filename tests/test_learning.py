@@ -71,6 +71,39 @@ def test_eq4_noise_statistics(dtype):
     assert new.dtype == np.float64 and learning.discrete_step(w, w, E, 0.1, 1.0, S, jax.random.key(3))["w"].dtype == dtype
 
 
+@pytest.mark.skipif(not hasattr(jax, "threefry_partitionable"), reason="jax without the flag's context manager")
+@pytest.mark.parametrize("n", [1, 2, 7, 415, 4096])
+def test_random_bits_are_jax_classic_threefry_bits(n):
+    """The noise bits are jax's classic random_bits (one threefry-2x32 call per two words),
+    whatever the global partitionable flag says; for typed and raw keys."""
+    key = jax.random.fold_in(jax.random.key(5), n)
+    with jax.threefry_partitionable(False):
+        want = np.asarray(jax.random.bits(key, (n,), jnp.uint32))
+    for flag in (False, True):
+        with jax.threefry_partitionable(flag):
+            np.testing.assert_array_equal(np.asarray(learning._random_bits(key, n)), want)
+            np.testing.assert_array_equal(np.asarray(jax.jit(learning._random_bits, static_argnums=1)(key, n)), want)
+    np.testing.assert_array_equal(np.asarray(learning._random_bits(jax.random.key_data(key), n)), want)
+
+
+def test_float32_normals_from_the_bits():
+    """xi (float32) is sqrt(2) erfinv(2u - 1 + 2^-24), u the top 23 bits of each word; checked in float64."""
+    from scipy.special import erfinv
+
+    key = jax.random.key(9)
+    bits = np.asarray(learning._random_bits(key, 3000)).astype(np.uint64)
+    u = (bits >> 9).astype(np.float64) / 2.0**23
+    want = np.sqrt(2.0) * erfinv(2.0 * u - 1.0 + 2.0**-24)
+    got = np.asarray(learning.normal_like(key, {"x": jnp.zeros(3000, jnp.float32)})["x"], np.float64)
+    np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5)
+
+
+def test_noise_with_other_key_implementations():
+    key = jax.random.key(0, impl="rbg")
+    x = learning.normal_like(key, {"x": jnp.zeros(5000, jnp.float32)})["x"]
+    assert x.shape == (5000,) and np.all(np.isfinite(x)) and abs(float(jnp.std(x)) - 1) < 0.05
+
+
 def test_noise_differs_between_keys_and_leaves():
     w = {"a": jnp.zeros(1000), "b": jnp.zeros(1000)}
     x1 = learning.normal_like(jax.random.key(0), w)
