@@ -38,8 +38,11 @@ def mean_last(x: jax.Array, n_axes: int = 1) -> jax.Array:
 
 
 def matvec(W: jax.Array, x: jax.Array) -> jax.Array:
-    """``W @ x`` for ``W (I, J)`` and ``x (J,)``, summed over ``j = 0..J-1`` in order -> ``(I,)``."""
-    acc = W[:, 0] * x[0]
-    for j in range(1, x.shape[-1]):
-        acc = acc + W[:, j] * x[j]
+    """``W @ x`` for ``W (I, J, ...)`` and ``x (J, ...)``, summed over ``j = 0..J-1`` in order
+    -> ``(I, ...)``; trailing axes (members, in a member-minor layout) broadcast."""
+    if W.shape[1] != x.shape[0]:
+        raise ValueError(f"matvec: W {W.shape} and x {x.shape} do not match")
+    acc = W[:, 0] * x[0:1]
+    for j in range(1, W.shape[1]):
+        acc = acc + W[:, j] * x[j : j + 1]
     return acc

@@ -13,6 +13,10 @@ A *system* is any object with
   interval with fixed ``params``; ``signals`` maps names (``"E"``, ``"R"``,
   ...) to scalars. Every signal is recorded in the traces.
 * optionally ``validate(params)``: raise ValueError on unsuitable parameters.
+* optionally ``measure_ensemble(params, state, keys) -> (signals, state)``: the same
+  for all members at once (leading axis ``B`` everywhere, signals ``(B,)``), used instead of
+  ``vmap(measure)``. It must give the numbers of ``vmap(measure)``; it exists so that a system
+  can choose a faster layout (``kuramoto.Oscillators`` runs its window member-minor).
 
 Keys: member ``i`` draws everything from ``fold_in(key, i)``; iteration
 ``n`` from ``fold_in(member_key, n)``. A member's trajectory therefore does
@@ -148,13 +152,12 @@ def _make_chunk(system, lmap: LearningMap, record_every: int, block: int | None 
     and each block runs the whole chunk before the next one starts (``lax.map``).
     """
 
-    def member_step(params, lstate, sstate, dead, dead_at, mkey, hyper, n):
-        key = jax.random.fold_in(mkey, n)
-        k_sys, k_map = jax.random.split(key)
-        signals, sstate_new = system.measure(params, sstate, k_sys)
-        missing = [s for s in lmap.reads if s not in signals]
-        if missing:
-            raise ValueError(f"system must measure the signals {lmap.reads} for the {lmap.name} map; missing {missing}")
+    def member_keys_at(mkey, n):
+        return jax.random.split(jax.random.fold_in(mkey, n))  # (k_sys, k_map)
+
+    measure = getattr(system, "measure_ensemble", None) or jax.vmap(system.measure)
+
+    def member_update(params, lstate, sstate, sstate_new, signals, dead, dead_at, k_map, hyper, n):
         params_new, lstate_new = lmap.step(params, lstate, signals, hyper, k_map)
         ok = _all_finite(params_new) & _all_finite(signals)
         now_dead = dead | ~ok
@@ -168,7 +171,16 @@ def _make_chunk(system, lmap: LearningMap, record_every: int, block: int | None 
         signals = {k: jnp.where(now_dead, jnp.nan, v).astype(jnp.result_type(v, jnp.float32)) for k, v in signals.items()}
         return params_out, lstate_out, sstate_out, now_dead, dead_at, signals
 
-    ens_step = jax.vmap(member_step, in_axes=(0, 0, 0, 0, 0, 0, 0, None))
+    def ens_step(params, lstate, sstate, dead, dead_at, mkeys, hyper, n):
+        ks = jax.vmap(member_keys_at, in_axes=(0, None))(mkeys, n)
+        k_sys, k_map = ks[:, 0], ks[:, 1]
+        signals, sstate_new = measure(params, sstate, k_sys)
+        missing = [s for s in lmap.reads if s not in signals]
+        if missing:
+            raise ValueError(f"system must measure the signals {lmap.reads} for the {lmap.name} map; missing {missing}")
+        return jax.vmap(member_update, in_axes=(0,) * 9 + (None,))(
+            params, lstate, sstate, sstate_new, signals, dead, dead_at, k_map, hyper, n
+        )
 
     def iterate(state: EnsembleState, hyper):
         p, l, s, d, da, sig = ens_step(

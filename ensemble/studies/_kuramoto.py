@@ -174,6 +174,9 @@ class WarmedUp(NamedTuple):
     def measure(self, params, phases, key):
         return self.system.measure(params, phases, key)
 
+    def measure_ensemble(self, params, phases, keys):
+        return self.system.measure_ensemble(params, phases, keys)
+
 
 def frozen_R(system: ku.Oscillators, w, phases, windows: int) -> np.ndarray:
     """The success test's order parameter: run each member's weights **frozen** for ``windows``
