@@ -4,12 +4,13 @@ Modules: :mod:`ensemble.learning` (the maps of eqs. 3, 4, 8),
 :mod:`ensemble.feedforward` (the network of Sec. III.A),
 :mod:`ensemble.kuramoto` (the oscillator networks of Sec. III.B), :mod:`ensemble.patterns`
 (the 5x7 bitmaps), :mod:`ensemble.driver` (the batched driver, :func:`ensemble.evolve`) and
-:mod:`ensemble.studies` (the paper's figures).
+:mod:`ensemble.studies` (the paper's figures); :func:`ensemble.cpu.use_cores` gives JAX one CPU
+device per core (call it before any computation).
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
-from . import feedforward, kuramoto, learning, patterns  # noqa: E402
+from . import cpu, feedforward, kuramoto, learning, patterns  # noqa: E402
 from .driver import EnsembleState, Run, evolve, member_keys  # noqa: E402
 
-__all__ = ["__version__", "evolve", "EnsembleState", "Run", "member_keys", "feedforward", "kuramoto", "learning", "patterns"]
+__all__ = ["__version__", "evolve", "EnsembleState", "Run", "member_keys", "cpu", "feedforward", "kuramoto", "learning", "patterns"]

@@ -27,9 +27,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from . import studies
+    from . import cpu, studies
 
     args = _parser().parse_args(argv)
+    if args.command == "reproduce":
+        try:
+            cpu.use_cores()  # one XLA CPU device per core (no-op once JAX runs, or when set explicitly)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     if args.command == "list":
         for name, module in studies.STUDIES.items():
             print(f"{name:6s} {(module.__doc__ or '').strip().splitlines()[0]}")

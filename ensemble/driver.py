@@ -129,27 +129,31 @@ def _select(pred: jax.Array, a: PyTree, b: PyTree) -> PyTree:
 
 
 BLOCK_MEMBERS = 256
-"""Members per cache block: an ensemble of at least :data:`BLOCK_FROM` members on one device
+"""Members per cache block: an ensemble with at least :data:`BLOCK_FROM` members per device
 runs each chunk block by block (all iterations of the chunk for members 0-255, then 256-511,
-...), so the block's parameters and delay buffers stay in cache. Members are independent, so
-the results are the same bit for bit; on the 2-core CPU this is 1.7x faster at 65,536 members
-(``benchmarks/README.md``)."""
+...; on several devices each device does so with its own members), so the block's parameters
+and delay buffers stay in cache. Members are independent, so the results are the same bit for
+bit; on the 2-core CPU this is 1.7x faster at 65,536 members (``benchmarks/README.md``)."""
 BLOCK_FROM = 4096
-"""Smallest ensemble that is run in cache blocks (smaller ones fit in cache as a whole)."""
+"""Fewest members per device that are run in cache blocks (fewer fit in cache as a whole)."""
 
 
 def _block_size(n_members: int, n_devices: int) -> int | None:
     """Cache-block size for an ensemble on ``n_devices`` devices, or None (no blocking)."""
-    if n_devices != 1 or n_members < BLOCK_FROM or n_members % BLOCK_MEMBERS:
+    if n_members % n_devices:
+        return None
+    local = n_members // n_devices
+    if local < BLOCK_FROM or local % BLOCK_MEMBERS:
         return None
     return BLOCK_MEMBERS
 
 
-def _make_chunk(system, lmap: LearningMap, record_every: int, block: int | None = None) -> Callable:
+def _make_chunk(system, lmap: LearningMap, record_every: int, block: int | None = None, n_devices: int = 1) -> Callable:
     """Compile-ready function: advance the ensemble by ``n_records * record_every`` iterations.
 
-    With ``block``, the members are split into blocks of that many (``B`` must be a multiple)
-    and each block runs the whole chunk before the next one starts (``lax.map``).
+    With ``block``, each device's members (``B / n_devices`` of them, the member axis sharded in
+    contiguous parts) are split into blocks of ``block`` and each block runs the whole chunk
+    before the next one starts (``lax.map``; the devices work on their own blocks side by side).
     """
 
     def member_keys_at(mkey, n):
@@ -203,11 +207,16 @@ def _make_chunk(system, lmap: LearningMap, record_every: int, block: int | None 
 
     def blocked_chunk(state: EnsembleState, hyper, n_records: int):
         B = state.diverged.shape[0]
-        if block is None or B <= block or B % block:
+        nd = n_devices
+        if block is None or B % nd or B // nd <= block or (B // nd) % block:
             return chunk(state, hyper, n_records)
-        nb = B // block
+        nb = B // nd // block
         per_member = (state._replace(n=None), hyper)
-        split = jax.tree_util.tree_map(lambda x: x.reshape((nb, block) + x.shape[1:]), per_member)
+        # member d * B/nd + k * block + j  ->  [k, d * block + j]: step k runs block k of every device
+        split = jax.tree_util.tree_map(
+            lambda x: jnp.swapaxes(x.reshape((nd, nb, block) + x.shape[1:]), 0, 1).reshape((nb, nd * block) + x.shape[1:]),
+            per_member,
+        )
 
         def one(args):
             st, hy = args
@@ -215,9 +224,12 @@ def _make_chunk(system, lmap: LearningMap, record_every: int, block: int | None 
             return st._replace(n=None), sig
 
         out, sig = jax.lax.map(one, split)
-        out = jax.tree_util.tree_map(lambda x: x.reshape((B,) + x.shape[2:]), out)
+        out = jax.tree_util.tree_map(
+            lambda x: jnp.swapaxes(x.reshape((nb, nd, block) + x.shape[2:]), 0, 1).reshape((B,) + x.shape[2:]), out
+        )
         out = out._replace(n=state.n + n_records * record_every)
-        sig = {k: jnp.swapaxes(v, 0, 1).reshape(v.shape[1], B) for k, v in sig.items()}
+        # sig: (nb, n_records, nd * block) -> (n_records, B)
+        sig = {k: jnp.transpose(v.reshape(nb, v.shape[1], nd, block), (1, 2, 0, 3)).reshape(v.shape[1], B) for k, v in sig.items()}
         return out, sig
 
     return jax.jit(blocked_chunk, static_argnums=2, donate_argnums=0)
@@ -367,7 +379,8 @@ def evolve(
     if chunk % record_every:
         raise ValueError(f"chunk ({chunk}) must be a multiple of record_every ({record_every})")
     state, hyper = _shard((state, hyper), B, devices)
-    run_chunk = _make_chunk(system, lmap, record_every, _block_size(B, n_devices_for(B, devices)))
+    n_dev = n_devices_for(B, devices)
+    run_chunk = _make_chunk(system, lmap, record_every, _block_size(B, n_dev), n_dev)
 
     start = int(state.n)
     traces: dict[str, list] = {}

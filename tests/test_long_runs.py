@@ -231,8 +231,10 @@ def test_cache_blocks_are_bitwise_identical(monkeypatch):
     ref = evolve(ff.Task(X, Y), learning.discrete(2), net_params(8), hyper, **common)
     monkeypatch.setattr(driver, "BLOCK_FROM", 4)
     monkeypatch.setattr(driver, "BLOCK_MEMBERS", 2)
-    assert driver._block_size(8, 1) == 2 and driver._block_size(8, 2) is None and driver._block_size(7, 1) is None
-    run = evolve(ff.Task(X, Y), learning.discrete(2), net_params(8), hyper, **common)
-    np.testing.assert_array_equal(run.traces["E"], ref.traces["E"])
-    np.testing.assert_array_equal(run.iterations, ref.iterations)
-    assert_same(run.state, ref.state)
+    assert driver._block_size(8, 1) == 2 and driver._block_size(7, 1) is None
+    assert driver._block_size(8, 2) == 2 and driver._block_size(8, 4) is None and driver._block_size(6, 4) is None
+    for devices in (1, 2):  # 4 blocks of 2 on one device; 2 blocks of 2 on each of two devices
+        run = evolve(ff.Task(X, Y), learning.discrete(2), net_params(8), hyper, **{**common, "devices": devices})
+        np.testing.assert_array_equal(run.traces["E"], ref.traces["E"])
+        np.testing.assert_array_equal(run.iterations, ref.iterations)
+        assert_same(run.state, ref.state)
