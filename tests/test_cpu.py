@@ -1,0 +1,50 @@
+"""ensemble.cpu.use_cores: one XLA CPU device per core, set before JAX starts."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ensemble import cpu
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+SCRIPT = """
+import jax
+from ensemble import cpu
+n = cpu.use_cores()
+print(n, len(jax.devices("cpu")), cpu.use_cores())
+"""
+
+
+def _run(env_extra: dict) -> list[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES", "ENSEMBLE_CPU_DEVICES")}
+    env.update(env_extra, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu")
+    out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.split()
+
+
+def test_use_cores_sets_the_cpu_device_count_once_in_a_fresh_process():
+    # asked count, then devices JAX made, then a second call (backend running: no-op)
+    assert _run({"ENSEMBLE_CPU_DEVICES": "3"}) == ["3", "3", "0"]
+    assert _run({}) == [str(cpu.cores()), str(cpu.cores()), "0"]
+    # an explicit setting wins
+    assert _run({"ENSEMBLE_CPU_DEVICES": "3", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}) == ["0", "2", "0"]
+
+
+def test_use_cores_rejects_bad_counts_and_is_a_no_op_once_jax_runs():
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="n must be"):
+            cpu.use_cores(bad)
+    import jax.numpy as jnp
+
+    jnp.zeros(1).block_until_ready()  # backend running (and conftest forces 4 devices)
+    assert cpu.use_cores(2) == 0
+    os.environ["ENSEMBLE_CPU_DEVICES"] = "many"
+    try:
+        with pytest.raises(ValueError, match="ENSEMBLE_CPU_DEVICES"):
+            cpu.use_cores()
+    finally:
+        del os.environ["ENSEMBLE_CPU_DEVICES"]
