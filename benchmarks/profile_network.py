@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks.run import Chunk, network_problem
-from ensemble import driver
+from ensemble import driver, learning
 from ensemble.learning import normal_like
 
 
@@ -71,13 +71,22 @@ def main():
 
     timeit(f"noise: fold_in + normal_like ({D} normals)", noise, (params, jnp.int32(0)))
 
-    def bits(c):
-        acc, n = c
-        ks = jax.vmap(lambda k: jax.random.fold_in(k, n))(keys)
-        b = jax.vmap(lambda k: jax.random.bits(k, (D,), jnp.uint32))(ks)
-        return acc ^ b, n + 1
+    def bits_variant(partitionable: bool | None):
+        def bits(c):
+            acc, n = c
+            ks = jax.vmap(lambda k: jax.random.fold_in(k, n))(keys)
+            if partitionable is None:  # the library: one threefry-2x32 call per two words
+                b = jax.vmap(lambda k: learning._random_bits(k, D))(ks)
+            else:
+                with jax.threefry_partitionable(partitionable):
+                    b = jax.vmap(lambda k: jax.random.bits(k, (D,), jnp.uint32))(ks)
+            return acc ^ b, n + 1
 
-    timeit(f"  of which threefry bits ({D} words)", bits, (jnp.zeros((B, D), jnp.uint32), jnp.int32(0)))
+        return bits
+
+    zero_bits = (jnp.zeros((B, D), jnp.uint32), jnp.int32(0))
+    timeit(f"  of which threefry bits ({D} words, library)", bits_variant(None), zero_bits)
+    timeit("  (jax.random.bits, partitionable: before 0cd08a9)", bits_variant(True), zero_bits)
 
     def inv(c):
         x, n = c

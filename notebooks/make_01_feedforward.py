@@ -19,8 +19,11 @@ minutes on a laptop CPU (this is what CI executes); `SIZE = "full"` uses the stu
 (long on a CPU, minutes on a GPU)."""),
 code("""import os
 
+import ensemble
 from ensemble import patterns
 from ensemble.studies import fig1, fig2a, fig2b, fig3, fig4
+
+ensemble.cpu.use_cores()  # one XLA CPU device per core, before any computation (CPU only)
 
 SIZE = os.environ.get("ENSEMBLE_NOTEBOOK_SIZE", "quick")  # "quick" or "full"
 

@@ -40,8 +40,11 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
+import ensemble
 from ensemble import evolve, learning, kuramoto as ku
 from ensemble.studies import STUDIES
+
+ensemble.cpu.use_cores()  # one XLA CPU device per core, before any computation (CPU only)
 
 SIZE = os.environ.get("ENSEMBLE_NOTEBOOK_SIZE", "quick")  # "quick" or "full"
 CI = bool(os.environ.get("CI"))
