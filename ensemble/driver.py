@@ -129,12 +129,14 @@ def _select(pred: jax.Array, a: PyTree, b: PyTree) -> PyTree:
 
 
 BLOCK_MEMBERS = 256
-"""Members per cache block: an ensemble with at least :data:`BLOCK_FROM` members per device
-runs each chunk block by block (all iterations of the chunk for members 0-255, then 256-511,
-...; on several devices each device does so with its own members), so the block's parameters
-and delay buffers stay in cache. Members are independent, so the results are the same bit for
-bit; on the 2-core CPU this is 1.7x faster at 65,536 members (``benchmarks/README.md``)."""
-BLOCK_FROM = 4096
+"""Target members per cache block: an ensemble with at least :data:`BLOCK_FROM` members per
+device runs each chunk block by block (all iterations of the chunk for members 0-255, then
+256-511, ...; on several devices each device does so with its own members), so the block's
+parameters and delay buffers stay in cache. The block is the divisor of the members per device
+closest to this, between half and twice it (4,900 members: blocks of 245). Members are
+independent, so the results are the same bit for bit; on the 2-core CPU this is 1.7x faster
+at 65,536 members (``benchmarks/README.md``)."""
+BLOCK_FROM = 2048
 """Fewest members per device that are run in cache blocks (fewer fit in cache as a whole)."""
 
 
@@ -143,9 +145,11 @@ def _block_size(n_members: int, n_devices: int) -> int | None:
     if n_members % n_devices:
         return None
     local = n_members // n_devices
-    if local < BLOCK_FROM or local % BLOCK_MEMBERS:
+    if local < BLOCK_FROM:
         return None
-    return BLOCK_MEMBERS
+    lo, hi = max(1, BLOCK_MEMBERS // 2), 2 * BLOCK_MEMBERS
+    divisors = [b for b in range(lo, hi + 1) if local % b == 0]
+    return min(divisors, key=lambda b: (abs(b - BLOCK_MEMBERS), b)) if divisors else None
 
 
 def _make_chunk(system, lmap: LearningMap, record_every: int, block: int | None = None, n_devices: int = 1) -> Callable:

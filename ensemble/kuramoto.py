@@ -75,6 +75,8 @@ WINDOW_BLOCK = 256
 """Members per block in :meth:`Oscillators.measure_ensemble`: a window runs block by block so
 that a block's weights (``N^2`` floats per member) stay in cache over its ``round(T/dt)`` steps
 (1.4-1.9x at 1024 members on the 2-core CPU, benchmarks/README.md). Results do not depend on it."""
+WINDOW_UNROLL = 1
+"""``unroll`` of the Euler-step scan of a window (results do not depend on it)."""
 
 
 def default_omega(N: int = DEFAULT_N, spread: float = OMEGA_SPREAD) -> np.ndarray:
@@ -211,7 +213,7 @@ def _integrate(W, omega, phases, dt, n_steps: int, keep_r: bool):
         return (phi, jnp.sin(phi), jnp.cos(phi), rsum), (r if keep_r else None)
 
     init = (phases, jnp.sin(phases), jnp.cos(phases), jnp.zeros(phases.shape[1:], dtype))
-    (phi, s, c, rsum), r = jax.lax.scan(body, init, jnp.arange(int(n_steps)))
+    (phi, s, c, rsum), r = jax.lax.scan(body, init, jnp.arange(int(n_steps)), unroll=WINDOW_UNROLL)
     r_last = _order_first(c, s)
     rsum = rsum + r_last
     if keep_r:

@@ -225,13 +225,22 @@ def test_process_members_blocks_join_to_the_whole_ensemble():
         driver.process_members(0)
 
 
+def test_cache_block_size_is_a_divisor_near_the_target():
+    assert driver.BLOCK_MEMBERS == 256 and driver.BLOCK_FROM == 2048
+    assert driver._block_size(65536, 1) == 256 and driver._block_size(65536, 2) == 256
+    assert driver._block_size(4900, 1) == 245 and driver._block_size(4900, 2) == 245  # the fig3 grid
+    assert driver._block_size(2 * 1031, 1) is None  # 2 x a prime: no divisor in [128, 512]
+    assert driver._block_size(1024, 1) is None and driver._block_size(4096, 4) is None  # few members per device
+    assert driver._block_size(4098, 4) is None  # not divisible by the devices
+
+
 def test_cache_blocks_are_bitwise_identical(monkeypatch):
     hyper = learning.DiscreteHyper(np.linspace(0.05, 0.5, 8), 0.3, 2)
     common = dict(key=jax.random.key(5), n_iterations=12, record_every=3, chunk=6, devices=1)
     ref = evolve(ff.Task(X, Y), learning.discrete(2), net_params(8), hyper, **common)
     monkeypatch.setattr(driver, "BLOCK_FROM", 4)
     monkeypatch.setattr(driver, "BLOCK_MEMBERS", 2)
-    assert driver._block_size(8, 1) == 2 and driver._block_size(7, 1) is None
+    assert driver._block_size(8, 1) == 2 and driver._block_size(7, 1) == 1
     assert driver._block_size(8, 2) == 2 and driver._block_size(8, 4) is None and driver._block_size(6, 4) is None
     for devices in (1, 2):  # 4 blocks of 2 on one device; 2 blocks of 2 on each of two devices
         run = evolve(ff.Task(X, Y), learning.discrete(2), net_params(8), hyper, **{**common, "devices": devices})
