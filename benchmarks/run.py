@@ -18,8 +18,14 @@ Measures in one process, float32, on the device JAX sees:
    and for Kuramoto the PyPI package ``kuramoto`` one system at a time (``vs_pypi_kuramoto``);
    ratios above 1 mean the library is faster;
 5. scaling: throughput vs ensemble size, compile time vs chunk length, and throughput
-   with the members sharded over 1, 2, 4 devices (1 and 4 with ``--quick``; a subprocess with
-   ``XLA_FLAGS=--xla_force_host_platform_device_count=4`` on CPU);
+   with the members sharded over 1, 2, 4 devices (a subprocess with
+   ``XLA_FLAGS=--xla_force_host_platform_device_count=4`` on CPU; with ``--quick``, one device
+   against all local ones in this process), with a bitwise check of the results.
+
+The process first asks for one XLA CPU device per core (:func:`ensemble.cpu.use_cores`, as
+the command line does; ``--one-device`` turns that off). Each kernel's ``throughput`` is then
+what ``evolve`` does by default, the members sharded over all local devices, and
+``throughput_one_device`` the same chunk on one device.
 6. ceiling: analytic FLOPs / transcendentals / random words per member-step of each
    kernel, and the fraction of a measured float32 matmul peak each kernel reaches.
 
@@ -93,14 +99,20 @@ class Chunk:
 
     def __init__(self, system, lmap, params, hyper, devices=None, key=0):
         self.B = driver._n_members(params)
-        state = driver.init_state(system, lmap, params, jax.random.key(key))
+        self._init = (system, lmap, params, key, devices)
         hyper = driver.broadcast_hyper(hyper, self.B)
         if devices is not None:
-            state, hyper = driver._shard((state, hyper), self.B, devices)
-        self.state, self.hyper = state, hyper
+            hyper = driver._shard(hyper, self.B, devices)
+        self.state, self.hyper = self.fresh_state(), hyper
         n_dev = 1 if devices is None else driver.n_devices_for(self.B, devices)
         self.block = driver._block_size(self.B, n_dev)  # cache blocks, as evolve uses them
         self.fn = driver._make_chunk(system, lmap, 1, self.block, n_dev)
+
+    def fresh_state(self):
+        """The ensemble's state before iteration 0 (placed like the chunk's)."""
+        system, lmap, params, key, devices = self._init
+        state = driver.init_state(system, lmap, params, jax.random.key(key))
+        return state if devices is None else driver._shard(state, self.B, devices)
 
     def call(self, n_it: int):
         self.state, sig = self.fn(self.state, self.hyper, n_it)
@@ -334,6 +346,16 @@ def devices_worker(quick: bool) -> dict:
     return out
 
 
+def same_run(a: Chunk, b: Chunk, n_it: int) -> bool:
+    """Run both compiled chunks ``n_it`` iterations from the initial state: bitwise equal?"""
+    out = []
+    for c in (a, b):
+        c.state = c.fresh_state()
+        c.call(n_it)
+        out.append([np.asarray(x) for x in jax.tree_util.tree_leaves(c.state.params)])
+    return all(np.array_equal(x, y) for x, y in zip(*out))
+
+
 def run_devices(quick: bool) -> dict:
     env = dict(os.environ)
     env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4").strip()
@@ -381,7 +403,10 @@ def main(argv=None) -> dict:
         r = c.throughput(n_it, reps)
         thr1, thr = r["member_iterations_per_s"], None
         if n_local > 1:
-            thr = Chunk(*network_problem(B_MAIN, robust), devices=n_local).throughput(n_it, reps)["member_iterations_per_s"]
+            cN = Chunk(*network_problem(B_MAIN, robust), devices=n_local)
+            thr = cN.throughput(n_it, reps)["member_iterations_per_s"]
+            if not robust:
+                net_sharded = cN
         thr = thr or thr1  # what evolve does by default: the members sharded over all local devices
         np_thr = numpy_network(B_MAIN, 3, robust, 2 if quick else 3)
         loop_thr = loop_network(4 if quick else 8, 10, robust, 1 if quick else 2)
@@ -465,8 +490,15 @@ def main(argv=None) -> dict:
     res["scaling"]["compile_s_vs_chunk_iterations"] = {str(n): comp[n] for n in lengths}
     log("  compile time vs chunk iterations: " + ", ".join(f"{n}: {comp[n]:.2f}s" for n in lengths))
 
-    # -- devices (subprocess: the device count is fixed when JAX starts)
-    dev = run_devices(quick)
+    # -- devices (full: a subprocess with 4 forced CPU devices, since the device count is fixed
+    # when JAX starts; quick: the two network chunks above, one device against all local ones)
+    if quick and n_local > 1:
+        dev = {"local_devices": n_local, "quick": True,
+               "throughput": {"1": {"member_iterations_per_s": res["network"]["throughput_one_device"]},
+                              str(n_local): {"member_iterations_per_s": res["network"]["throughput"]}},
+               "bitwise_identical": same_run(net_chunk, net_sharded, 20)}
+    else:
+        dev = run_devices(quick)
     res["scaling"]["devices"] = dev
     if "throughput" in dev:
         log(
