@@ -76,7 +76,8 @@ WINDOW_BLOCK = 256
 that a block's weights (``N^2`` floats per member) stay in cache over its ``round(T/dt)`` steps
 (1.4-1.9x at 1024 members on the 2-core CPU, benchmarks/README.md). Results do not depend on it."""
 WINDOW_UNROLL = 1
-"""``unroll`` of the Euler-step scan of a window (results do not depend on it)."""
+"""``unroll`` of the Euler-step scan of a window (results do not depend on it; 2 and 5 were
+5x slower on the 2-core CPU: XLA evaluated the transcendentals of unrolled steps repeatedly)."""
 
 
 def default_omega(N: int = DEFAULT_N, spread: float = OMEGA_SPREAD) -> np.ndarray:
