@@ -58,7 +58,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _checks
-from ._ordered import matvec, mean_last, sum_last
+from ._ordered import matvec, mean_last
 from .learning import LearningMap
 
 # ------------------------------------------------------------------ defaults
@@ -75,9 +75,6 @@ WINDOW_BLOCK = 256
 """Members per block in :meth:`Oscillators.measure_ensemble`: a window runs block by block so
 that a block's weights (``N^2`` floats per member) stay in cache over its ``round(T/dt)`` steps
 (1.4-1.9x at 1024 members on the 2-core CPU, benchmarks/README.md). Results do not depend on it."""
-WINDOW_UNROLL = 1
-"""``unroll`` of the Euler-step scan of a window (results do not depend on it; 2 and 5 were
-5x slower on the 2-core CPU: XLA evaluated the transcendentals of unrolled steps repeatedly)."""
 
 
 def default_omega(N: int = DEFAULT_N, spread: float = OMEGA_SPREAD) -> np.ndarray:
@@ -146,13 +143,8 @@ def upper(w) -> jax.Array:
 
 
 def _order(c: jax.Array, s: jax.Array) -> jax.Array:
-    """``|mean_j (c_j + i s_j)|`` over the last axis, with the sums in index order."""
-    C, S = sum_last(c), sum_last(s)
-    return jnp.sqrt(C * C + S * S) / c.shape[-1]
-
-
-def _order_first(c: jax.Array, s: jax.Array) -> jax.Array:
-    """:func:`_order` over the first axis: ``(N, ...) -> (...)``, the same operations."""
+    """``|mean_j (c_j + i s_j)|`` over the first (oscillator) axis, with the sums in index
+    order: ``(N, ...) -> (...)``."""
     C, S = c[0], s[0]
     for j in range(1, c.shape[0]):
         C, S = C + c[j], S + s[j]
@@ -165,6 +157,7 @@ def order_parameter(phases) -> jax.Array:
     if phases.ndim < 1 or phases.shape[-1] < 1:
         raise ValueError(f"phases must have shape (..., N) with N >= 1, got {phases.shape}")
     _checks.finite("phases", phases)
+    phases = jnp.moveaxis(phases, -1, 0)
     return _order(jnp.cos(phases), jnp.sin(phases))
 
 
@@ -207,15 +200,15 @@ def _integrate(W, omega, phases, dt, n_steps: int, keep_r: bool):
 
     def body(carry, k):
         phi, s, c, rsum = carry
-        r = _order_first(c, s)  # r after step k (k = 0: the initial phases, not summed)
+        r = _order(c, s)  # r after step k (k = 0: the initial phases, not summed)
         rsum = jnp.where(k > 0, rsum + r, rsum)
         coupling = c * matvec(W, s) - s * matvec(W, c)
         phi = phi + dt * (omega + coupling * inv_n)
         return (phi, jnp.sin(phi), jnp.cos(phi), rsum), (r if keep_r else None)
 
     init = (phases, jnp.sin(phases), jnp.cos(phases), jnp.zeros(phases.shape[1:], dtype))
-    (phi, s, c, rsum), r = jax.lax.scan(body, init, jnp.arange(int(n_steps)), unroll=WINDOW_UNROLL)
-    r_last = _order_first(c, s)
+    (phi, s, c, rsum), r = jax.lax.scan(body, init, jnp.arange(int(n_steps)))
+    r_last = _order(c, s)
     rsum = rsum + r_last
     if keep_r:
         r = jnp.concatenate([r[1:], r_last[None]])
@@ -357,8 +350,10 @@ class Oscillators(NamedTuple):
         """
         self.check()
         w = jnp.asarray(params["w"])
-        dtype = w.dtype
+        _checks.shape('params["w"]', w, (None, n_pairs(self.N)), f" (B, N(N-1)/2) for N = {self.N}")
         B = w.shape[0]
+        _checks.shape("phases", phases, (B, self.N), f" (B, N) for B = {B}, N = {self.N}")
+        dtype = w.dtype
         omega = jnp.asarray(self.omega, dtype)[:, None]
         n = self.n_steps
         index = _pair_index(self.N)

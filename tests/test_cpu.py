@@ -48,3 +48,13 @@ def test_use_cores_rejects_bad_counts_and_is_a_no_op_once_jax_runs():
             cpu.use_cores()
     finally:
         del os.environ["ENSEMBLE_CPU_DEVICES"]
+
+
+def test_cli_refuses_a_bad_device_count_in_one_line(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env.update(PYTHONPATH=ROOT, ENSEMBLE_CPU_DEVICES="many")
+    out = subprocess.run([sys.executable, "-m", "ensemble", "reproduce", "fig1", "--out", str(tmp_path)],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and out.stderr.strip().splitlines() == [
+        "error: ENSEMBLE_CPU_DEVICES must be an integer, got 'many'"
+    ]

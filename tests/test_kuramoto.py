@@ -127,6 +127,10 @@ def test_measure_ensemble_is_vmap_of_measure_bitwise(rng, B):
     for k in ("E", "R", "M"):
         assert got[k].shape == (B,)
         np.testing.assert_array_equal(np.asarray(got[k]), np.asarray(want[k]))
+    with pytest.raises(ValueError, match=r'params\["w"\] must have shape'):
+        system.measure_ensemble({"w": w[:, :-1]}, phases, keys)
+    with pytest.raises(ValueError, match="phases must have shape"):
+        system.measure_ensemble({"w": w}, phases[:, :-1], keys)
 
 
 def test_evolve_uses_measure_ensemble_with_the_numbers_of_vmap():
