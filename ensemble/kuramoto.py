@@ -74,7 +74,31 @@ ERROR_FORMS = ("squared", "absolute")
 WINDOW_BLOCK = 256
 """Members per block in :meth:`Oscillators.measure_ensemble`: a window runs block by block so
 that a block's weights (``N^2`` floats per member) stay in cache over its ``round(T/dt)`` steps
-(1.4-1.9x at 1024 members on the 2-core CPU, benchmarks/README.md). Results do not depend on it."""
+(1.4-1.9x at 1024 members on the 2-core CPU, benchmarks/README.md). Results do not depend on it.
+A multiple of :data:`LANES`."""
+LANES = 64
+"""Every compiled window of :data:`LANES` members or more runs on a member axis that is a
+multiple of this many members (the ensemble is padded with inert members up to it; smaller ones
+to a power of two of at least :data:`MIN_LANES`, see :func:`padded_members`). The member axis is the vectorized (minor)
+one, so with no remainder every member goes through the same full-width SIMD loop body, whatever
+the ensemble size and whatever the CPU's vector width (8 float32 lanes with AVX2, 16 with
+AVX-512, times LLVM's interleave of up to 4). A remainder loop is compiled separately and LLVM
+may contract its multiply-adds into FMAs differently, which rounded a member differently
+depending on where it fell (issue 11). 64 member-lanes cover 16 lanes x 4."""
+MIN_LANES = 16
+"""Fewest members a window computes (a member alone is padded to 16: 2 x 8 AVX2 lanes, 16
+AVX-512 lanes)."""
+
+
+def padded_members(B: int) -> int:
+    """Members a window of ``B`` members computes: the next power of two from
+    :data:`MIN_LANES` up to :data:`LANES`, then whole multiples of :data:`LANES`. Any power-of-two
+    SIMD loop (vector width x interleave <= 64 float32) then covers the member axis with no
+    remainder, so every member is computed by the same full-width loop body."""
+    B = int(B)
+    if B >= LANES:
+        return -(-B // LANES) * LANES
+    return max(MIN_LANES, 1 << max(B - 1, 0).bit_length())
 
 
 def default_omega(N: int = DEFAULT_N, spread: float = OMEGA_SPREAD) -> np.ndarray:
@@ -328,52 +352,77 @@ class Oscillators(NamedTuple):
         return jax.random.uniform(key, (self.N,), dtype, 0.0, 2 * np.pi)
 
     def measure(self, params: Mapping[str, Any], phases: jax.Array, key: jax.Array):
-        """One window with fixed weights: ``({"E", "R", "M"}, phases_end)``."""
+        """One window with fixed weights: ``({"E", "R", "M"}, phases_end)`` (``key`` is unused).
+
+        Runs the window of :meth:`measure_ensemble` on this one member, and ``vmap(measure)``
+        *is* :meth:`measure_ensemble` (a ``custom_vmap`` rule), so a member's numbers are the
+        same bit for bit whichever of the two computes them, on any CPU.
+        """
         self.check()
         w = jnp.asarray(params["w"])
-        dtype = w.dtype
-        W = to_matrix(w, self.N)
-        omega = jnp.asarray(self.omega, dtype)
-        n = self.n_steps
-        phases_end, rsum, _ = _integrate(W, omega, phases.astype(dtype), self.dt, n, False)
-        R = rsum / jnp.asarray(n, dtype)
-        return {"E": self.error_of(R), "R": R, "M": mean_abs_upper(w)}, phases_end
+        _checks.shape('params["w"]', w, (n_pairs(self.N),), f" (N(N-1)/2,) for N = {self.N}")
+        phases = jnp.asarray(phases)
+        _checks.shape("phases", phases, (self.N,), f" (N,) for N = {self.N}")
+
+        @jax.custom_batching.custom_vmap
+        def one(w, phases):
+            sig, ph = self._measure_minor(w[None], phases[None])
+            return jax.tree_util.tree_map(lambda x: x[0], sig), ph[0]
+
+        @one.def_vmap
+        def _batched(axis_size, in_batched, w, phases):
+            w, phases = (x if b else jnp.broadcast_to(x, (axis_size,) + x.shape) for x, b in zip((w, phases), in_batched))
+            out = self._measure_minor(w, phases)
+            return out, jax.tree_util.tree_map(lambda _: True, out)
+
+        return one(w, phases.astype(w.dtype))
 
     def measure_ensemble(self, params: Mapping[str, Any], phases: jax.Array, keys: jax.Array):
         """:meth:`measure` for a whole ensemble at once (``evolve`` uses it instead of ``vmap``).
 
-        ``params["w"] (B, N(N-1)/2)``, ``phases (B, N)``, ``keys (B,)`` -> signals ``(B,)`` each
-        and phases ``(B, N)``. The window runs with the member axis minor (``(N, B)`` phases,
-        ``(N, N, B)`` weights), so every operation of a step is one contiguous vector over
-        the members, in blocks of :data:`WINDOW_BLOCK` members; the operations and their order
-        are those of :meth:`measure`, so the numbers are bitwise the same as ``vmap(measure)``.
+        ``params["w"] (B, N(N-1)/2)``, ``phases (B, N)``, ``keys (B,)`` (unused) -> signals
+        ``(B,)`` each and phases ``(B, N)``. The window runs with the member axis minor
+        (``(N, B)`` phases, ``(N, N, B)`` weights), so every operation of a step is one
+        contiguous vector over the members, in blocks of :data:`WINDOW_BLOCK` members. The
+        member axis is padded to a multiple of :data:`LANES`, so no member is ever computed in
+        a vector remainder: its numbers do not depend on the ensemble size or its position.
         """
         self.check()
         w = jnp.asarray(params["w"])
         _checks.shape('params["w"]', w, (None, n_pairs(self.N)), f" (B, N(N-1)/2) for N = {self.N}")
         B = w.shape[0]
         _checks.shape("phases", phases, (B, self.N), f" (B, N) for B = {B}, N = {self.N}")
+        return self._measure_minor(w, phases)
+
+    def _measure_minor(self, w: jax.Array, phases: jax.Array):
+        """The window of ``B`` members, member axis minor, padded to whole :data:`LANES`."""
+        B = w.shape[0]
         dtype = w.dtype
         omega = jnp.asarray(self.omega, dtype)[:, None]
         n = self.n_steps
         index = _pair_index(self.N)
 
-        def window(w, phases):  # (b, P), (b, N) -> (N, b), (b,)
+        def window(w, phases):  # (b, P), (b, N) -> (N, b), (b,); b a multiple of LANES
             padded = jnp.concatenate([w, jnp.zeros((w.shape[0], 1), dtype)], axis=-1)
-            phi, rsum, _ = _integrate(padded.T[index], omega, phases.astype(dtype).T, self.dt, n, False)
+            phi, rsum, _ = _integrate(padded.T[index], omega, phases.T, self.dt, n, False)
             return phi, rsum
 
+        Bp = padded_members(B)
+        wp, php = w, phases.astype(dtype)
+        if Bp > B:  # inert members (zero weights and phases): computed, then dropped
+            wp = jnp.concatenate([wp, jnp.zeros((Bp - B, w.shape[1]), dtype)])
+            php = jnp.concatenate([php, jnp.zeros((Bp - B, self.N), dtype)])
         bs = WINDOW_BLOCK
-        nb = B // bs if B > bs else 0
+        nb = Bp // bs if Bp > bs else 0
         parts = []
-        if nb:  # whole blocks, one after the other (lax.map), then the rest
-            blocks = (w[: nb * bs].reshape(nb, bs, -1), phases[: nb * bs].reshape(nb, bs, -1))
+        if nb:  # whole blocks, one after the other (lax.map), then the rest (a multiple of LANES)
+            blocks = (wp[: nb * bs].reshape(nb, bs, -1), php[: nb * bs].reshape(nb, bs, -1))
             phi, rsum = jax.lax.map(lambda a: window(*a), blocks)
             parts.append((jnp.moveaxis(phi, 0, 1).reshape(self.N, nb * bs), rsum.reshape(nb * bs)))
-        if nb * bs < B:
-            parts.append(window(w[nb * bs :], phases[nb * bs :]))
-        phases_end = jnp.concatenate([p[0] for p in parts], axis=1)
-        rsum = jnp.concatenate([p[1] for p in parts])
+        if nb * bs < Bp:
+            parts.append(window(wp[nb * bs :], php[nb * bs :]))
+        phases_end = jnp.concatenate([p[0] for p in parts], axis=1)[:, :B]
+        rsum = jnp.concatenate([p[1] for p in parts])[:B]
         R = rsum / jnp.asarray(n, dtype)
         return {"E": self.error_of(R), "R": R, "M": mean_abs_upper(w)}, phases_end.T
 

@@ -111,28 +111,96 @@ def test_measure_is_the_window_mean_and_carries_phases(rng):
     assert float(sig_abs["R"]) == float(sig1["R"])
 
 
-@pytest.mark.parametrize("B", [1, 7, 2 * ku.WINDOW_BLOCK + 3])
-def test_measure_ensemble_is_vmap_of_measure_bitwise(rng, B):
-    """The member-minor, blocked window equals vmap(measure) bit for bit (float32),
-    with whole blocks, a remainder, and a single member."""
-    N = 7
+def _window_problem(rng, B, N=7):
     system = ku.Oscillators(ku.default_omega(N), dt=0.05, T=0.5, R0=0.7, error="absolute")
     w = jnp.asarray(rng.uniform(-0.5, 1.5, (B, ku.n_pairs(N))), jnp.float32)
     phases = jnp.asarray(rng.uniform(0, 2 * np.pi, (B, N)), jnp.float32)
-    keys = jax.random.split(jax.random.key(0), B)
+    return system, w, phases, jax.random.split(jax.random.key(0), B)
+
+
+@pytest.mark.invariance
+@pytest.mark.parametrize("B", [1, 7, ku.LANES + 1, 2 * ku.WINDOW_BLOCK + 3])
+def test_member_in_any_ensemble_equals_member_alone_bitwise(rng, B):
+    """A member's window gives the same bits alone (measure), via vmap(measure), and at any
+    position of ensembles of any size (measure_ensemble: whole blocks, a padded rest)."""
+    system, w, phases, keys = _window_problem(rng, B)
     got, ph_got = jax.jit(system.measure_ensemble)({"w": w}, phases, keys)
     want, ph_want = jax.jit(jax.vmap(system.measure))({"w": w}, phases, keys)
+    assert ph_got.shape == (B, 7)
     np.testing.assert_array_equal(np.asarray(ph_got), np.asarray(ph_want))
-    assert ph_got.shape == (B, N)
-    for k in ("E", "R", "M"):
-        assert got[k].shape == (B,)
-        np.testing.assert_array_equal(np.asarray(got[k]), np.asarray(want[k]))
+    one = jax.jit(system.measure)
+    for i in sorted({0, B // 2, B - 1}):
+        sig, ph = one({"w": w[i]}, phases[i], keys[i])
+        np.testing.assert_array_equal(np.asarray(ph), np.asarray(ph_got[i]))
+        for k in ("E", "R", "M"):
+            assert sig[k].shape == () and got[k].shape == (B,)
+            np.testing.assert_array_equal(np.asarray(sig[k]), np.asarray(got[k][i]))
+            np.testing.assert_array_equal(np.asarray(want[k][i]), np.asarray(got[k][i]))
+    # the same members inside a shifted, larger ensemble (other lanes, other blocks)
+    shift = 5
+    w2 = jnp.concatenate([w[-shift:], w]) if B > shift else jnp.concatenate([w] * (shift + 1))
+    ph2 = jnp.concatenate([phases[-shift:], phases]) if B > shift else jnp.concatenate([phases] * (shift + 1))
+    off = shift if B > shift else B * shift
+    sig2, ph_end2 = jax.jit(system.measure_ensemble)({"w": w2}, ph2, jax.random.split(jax.random.key(1), w2.shape[0]))
+    np.testing.assert_array_equal(np.asarray(ph_end2[off : off + B]), np.asarray(ph_got))
+    np.testing.assert_array_equal(np.asarray(sig2["R"][off : off + B]), np.asarray(got["R"]))
     with pytest.raises(ValueError, match=r'params\["w"\] must have shape'):
         system.measure_ensemble({"w": w[:, :-1]}, phases, keys)
     with pytest.raises(ValueError, match="phases must have shape"):
         system.measure_ensemble({"w": w}, phases[:, :-1], keys)
+    with pytest.raises(ValueError, match="phases must have shape"):
+        system.measure({"w": w[0]}, phases[0, :-1], keys[0])
 
 
+def test_member_minor_window_matches_the_plain_member_major_integration(rng):
+    """The padded member-minor window against ``_integrate`` on one member's (N,) arrays
+    (float32: equal to rounding, the layouts may contract multiply-adds differently)."""
+    B = 70
+    system, w, phases, keys = _window_problem(rng, B)
+    got, ph_got = jax.jit(system.measure_ensemble)({"w": w}, phases, keys)
+    omega = jnp.asarray(system.omega, jnp.float32)
+
+    def plain(w1, ph):
+        phi, rsum, _ = ku._integrate(ku.to_matrix(w1, system.N), omega, ph, system.dt, system.n_steps, False)
+        return phi, rsum / system.n_steps
+
+    ph_ref, R_ref = jax.jit(jax.vmap(plain))(w, phases)
+    np.testing.assert_allclose(np.asarray(ph_got), np.asarray(ph_ref), rtol=0, atol=2e-5)
+    np.testing.assert_allclose(np.asarray(got["R"]), np.asarray(R_ref), rtol=0, atol=2e-6)
+
+
+@pytest.mark.parametrize("B", [1, 65, 2 * ku.WINDOW_BLOCK + 3])
+def test_every_window_op_runs_on_whole_lanes(rng, B):
+    """By construction (issue 11): every sin/cos of the window works on a member axis that is a
+    multiple of LANES (or a power of two from MIN_LANES below it), so no member is ever in a SIMD
+    remainder of any power-of-two vector width x interleave up to 64."""
+
+    def whole(n):
+        return n % ku.LANES == 0 or (ku.MIN_LANES <= n < ku.LANES and n & (n - 1) == 0)
+
+    system, w, phases, keys = _window_problem(rng, B)
+    shapes = []
+
+    def walk(jaxpr):
+        for eqn in jaxpr.eqns:
+            if eqn.primitive.name in ("sin", "cos"):
+                shapes.append(eqn.invars[0].aval.shape)
+            for v in eqn.params.values():
+                for j in v if isinstance(v, (list, tuple)) else [v]:
+                    inner = getattr(j, "jaxpr", None)
+                    if inner is not None:
+                        walk(getattr(inner, "jaxpr", inner))
+
+    for f in (system.measure_ensemble, jax.vmap(system.measure)):
+        shapes.clear()
+        walk(jax.make_jaxpr(f)({"w": w}, phases, keys).jaxpr)
+        assert shapes and all(whole(s[-1]) for s in shapes), shapes
+    assert ku.LANES % 64 == 0 and ku.WINDOW_BLOCK % ku.LANES == 0 and ku.MIN_LANES >= 16  # 16 AVX-512 lanes x 4
+    sizes = [ku.padded_members(b) for b in range(1, 1000)]
+    assert all(whole(p) and b <= p < max(2 * b, ku.MIN_LANES + 1) for b, p in zip(range(1, 1000), sizes))
+
+
+@pytest.mark.invariance
 def test_evolve_uses_measure_ensemble_with_the_numbers_of_vmap():
     """evolve with the batched window == evolve of a wrapper that only has measure (vmap)."""
 
@@ -201,6 +269,7 @@ def test_weight_control_relaxes_M_toward_M0(rng, start):
 # ----------------------------------------------------------- through evolve
 
 
+@pytest.mark.invariance
 def test_member_alone_equals_member_in_ensemble_of_16_float32():
     N, B = 6, 16
     system = ku.Oscillators(ku.default_omega(N), dt=0.05, T=2.0, R0=0.9)
@@ -276,3 +345,22 @@ def test_system_and_map_reject_bad_input():
         ku.to_matrix(np.zeros(5), 4)
     with pytest.raises(ValueError, match="^w must be a square matrix"):
         ku.mean_abs_weight(np.zeros((3, 4)))
+
+
+@pytest.mark.invariance
+@pytest.mark.parametrize("devices", [2, 4])
+def test_kuramoto_sharded_over_devices_is_bitwise_identical(devices):
+    """Each device runs the one-device program on its members (shard_map), 20 members: a padded
+    window per device."""
+    N, B = 5, 20
+    system = ku.Oscillators(ku.default_omega(N), dt=0.05, T=0.5, R0=0.9)
+    lmap = ku.weight_control(learning.discrete(1))
+    hyper = ku.ControlledHyper(learning.DiscreteHyper(np.linspace(0.5, 2.0, B), 0.3, 1), 0.1, 0.8)
+    params = {"w": jnp.broadcast_to(ku.uniform_weights(N, 0.8), (B, ku.n_pairs(N)))}
+    common = dict(key=jax.random.key(6), n_iterations=8, record_every=2)
+    ref = evolve(system, lmap, params, hyper, devices=1, **common)
+    run = evolve(system, lmap, params, hyper, devices=devices, **common)
+    assert len(run.params["w"].sharding.device_set) == devices
+    for k in ("E", "R", "M"):
+        np.testing.assert_array_equal(run.traces[k], ref.traces[k])
+    np.testing.assert_array_equal(np.asarray(run.state.system), np.asarray(ref.state.system))
