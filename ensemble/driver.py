@@ -88,6 +88,16 @@ class Run(NamedTuple):
     wall_time: float
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`evolve`. ``done`` of ``total`` iterations are safe in ``checkpoint``
+    (the last finished chunk; 0 without a checkpoint): ``resume=True`` continues from there,
+    bitwise as if never interrupted."""
+
+    def __init__(self, done: int, total: int, checkpoint: str | None):
+        super().__init__(f"interrupted after {done} of {total} iterations")
+        self.done, self.total, self.checkpoint = int(done), int(total), checkpoint
+
+
 def member_keys(key: jax.Array, members) -> jax.Array:
     """``fold_in(key, i)`` for every member id ``i`` in ``members`` (an int ``B`` means ``range(B)``)."""
     if np.ndim(members) == 0:
@@ -155,9 +165,10 @@ def _block_size(n_members: int, n_devices: int) -> int | None:
 def _make_chunk(system, lmap: LearningMap, record_every: int, block: int | None = None, n_devices: int = 1) -> Callable:
     """Compile-ready function: advance the ensemble by ``n_records * record_every`` iterations.
 
-    With ``block``, each device's members (``B / n_devices`` of them, the member axis sharded in
-    contiguous parts) are split into blocks of ``block`` and each block runs the whole chunk
-    before the next one starts (``lax.map``; the devices work on their own blocks side by side).
+    On ``n_devices`` devices the chunk is a ``shard_map``: each device runs the one-device
+    program on its own contiguous ``B / n_devices`` members, so a member's numbers cannot depend
+    on how many devices there are. With ``block``, each device's members are split into blocks
+    of ``block`` and each block runs the whole chunk before the next one starts (``lax.map``).
     """
 
     def member_keys_at(mkey, n):
@@ -210,17 +221,11 @@ def _make_chunk(system, lmap: LearningMap, record_every: int, block: int | None 
         return jax.lax.scan(record, state, None, length=n_records)
 
     def blocked_chunk(state: EnsembleState, hyper, n_records: int):
-        B = state.diverged.shape[0]
-        nd = n_devices
-        if block is None or B % nd or B // nd <= block or (B // nd) % block:
+        B = state.diverged.shape[0]  # the members of one device
+        if block is None or B <= block or B % block:
             return chunk(state, hyper, n_records)
-        nb = B // nd // block
-        per_member = (state._replace(n=None), hyper)
-        # member d * B/nd + k * block + j  ->  [k, d * block + j]: step k runs block k of every device
-        split = jax.tree_util.tree_map(
-            lambda x: jnp.swapaxes(x.reshape((nd, nb, block) + x.shape[1:]), 0, 1).reshape((nb, nd * block) + x.shape[1:]),
-            per_member,
-        )
+        nb = B // block
+        split = jax.tree_util.tree_map(lambda x: x.reshape((nb, block) + x.shape[1:]), (state._replace(n=None), hyper))
 
         def one(args):
             st, hy = args
@@ -228,15 +233,36 @@ def _make_chunk(system, lmap: LearningMap, record_every: int, block: int | None 
             return st._replace(n=None), sig
 
         out, sig = jax.lax.map(one, split)
-        out = jax.tree_util.tree_map(
-            lambda x: jnp.swapaxes(x.reshape((nb, nd, block) + x.shape[2:]), 0, 1).reshape((B,) + x.shape[2:]), out
-        )
+        out = jax.tree_util.tree_map(lambda x: x.reshape((B,) + x.shape[2:]), out)
         out = out._replace(n=state.n + n_records * record_every)
-        # sig: (nb, n_records, nd * block) -> (n_records, B)
-        sig = {k: jnp.transpose(v.reshape(nb, v.shape[1], nd, block), (1, 2, 0, 3)).reshape(v.shape[1], B) for k, v in sig.items()}
+        # sig: (nb, n_records, block) -> (n_records, B)
+        sig = {k: jnp.swapaxes(v, 0, 1).reshape(v.shape[1], B) for k, v in sig.items()}
         return out, sig
 
-    return jax.jit(blocked_chunk, static_argnums=2, donate_argnums=0)
+    if n_devices == 1:
+        return jax.jit(blocked_chunk, static_argnums=2, donate_argnums=0)
+
+    from jax.sharding import Mesh, PartitionSpec
+
+    mesh = Mesh(np.array(jax.local_devices()[:n_devices]), ("members",))
+
+    def sharded_chunk(state: EnsembleState, hyper, n_records: int):
+        B = state.diverged.shape[0]
+
+        def specs(tree):
+            member = lambda x: jnp.ndim(x) >= 1 and jnp.shape(x)[0] == B  # noqa: E731
+            return jax.tree_util.tree_map(lambda x: PartitionSpec("members") if member(x) else PartitionSpec(), tree)
+
+        local = jax.shard_map(
+            lambda st, hy: blocked_chunk(st, hy, n_records),
+            mesh=mesh,
+            in_specs=(specs(state), specs(hyper)),
+            out_specs=(specs(state), PartitionSpec(None, "members")),
+            check_vma=False,  # the members are independent; n (replicated) is the same everywhere
+        )
+        return local(state, hyper)
+
+    return jax.jit(sharded_chunk, static_argnums=2, donate_argnums=0)
 
 
 def init_state(system, lmap: LearningMap, params: PyTree, key: jax.Array, members=None) -> EnsembleState:
@@ -408,25 +434,31 @@ def evolve(
             done = int(state.n) - start
     bar = _progress_bar(n_iterations, B, done) if progress else None
     t_loop, done_before = time.perf_counter(), done
-    while done < n_iterations:
-        n_it = min(chunk, n_iterations - done)
-        state, sig = run_chunk(state, hyper, n_it // record_every)
-        for k, v in sig.items():
-            traces.setdefault(k, []).append(np.asarray(v))
-        done += n_it
+    saved = done  # iterations safe in the checkpoint
+    try:
+        while done < n_iterations:
+            n_it = min(chunk, n_iterations - done)
+            state, sig = run_chunk(state, hyper, n_it // record_every)
+            for k, v in sig.items():
+                traces.setdefault(k, []).append(np.asarray(v))
+            done += n_it
+            if bar is not None:
+                bar.update(n_it)
+                bar.set_postfix_str(f"{(done - done_before) * B / (time.perf_counter() - t_loop):.3g} member-it/s")
+            if checkpoint is not None or on_chunk is not None:
+                so_far = {k: np.concatenate(v) for k, v in traces.items()}
+                traces = {k: [v] for k, v in so_far.items()}
+                its = _iterations(start, done, record_every)
+                if checkpoint is not None:
+                    ckpt.save(checkpoint, state, so_far, its, fingerprint)
+                    saved = done
+                if on_chunk is not None:
+                    on_chunk(state, so_far, its)
+    except KeyboardInterrupt:
+        raise Interrupted(saved if checkpoint is not None else 0, n_iterations, checkpoint) from None
+    finally:
         if bar is not None:
-            bar.update(n_it)
-            bar.set_postfix_str(f"{(done - done_before) * B / (time.perf_counter() - t_loop):.3g} member-it/s")
-        if checkpoint is not None or on_chunk is not None:
-            so_far = {k: np.concatenate(v) for k, v in traces.items()}
-            traces = {k: [v] for k, v in so_far.items()}
-            its = _iterations(start, done, record_every)
-            if checkpoint is not None:
-                ckpt.save(checkpoint, state, so_far, its, fingerprint)
-            if on_chunk is not None:
-                on_chunk(state, so_far, its)
-    if bar is not None:
-        bar.close()
+            bar.close()
     traces_np = {k: np.concatenate(v) for k, v in traces.items()}
     return Run(
         traces_np,
