@@ -8,6 +8,12 @@ temporary file and renamed into place, so a crash at any moment leaves either
 the previous checkpoint or the new one, never a torn file. ``PATH.json`` is a
 human-readable copy of ``meta`` and the progress, written the same way.
 
+Before a new checkpoint replaces the old one, the old one is kept as ``PATH.prev.npz`` (a
+hard link, or a copy where links are not possible). A checkpoint that was damaged after it was
+written (a partial copy, a truncated file: every array is read back and its CRC checked) is
+never resumed from: :func:`load` falls back to ``PATH.prev.npz`` with a warning, or raises
+:class:`DamagedCheckpoint` naming the file when that is damaged or missing too.
+
 Loading needs a *template* state of the same run (``driver.init_state`` of
 the same config): its tree structure, shapes and dtypes are checked against
 the file, and ``meta`` must equal the one stored, so a checkpoint from another
@@ -18,12 +24,16 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import warnings
+import zipfile
 from typing import Any
 
 import jax
 import numpy as np
 
 from . import __version__
+from ._files import atomic_write
 
 FORMAT = 1
 
@@ -32,13 +42,27 @@ def _is_key(x: Any) -> bool:
     return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
 
 
-def _atomic_write(path: str, write) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+class DamagedCheckpoint(ValueError):
+    """A checkpoint file that cannot be read back whole (and no good previous one)."""
+
+
+def _keep_previous(path: str) -> None:
+    """``path.npz`` -> ``path.prev.npz`` without ever leaving ``path.npz`` missing."""
+    src, dst = path + ".npz", path + ".prev.npz"
+    if not os.path.exists(src):
+        return
+    tmp = f"{dst}.tmp{os.getpid()}"
+    try:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    except OSError:  # best effort: the new checkpoint matters more than the old one
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def save(path: str, state: Any, traces: dict, iterations: np.ndarray, meta: dict) -> None:
@@ -61,15 +85,31 @@ def save(path: str, state: Any, traces: dict, iterations: np.ndarray, meta: dict
     arrays["iterations"] = np.asarray(iterations)
     header = {"format": FORMAT, "version": __version__, "meta": meta, "n_leaves": len(leaves), "traces": sorted(traces)}
     arrays["header"] = np.frombuffer(json.dumps(header, sort_keys=True).encode(), dtype=np.uint8)
-    _atomic_write(path + ".npz", lambda f: np.savez(f, **arrays))
+    _keep_previous(path)
+    atomic_write(path + ".npz", lambda f: np.savez(f, **arrays))
     done = int(np.asarray(iterations)[-1]) + 1 if len(iterations) else 0
     info = {**header, "iterations_done": done}
-    _atomic_write(path + ".json", lambda f: f.write((json.dumps(info, indent=1, sort_keys=True) + "\n").encode()))
+    atomic_write(path + ".json", lambda f: f.write((json.dumps(info, indent=1, sort_keys=True) + "\n").encode()))
 
 
 def exists(path: str) -> bool:
-    """True when ``path + ".npz"`` is there."""
-    return os.path.exists(path + ".npz")
+    """True when ``path + ".npz"`` (or the previous ``path + ".prev.npz"``) is there."""
+    return os.path.exists(path + ".npz") or os.path.exists(path + ".prev.npz")
+
+
+def _read(file: str) -> tuple[dict, dict]:
+    """``(header, arrays)`` of a checkpoint file, every array read (CRC-checked);
+    :class:`DamagedCheckpoint` when the file is missing, truncated or corrupt."""
+    try:
+        with np.load(file) as data:
+            stored = {k: data[k] for k in data.files}
+        header = json.loads(bytes(stored.pop("header")).decode())
+        if not isinstance(header, dict) or "meta" not in header:
+            raise ValueError("no header")
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else (str(exc) or type(exc).__name__)
+        raise DamagedCheckpoint(f"checkpoint {file} is damaged or unreadable ({why})") from None
+    return header, stored
 
 
 def load(path: str, template: Any, meta: dict) -> tuple[Any, dict, np.ndarray]:
@@ -78,13 +118,24 @@ def load(path: str, template: Any, meta: dict) -> tuple[Any, dict, np.ndarray]:
     Returns:
         ``(state, traces, iterations)`` with ``state`` shaped like ``template``.
 
+    A damaged ``path.npz`` is replaced by the previous checkpoint ``path.prev.npz`` (with a
+    warning) when that one reads back whole.
+
     Raises:
+        DamagedCheckpoint: neither file reads back whole (the message names them).
         ValueError: the file is from another config, package version or format,
             or its arrays do not match the template.
     """
-    with np.load(path + ".npz") as data:
-        header = json.loads(bytes(data["header"]).decode())
-        stored = {k: data[k] for k in data.files}
+    try:
+        header, stored = _read(path + ".npz")
+    except DamagedCheckpoint as exc:
+        if not os.path.exists(path + ".prev.npz"):
+            raise DamagedCheckpoint(f"{exc}; no previous checkpoint to fall back on: delete it to start the run over") from None
+        try:
+            header, stored = _read(path + ".prev.npz")
+        except DamagedCheckpoint as exc2:
+            raise DamagedCheckpoint(f"{exc}, and so is the previous one ({exc2}): delete both to start the run over") from None
+        warnings.warn(f"{exc}; resuming from the previous checkpoint {path}.prev.npz", RuntimeWarning, stacklevel=2)
     if header.get("format") != FORMAT or header.get("version") != __version__:
         raise ValueError(
             f"checkpoint {path}.npz was written by ensemble {header.get('version')} (format {header.get('format')}); "

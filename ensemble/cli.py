@@ -40,14 +40,34 @@ def main(argv: list[str] | None = None) -> int:
         for name, module in studies.STUDIES.items():
             print(f"{name:6s} {(module.__doc__ or '').strip().splitlines()[0]}")
         return 0
+    from ._files import LockedError, WriteError
+    from .driver import Interrupted
+
+    resume = f"rerun the same command with --resume to continue from {os.path.join(args.out, 'checkpoints')}"
     try:
         result = studies.reproduce(
             args.study, args.out, quick=args.quick, progress=not args.quiet, resume=args.resume, chunk=args.chunk,
             members=args.members, seed=args.seed,
         )
-    except ValueError as exc:
+    except ValueError as exc:  # bad input, unwritable --out, damaged checkpoint
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except LockedError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except WriteError as exc:  # disk full, permission denied: the last checkpoint is intact
+        print(f"error: {exc}; the last checkpoint is intact: fix that and {resume}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except Interrupted as exc:
+        where = f"{exc.done} of {exc.total} iterations of the current run are checkpointed" if exc.checkpoint else "nothing checkpointed"
+        print(f"interrupted: {args.study} stopped ({where}); {resume}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print(f"interrupted: {args.study} stopped; {resume}", file=sys.stderr)
+        return 130
     print(studies.get(args.study).describe(result))
     print(f"wrote {os.path.join(args.out, args.study + '.json')} and {os.path.join(args.out, args.study + '.png')}")
     return 0

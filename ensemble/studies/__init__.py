@@ -12,6 +12,7 @@ import os
 from types import ModuleType
 
 from . import cmp, fig1, fig2a, fig2b, fig3, fig4, fig5, fig6, fig7
+from .._files import RunLock, writable_folder
 from ._common import Result, write_json
 
 STUDIES: dict[str, ModuleType] = {
@@ -49,6 +50,12 @@ def reproduce(
             ``checkpoint_dir`` (default ``out/checkpoints``), written after every chunk.
         chunk: iterations per chunk (default: about 10 chunks per run).
         overrides: Config fields to change (e.g. ``members=64``, ``seed=3``).
+
+    Raises:
+        ValueError: bad arguments, an ``out`` that cannot be written (checked first), a
+            damaged checkpoint. ``ensemble._files.LockedError``: another run of the same study
+            writes to the same folder. ``ensemble._files.WriteError``: a file could not be
+            written (the previous checkpoint stays valid). ``ensemble.driver.Interrupted``: Ctrl-C.
     """
     module = get(study)
     overrides = {k: v for k, v in overrides.items() if v is not None}
@@ -61,11 +68,12 @@ def reproduce(
         from .._checks import integer_at_least
 
         integer_at_least("chunk", chunk, 1)
-    os.makedirs(out, exist_ok=True)
-    checkpoint_dir = checkpoint_dir or os.path.join(out, "checkpoints")
-    result = module.run(config, progress=progress, checkpoint_dir=checkpoint_dir, resume=resume, chunk=chunk)
-    write_json(result, os.path.join(out, f"{study}.json"))
-    module.plot(result, os.path.join(out, f"{study}.png"))
+    writable_folder("out", out)  # before computing: no long run is lost at its end
+    checkpoint_dir = writable_folder("checkpoint_dir", checkpoint_dir or os.path.join(out, "checkpoints"))
+    with RunLock(os.path.join(checkpoint_dir, f"{study}.lock"), f"run of {study}"):
+        result = module.run(config, progress=progress, checkpoint_dir=checkpoint_dir, resume=resume, chunk=chunk)
+        write_json(result, os.path.join(out, f"{study}.json"))
+        module.plot(result, os.path.join(out, f"{study}.png"))
     return result
 
 

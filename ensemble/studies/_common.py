@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
+from .._files import atomic_write
 from .._checks import integer_at_least, nonnegative, positive
 
 
@@ -62,13 +63,10 @@ def _plain(x: Any) -> Any:
 
 
 def write_json(result: Result, path: str) -> None:
-    """Write ``result.to_json()`` atomically (temp file, then rename)."""
+    """Write ``result.to_json()`` atomically (temp file, then rename; :class:`ensemble._files.WriteError` names the file)."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(result.to_json(), f, indent=1, allow_nan=False)
-        f.write("\n")
-    os.replace(tmp, path)
+    text = json.dumps(result.to_json(), indent=1, allow_nan=False) + "\n"
+    atomic_write(path, lambda f: f.write(text.encode()))
 
 
 QUANTILES = (10, 25, 50, 75, 90)
@@ -91,8 +89,10 @@ def finish_figure(fig, path: str | None):
     if path:
         import matplotlib.pyplot as plt
 
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
+        try:
+            atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120))
+        finally:
+            plt.close(fig)
     return fig
 
 
