@@ -55,6 +55,7 @@ def test_driver_matches_plain_loop_over_members_and_iterations():
     assert not run.diverged.any()
 
 
+@pytest.mark.invariance
 def test_member_alone_equals_member_in_ensemble_of_64():
     lmap, hyper = learning.discrete(3), learning.DiscreteHyper(0.1, 0.3, 3)
     common = dict(key=jax.random.key(0), n_iterations=60, record_every=5)
@@ -65,6 +66,7 @@ def test_member_alone_equals_member_in_ensemble_of_64():
         assert_same(jax.tree_util.tree_map(lambda x: x[0], alone.params), jax.tree_util.tree_map(lambda x: x[k], full.params))
 
 
+@pytest.mark.invariance
 def test_grid_in_one_call_equals_point_by_point():
     taus, Ss, ens = [0.05, 0.5], [0.1, 1.0], 4
     grid = [(t, s) for t in taus for s in Ss]
@@ -80,6 +82,7 @@ def test_grid_in_one_call_equals_point_by_point():
         np.testing.assert_array_equal(point.traces["E"], one.traces["E"][:, ids])
 
 
+@pytest.mark.invariance
 def test_chunking_and_continuation_do_not_change_results():
     lmap, hyper = learning.discrete(4), learning.DiscreteHyper(0.2, 0.2, np.array([1, 2, 3, 4] * 4))
     common = dict(key=jax.random.key(5), record_every=3)

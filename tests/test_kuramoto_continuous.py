@@ -227,3 +227,18 @@ def test_cmp_rejects_bad_config(tmp_path, change, match):
 
     with pytest.raises(ValueError, match=match):
         studies.reproduce("cmp", str(tmp_path), quick=True, **{**TINY_CMP, **change})
+
+
+@pytest.mark.invariance
+def test_continuous_member_alone_equals_member_in_ensemble_of_13(rng):
+    """Member-major (vmap of measure) Kuramoto: a member's bits do not depend on the ensemble."""
+    system, lmap, hyper = setup(rng, S=0.3)
+    B = 13
+    w0 = jnp.asarray(np.stack([random_weights(rng, 5) for _ in range(B)]), jnp.float32)
+    common = dict(key=jax.random.key(3), n_iterations=40, record_every=4)
+    full = evolve(system, lmap, {"w": w0}, hyper, **common)
+    for k in (0, 6, 12):
+        alone = evolve(system, lmap, {"w": w0[k : k + 1]}, hyper, members=[k], **common)
+        for s in ("E", "R", "M", "r"):
+            np.testing.assert_array_equal(alone.traces[s][:, 0], full.traces[s][:, k])
+        np.testing.assert_array_equal(np.asarray(alone.params["w"][0]), np.asarray(full.params["w"][k]))

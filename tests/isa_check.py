@@ -1,0 +1,82 @@
+"""The invariance guarantees in one small process, for tests/test_isa.py to run under each CPU ISA.
+
+Usage: ``XLA_FLAGS="--xla_cpu_max_isa=AVX2 --xla_force_host_platform_device_count=4" python
+tests/isa_check.py`` prints one JSON object ``{check: true/false}`` and exits 1 if any is false.
+Each check is a bitwise comparison of a member's numbers computed two ways (the full set, with
+larger sizes, is ``pytest -m invariance``).
+"""
+
+import json
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ensemble import driver, evolve, feedforward as ff, kuramoto as ku, learning, patterns
+
+
+def same(a, b) -> bool:
+    la, lb = jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)
+    return len(la) == len(lb) and all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(la, lb))
+
+
+def main() -> dict:
+    out = {}
+    X, Y = patterns.vowels()
+    B = 13
+    net = jax.vmap(lambda k: ff.init(k, 35, 6, 5))(driver.member_keys(jax.random.key(1), np.arange(B)))
+    tau = np.linspace(0.05, 0.5, B)  # a grid: every member its own tau
+    hyper = learning.DiscreteHyper(tau, 0.3, 2)
+    common = dict(key=jax.random.key(2), n_iterations=12, record_every=3)
+    task, lmap = ff.Task(X, Y), learning.discrete(2)
+    full = evolve(task, lmap, net, hyper, devices=1, **common)
+    k = 11
+    alone = evolve(task, lmap, jax.tree_util.tree_map(lambda x: x[k : k + 1], net), learning.DiscreteHyper(tau[k : k + 1], 0.3, 2),
+                   members=[k], **common)
+    out["network: member alone == member of a grid of 13"] = same(alone.traces["E"][:, 0], full.traces["E"][:, k]) and same(
+        jax.tree_util.tree_map(lambda x: x[k], alone.params), jax.tree_util.tree_map(lambda x: x[k], full.params))
+    chunked = evolve(task, lmap, net, hyper, devices=1, chunk=6, **common)
+    out["network: chunks of 6 == one chunk"] = same(chunked.traces, full.traces) and same(chunked.params, full.params)
+    n_dev = len(jax.local_devices())
+    if n_dev > 1:
+        B4 = 4 * (n_dev // 4 or 1)
+        sub = jax.tree_util.tree_map(lambda x: x[:B4], net)
+        h4 = learning.DiscreteHyper(tau[:B4], 0.3, 2)
+        one = evolve(task, lmap, sub, h4, devices=1, **common)
+        many = evolve(task, lmap, sub, h4, devices=min(4, n_dev), **common)
+        out[f"network: {min(4, n_dev)} devices == 1 device"] = same(one.traces, many.traces) and same(one.params, many.params)
+    grouped = evolve(task, lmap, net, hyper, devices=1, member_batch=5, **common)
+    out["network: member groups of 5 == one group"] = same(grouped.traces, full.traces) and same(grouped.params, full.params)
+
+    N = 7
+    system = ku.Oscillators(ku.default_omega(N), dt=0.05, T=0.5, R0=0.7, error="absolute")
+    rng = np.random.default_rng(0)
+    Bk = 2 * ku.WINDOW_BLOCK + 3
+    w = jnp.asarray(rng.uniform(-0.5, 1.5, (Bk, ku.n_pairs(N))), jnp.float32)
+    ph = jnp.asarray(rng.uniform(0, 2 * np.pi, (Bk, N)), jnp.float32)
+    keys = jax.random.split(jax.random.key(0), Bk)
+    ens = jax.jit(system.measure_ensemble)({"w": w}, ph, keys)
+    vm = jax.jit(jax.vmap(system.measure))({"w": w[:65]}, ph[:65], keys[:65])
+    one = jax.jit(system.measure)
+    ok = same(jax.tree_util.tree_map(lambda x: x[:65], ens), vm)
+    for i in (0, 64, 300, Bk - 1):
+        ok = ok and same(one({"w": w[i]}, ph[i], keys[i]), jax.tree_util.tree_map(lambda x: x[i], ens))
+    out["kuramoto window: member alone == vmap(measure) == member of 515"] = bool(ok)
+
+    cs = ku.ContinuousOscillators(rng.uniform(-1, 1, 5), dt=0.05, T=0.4, R0=0.7)
+    n = cs.n_steps
+    cmap = ku.continuous_weight_control(n)
+    chyper = ku.ControlledHyper(learning.ContinuousHyper(0.3, 0.3, 0.05, n), 0.4, 0.6)
+    cw = jnp.asarray(rng.uniform(-1, 1, (B, 10)), jnp.float32)
+    ccommon = dict(key=jax.random.key(3), n_iterations=20, record_every=4)
+    cfull = evolve(cs, cmap, {"w": cw}, chyper, devices=1, **ccommon)
+    calone = evolve(cs, cmap, {"w": cw[k : k + 1]}, chyper, members=[k], **ccommon)
+    out["continuous kuramoto: member alone == member of 13"] = same(calone.traces["E"][:, 0], cfull.traces["E"][:, k])
+    return out
+
+
+if __name__ == "__main__":
+    result = main()
+    print(json.dumps(result))
+    sys.exit(0 if all(result.values()) else 1)
