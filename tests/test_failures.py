@@ -205,10 +205,11 @@ def test_cli_ctrl_c_is_one_line_exit_130_and_resumes_to_the_same_result(tmp_path
     """A real SIGINT to the command line mid-run; then --resume finishes with the JSON of an
     uninterrupted run."""
     out, ref = str(tmp_path / "int"), str(tmp_path / "ref")
-    args = [sys.executable, "-m", "ensemble", "reproduce", "fig2b", "--quick", "--quiet", "--chunk", "200", "--members", "2"]
+    # the child restores Python's Ctrl-C handler (a shell may start it with SIGINT ignored)
+    cli_with_sigint = "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); from ensemble.cli import main; sys.exit(main())"
+    args = [sys.executable, "-c", cli_with_sigint, "reproduce", "fig2b", "--quick", "--quiet", "--chunk", "200", "--members", "2"]
     env = {**os.environ, "XLA_FLAGS": ""}
-    proc = subprocess.Popen(args + ["--out", out], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(args + ["--out", out], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.time() + 300
     while not os.path.exists(os.path.join(out, "checkpoints", "fig2b.prev.npz")) and time.time() < deadline:
         time.sleep(0.02)
