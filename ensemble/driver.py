@@ -31,13 +31,14 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable, NamedTuple
+from collections import OrderedDict
+from typing import Any, Callable, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _checks
+from . import _checks, _describe
 from .learning import LearningMap
 
 PyTree = Any
@@ -77,6 +78,13 @@ class Run(NamedTuple):
         diverged: ``(B,)`` bool. diverged_at: ``(B,)`` iteration or -1.
         state: the final :class:`EnsembleState` (pass to ``evolve(..., state=)`` to continue).
         wall_time: seconds spent in :func:`evolve`, compile included.
+        hyper: the hyperparameters, every field broadcast to ``(B,)`` (numpy).
+        system: the system that was run.
+
+    ``run.final`` (computed when asked, one compiled measurement) is a dict of ``(B,)`` arrays:
+    the signals measured on the **final** ``params`` (what the next iteration would record; NaN
+    for diverged members). The last record of ``traces`` is measured *before* the last update,
+    so it belongs to other weights.
     """
 
     traces: dict
@@ -86,6 +94,42 @@ class Run(NamedTuple):
     diverged_at: np.ndarray
     state: EnsembleState
     wall_time: float
+    hyper: Any = None
+    system: Any = None
+
+    @property
+    def final(self) -> dict:
+        if self.system is None:
+            raise ValueError("this Run has no system to measure its final params with")
+        return {k: np.asarray(v) for k, v in _final_for(self.system)(self.state).items()}
+
+    def best(self, k: int = 1, signal: str = "E") -> np.ndarray:
+        """Indices of the ``k`` members with the lowest final ``signal`` (diverged and NaN members
+        never count; fewer than ``k`` if fewer are finite)."""
+        _checks.integer_at_least("k", k, 1)
+        final = self.final
+        values = final.get(signal)
+        if values is None:
+            raise ValueError(f"signal must be one of the measured signals {sorted(final)}, got {signal!r}")
+        values = np.where(self.diverged, np.nan, np.asarray(values, float))
+        finite = np.flatnonzero(np.isfinite(values))
+        return finite[np.argsort(values[finite], kind="stable")[: int(k)]]
+
+    def summary(self) -> dict:
+        """The run in a few numbers: members, diverged, final signals (median, 10-90%), best member."""
+        out = {"members": int(self.diverged.size), "diverged": int(self.diverged.sum()),
+               "iterations": int(self.state.n), "wall_time_s": round(float(self.wall_time), 3)}
+        final = self.final if self.system is not None else {}
+        for name, v in final.items():
+            v = np.asarray(v, float)[~self.diverged]
+            v = v[np.isfinite(v)]
+            if v.size:
+                p10, p50, p90 = np.percentile(v, [10, 50, 90])
+                out[f"final_{name}"] = {"median": float(p50), "p10": float(p10), "p90": float(p90), "min": float(v.min())}
+        if "E" in final:
+            best = self.best(1)
+            out["best_member"] = int(best[0]) if best.size else None
+        return out
 
 
 class Interrupted(KeyboardInterrupt):
@@ -117,6 +161,11 @@ def broadcast_hyper(hyper: Any, n_members: int, _prefix: str = "hyper") -> Any:
     A field that is itself a NamedTuple (e.g. the base map's hyperparameters
     inside :class:`ensemble.kuramoto.ControlledHyper`) is broadcast recursively.
     """
+    if not (isinstance(hyper, tuple) and hasattr(hyper, "_fields")):
+        raise ValueError(
+            f"{_prefix} must be the learning map's NamedTuple of hyperparameters (e.g. learning.DiscreteHyper(tau, S, m)), "
+            f"got {type(hyper).__name__}"
+        )
     fields = []
     for name, value in zip(hyper._fields, hyper):
         if isinstance(value, tuple) and hasattr(value, "_fields"):
@@ -160,6 +209,25 @@ def _block_size(n_members: int, n_devices: int) -> int | None:
     lo, hi = max(1, BLOCK_MEMBERS // 2), 2 * BLOCK_MEMBERS
     divisors = [b for b in range(lo, hi + 1) if local % b == 0]
     return min(divisors, key=lambda b: (abs(b - BLOCK_MEMBERS), b)) if divisors else None
+
+
+CHUNK_CACHE_SIZE = 32
+"""Compiled chunks kept for reuse by later :func:`evolve` calls (least recently used dropped)."""
+_CHUNKS: "OrderedDict[tuple, Callable]" = OrderedDict()
+
+
+def _chunk_for(system, lmap: LearningMap, record_every: int, block: int | None, n_devices: int) -> Callable:
+    """:func:`_make_chunk`, reused across calls: a second ``evolve`` with an equal system and map
+    (same type, attributes, code; see :mod:`ensemble._describe`) and the same layout does not
+    compile again."""
+    key = (_describe.digest(system), _describe.digest(lmap), int(record_every), block, int(n_devices))
+    fn = _CHUNKS.get(key)
+    if fn is None:
+        fn = _CHUNKS[key] = _make_chunk(system, lmap, record_every, block, n_devices)
+        while len(_CHUNKS) > CHUNK_CACHE_SIZE:
+            _CHUNKS.popitem(last=False)
+    _CHUNKS.move_to_end(key)
+    return fn
 
 
 def _make_chunk(system, lmap: LearningMap, record_every: int, block: int | None = None, n_devices: int = 1) -> Callable:
@@ -303,6 +371,42 @@ def process_members(n_members: int, process_index: int | None = None, process_co
     return np.arange(p * B // P, (p + 1) * B // P)
 
 
+def check_system(system, lmap: LearningMap, member_params: PyTree) -> None:
+    """Check the system contract on one member's parameters (shapes only, ``jax.eval_shape``, no
+    compilation); ValueError naming what is wrong instead of an error deep inside the scan."""
+    missing = [m for m in ("init_state", "measure") if not callable(getattr(system, m, None))]
+    if missing:
+        raise ValueError(
+            f"system must have init_state(params, key) -> state and measure(params, state, key) -> (signals, state); "
+            f"{type(system).__name__} lacks {', '.join(missing)}"
+        )
+    key = jax.random.key(0)
+    try:
+        state = jax.eval_shape(system.init_state, member_params, key)
+    except Exception as exc:
+        raise ValueError(f"system.init_state(params, key) failed on one member's params: {type(exc).__name__}: {exc}") from exc
+    try:
+        out = jax.eval_shape(system.measure, member_params, state, key)
+    except Exception as exc:
+        raise ValueError(f"system.measure(params, state, key) failed on one member's params: {type(exc).__name__}: {exc}") from exc
+    if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], Mapping)):
+        raise ValueError(
+            "system.measure must return (signals, state) with signals a dict of scalars such as {'E': E}; "
+            f"got {type(out).__name__}{'' if not isinstance(out, tuple) else f' of length {len(out)}'}"
+        )
+    signals, new_state = out
+    bad = {k: v.shape for k, v in signals.items() if getattr(v, "shape", None) != ()}
+    if bad:
+        raise ValueError(f"system.measure's signals must be scalars for one member, got shapes {bad}")
+    missing = [s for s in lmap.reads if s not in signals]
+    if missing:
+        raise ValueError(f"system must measure the signals {lmap.reads} for the {lmap.name} map; missing {missing}")
+    if jax.tree_util.tree_structure(new_state) != jax.tree_util.tree_structure(state) or any(
+        (a.shape, a.dtype) != (b.shape, b.dtype) for a, b in zip(jax.tree_util.tree_leaves(new_state), jax.tree_util.tree_leaves(state))
+    ):
+        raise ValueError("system.measure must return a state with the structure, shapes and dtypes of init_state's")
+
+
 def _n_members(params: PyTree) -> int:
     leaves = jax.tree_util.tree_leaves(params)
     if not leaves:
@@ -332,6 +436,7 @@ def evolve(
     meta: dict | None = None,
     devices: int | None = None,
     member_batch: int | None = None,
+    n_members: int | None = None,
 ) -> Run:
     """Advance an ensemble of ``B`` members for ``n_iterations`` learning iterations.
 
@@ -365,6 +470,10 @@ def evolve(
             unless the state and traces of all members would take more than
             :data:`MEMORY_FRACTION` of the device's memory, in which case the
             largest group that fits is used. Results do not depend on it.
+        n_members: the ensemble size, checked against the leading axis of ``params``. Needed
+            only when every leaf of ``params`` is 1-d (each member's parameters are scalars),
+            which is otherwise refused as one member's unstacked parameters (stack those with
+            :func:`ensemble.replicate`).
 
     Returns:
         A :class:`Run`.
@@ -387,11 +496,23 @@ def evolve(
         if hasattr(system, "validate"):
             system.validate(jax.tree_util.tree_map(lambda x: x[0], params))
         B = _n_members(params)
+        if n_members is not None:
+            _checks.integer_at_least("n_members", n_members, 1)
+            if int(n_members) != B:
+                raise ValueError(f"n_members ({n_members}) must equal the leading (member) axis of params ({B})")
+        elif all(jnp.ndim(x) == 1 for x in jax.tree_util.tree_leaves(params)):
+            shapes = jax.tree_util.tree_map(jnp.shape, params)
+            raise ValueError(
+                f"params look like one member's parameters (leaf shapes {shapes}): as given, they would run as {B} "
+                f"members with scalar parameters. Stack them with ensemble.replicate(params, B), or pass "
+                f"n_members={B} if scalar parameters per member are meant"
+            )
         ids = np.arange(B) if members is None else np.asarray(members)
         _checks.shape("members", ids, (B,), " (one id per member)")
     else:
         B = _n_members(state.params)
         state = jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True), state)  # chunks donate their input
+    check_system(system, lmap, jax.tree_util.tree_map(lambda x: x[0], params if state is None else state.params))
     hyper = broadcast_hyper(hyper, B)
     lmap.check(hyper)
     batch = _member_batch(member_batch, B, system, lmap, params if state is None else state.params, n_iterations // record_every)
@@ -410,7 +531,7 @@ def evolve(
         raise ValueError(f"chunk ({chunk}) must be a multiple of record_every ({record_every})")
     state, hyper = _shard((state, hyper), B, devices)
     n_dev = n_devices_for(B, devices)
-    run_chunk = _make_chunk(system, lmap, record_every, _block_size(B, n_dev), n_dev)
+    run_chunk = _chunk_for(system, lmap, record_every, _block_size(B, n_dev), n_dev)
 
     start = int(state.n)
     traces: dict[str, list] = {}
@@ -460,7 +581,7 @@ def evolve(
         if bar is not None:
             bar.close()
     traces_np = {k: np.concatenate(v) for k, v in traces.items()}
-    return Run(
+    run = Run(
         traces_np,
         _iterations(start, n_iterations, record_every),
         state.params,
@@ -468,7 +589,53 @@ def evolve(
         np.asarray(state.diverged_at),
         state,
         time.perf_counter() - t0,
+        jax.tree_util.tree_map(np.asarray, hyper),
+        system,
     )
+    if not _GROUP_DEPTH:
+        _warn_divergence(run)
+    return run
+
+
+DIVERGENCE_WARNING = 0.5
+"""Fraction of diverged members above which :func:`evolve` warns."""
+_GROUP_DEPTH: list = []
+
+
+def _warn_divergence(run: Run) -> None:
+    n, d = run.diverged.size, int(run.diverged.sum())
+    if n and d / n > DIVERGENCE_WARNING:
+        import warnings
+
+        warnings.warn(
+            f"{d} of {n} members diverged. The drift of eq. (4) multiplies the last step by -dE/tau, so it "
+            "amplifies once |dE|/tau exceeds about 1: raise tau (or scale E down) until |dE|/tau stays below 1; "
+            "the noise S E xi grows with E too (README: 'Choosing tau and S').",
+            RuntimeWarning, stacklevel=3,
+        )
+
+
+_FINALS: "OrderedDict[str, Callable]" = OrderedDict()
+
+
+def _final_for(system) -> Callable:
+    """Compiled ``state -> signals`` on the final parameters (the keys of the next iteration),
+    cached like the chunks."""
+    key = _describe.digest(system)
+    fn = _FINALS.get(key)
+    if fn is None:
+        measure = getattr(system, "measure_ensemble", None) or jax.vmap(system.measure)
+
+        def final(state: EnsembleState):
+            ks = jax.vmap(lambda mk: jax.random.split(jax.random.fold_in(mk, state.n)))(state.member_keys)
+            signals, _ = measure(state.params, state.system, ks[:, 0])
+            return {k: jnp.where(state.diverged, jnp.nan, v).astype(jnp.result_type(v, jnp.float32)) for k, v in signals.items()}
+
+        fn = _FINALS[key] = jax.jit(final)
+        while len(_FINALS) > CHUNK_CACHE_SIZE:
+            _FINALS.popitem(last=False)
+    _FINALS.move_to_end(key)
+    return fn
 
 
 MEMORY_FRACTION = 0.5
@@ -523,19 +690,13 @@ def _evolve_in_groups(system, lmap, params, hyper, batch, *, key, ids, state, n_
     """Run members ``[lo, lo + batch)`` one group after the other and join the groups' results."""
     B = _n_members(params if state is None else state.params)
     runs = []
-    for lo in range(0, B, batch):
-        hi = min(B, lo + batch)
-        group_devices = devices if devices is None or (hi - lo) % int(devices) == 0 else None
-        runs.append(evolve(
-            system, lmap,
-            None if state is not None else _slice(params, lo, hi, B),
-            _slice(hyper, lo, hi, B),
-            key=key, n_iterations=n_iterations, record_every=record_every,
-            members=None if ids is None else ids[lo:hi], chunk=chunk,
-            state=None if state is None else _slice(state, lo, hi, B), progress=progress, on_chunk=on_chunk,
-            checkpoint=None if checkpoint is None else f"{checkpoint}.members-{lo}-{hi}",
-            resume=resume, meta=meta, devices=group_devices, member_batch=hi - lo,
-        ))
+    _GROUP_DEPTH.append(1)
+    try:
+        runs = _run_groups(system, lmap, params, hyper, batch, B, key=key, ids=ids, state=state, n_iterations=n_iterations,
+                           record_every=record_every, chunk=chunk, progress=progress, on_chunk=on_chunk,
+                           checkpoint=checkpoint, resume=resume, meta=meta, devices=devices)
+    finally:
+        _GROUP_DEPTH.pop()
     join = lambda *xs: np.concatenate([np.asarray(x) for x in xs])  # noqa: E731
     home = jax.local_devices()[0]
     cat = lambda *xs: jnp.concatenate([jax.device_put(x, home) for x in xs])  # noqa: E731 - groups may sit on different devices
@@ -550,18 +711,42 @@ def _evolve_in_groups(system, lmap, params, hyper, batch, *, key, ids, state, n_
         jax.device_put(st[0].n, home),
     )
     traces = {k: np.concatenate([r.traces[k] for r in runs], axis=1) for k in runs[0].traces}
-    return Run(traces, runs[0].iterations, state.params, join(*[r.diverged for r in runs]),
-               join(*[r.diverged_at for r in runs]), state, time.perf_counter() - t0)
+    run = Run(traces, runs[0].iterations, state.params, join(*[r.diverged for r in runs]),
+              join(*[r.diverged_at for r in runs]), state, time.perf_counter() - t0,
+              jax.tree_util.tree_map(join, *[r.hyper for r in runs]), system)
+    if not _GROUP_DEPTH:
+        _warn_divergence(run)
+    return run
+
+
+def _run_groups(system, lmap, params, hyper, batch, B, *, key, ids, state, n_iterations, record_every, chunk, progress,
+                on_chunk, checkpoint, resume, meta, devices) -> list:
+    runs = []
+    for lo in range(0, B, batch):
+        hi = min(B, lo + batch)
+        group_devices = devices if devices is None or (hi - lo) % int(devices) == 0 else None
+        runs.append(evolve(
+            system, lmap,
+            None if state is not None else _slice(params, lo, hi, B),
+            _slice(hyper, lo, hi, B),
+            key=key, n_iterations=n_iterations, record_every=record_every,
+            members=None if ids is None else ids[lo:hi], chunk=chunk,
+            state=None if state is None else _slice(state, lo, hi, B), progress=progress, on_chunk=on_chunk,
+            checkpoint=None if checkpoint is None else f"{checkpoint}.members-{lo}-{hi}",
+            resume=resume, meta=meta, devices=group_devices, member_batch=hi - lo, n_members=hi - lo,
+        ))
+    return runs
 
 
 def _fingerprint(state: EnsembleState, hyper: Any, system: Any) -> str:
-    """sha256 of everything a run starts from: initial state (keys included), hyperparameters, system arrays."""
+    """sha256 of everything a run starts from: initial state (keys included), hyperparameters, and
+    the system: every attribute of any kind of object (NamedTuple, dataclass, plain class), arrays
+    by content, and a user system's code (:func:`ensemble._describe.digest`)."""
     import hashlib
 
     h = hashlib.sha256()
-    leaves = jax.tree_util.tree_leaves((state, hyper)) + [
-        x for x in jax.tree_util.tree_leaves(system) if isinstance(x, (np.ndarray, jax.Array, float, int))
-    ]
+    h.update(_describe.digest(system).encode())
+    leaves = jax.tree_util.tree_leaves((state, hyper))
     for leaf in leaves:
         if hasattr(leaf, "dtype") and jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
             leaf = jax.random.key_data(leaf)

@@ -192,3 +192,104 @@ def test_member_keys_validates_ids():
     for bad in (0, -1, [-1, 2], [0.5], np.zeros((2, 2), int)):
         with pytest.raises(ValueError, match="^members must"):
             driver.member_keys(jax.random.key(0), bad)
+
+
+# ------------------------------------------------- the system contract, checked (issue 13)
+
+
+class Target:
+    """A plain-class system: E = (x - target)^2 (no NamedTuple, no pytree)."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def init_state(self, params, key):
+        return ()
+
+    def measure(self, params, state, key):
+        return {"E": jnp.sum((params["x"] - self.target) ** 2)}, state
+
+
+class Broken(Target):
+    def __init__(self, mode):
+        super().__init__(1.0)
+        self.mode = mode
+
+    def measure(self, params, state, key):
+        E = jnp.sum((params["x"] - 1.0) ** 2)
+        if self.mode == "E(2,)":
+            return {"E": jnp.stack([E, E])}, state
+        if self.mode == "E(1,)":
+            return {"E": E[None]}, state
+        if self.mode == "bare":
+            return E
+        if self.mode == "state":
+            return {"E": E}, jnp.zeros(3)
+        raise RuntimeError("boom")
+
+
+class NoInit:
+    def measure(self, params, state, key):
+        return {"E": jnp.sum(params["x"])}, state
+
+
+@pytest.mark.parametrize("system,match", [
+    (Broken("E(2,)"), r"signals must be scalars .*'E': \(2,\)"),
+    (Broken("E(1,)"), r"signals must be scalars .*'E': \(1,\)"),
+    (Broken("bare"), r"measure must return \(signals, state\)"),
+    (Broken("state"), r"state with the structure"),
+    (Broken("raise"), r"system.measure\(params, state, key\) failed .*RuntimeError: boom"),
+    (NoInit(), r"system must have init_state.*NoInit lacks init_state"),
+])
+def test_contract_mistakes_are_value_errors_naming_the_contract(system, match):
+    params = {"x": jnp.zeros((4, 3))}
+    with pytest.raises(ValueError, match=match):
+        evolve(system, learning.discrete(1), params, learning.DiscreteHyper(1.0, 0.1, 1), key=jax.random.key(0), n_iterations=2)
+
+
+@pytest.mark.parametrize("hyper", [{"tau": 1.0, "S": 0.1, "m": 1}, (1.0, 0.1, 1)])
+def test_hyper_must_be_the_maps_named_tuple(hyper):
+    with pytest.raises(ValueError, match=r"hyper must be the learning map's NamedTuple .*DiscreteHyper"):
+        evolve(Target(1.0), learning.discrete(1), {"x": jnp.zeros((4, 3))}, hyper, key=jax.random.key(0), n_iterations=2)
+
+
+def test_second_identical_evolve_call_does_not_compile_again():
+    common = dict(key=jax.random.key(0), n_iterations=20, record_every=2)
+    params = {"x": jnp.zeros((8, 3))}
+    a = evolve(Target(1.0), learning.discrete(2), params, learning.DiscreteHyper(0.5, 0.1, 2), **common)
+    fn = driver._chunk_for(Target(1.0), learning.discrete(2), 2, None, driver.n_devices_for(8))
+    compiled = fn._cache_size()
+    assert compiled >= 1
+    b = evolve(Target(1.0), learning.discrete(2), params, learning.DiscreteHyper(0.5, 0.1, 2), **common)  # new objects, equal
+    assert fn._cache_size() == compiled  # no new executable
+    np.testing.assert_array_equal(a.traces["E"], b.traces["E"])
+    c = evolve(Target(2.0), learning.discrete(2), params, learning.DiscreteHyper(0.5, 0.1, 2), **common)  # another system
+    assert not np.array_equal(a.traces["E"], c.traces["E"])
+
+
+@pytest.mark.parametrize("kind", ["plain", "dataclass"])
+def test_checkpoint_of_a_changed_system_is_refused(tmp_path, kind):
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True)
+    class FrozenTarget:
+        target: float
+
+        def init_state(self, params, key):
+            return ()
+
+        def measure(self, params, state, key):
+            return {"E": jnp.sum((params["x"] - self.target) ** 2)}, state
+
+    make = Target if kind == "plain" else FrozenTarget
+    common = dict(key=jax.random.key(0), n_iterations=20, record_every=2, chunk=10, checkpoint=str(tmp_path / "ck"))
+    params, hyper = {"x": jnp.zeros((4, 3))}, learning.DiscreteHyper(0.5, 0.1, 2)
+
+    def stop(state, traces, its):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        evolve(make(1.0), learning.discrete(2), params, hyper, on_chunk=stop, **common)
+    with pytest.raises(ValueError, match="different run .*inputs_sha256"):
+        evolve(make(5.0), learning.discrete(2), params, hyper, resume=True, **common)
+    evolve(make(1.0), learning.discrete(2), params, hyper, resume=True, **common)  # the same system resumes

@@ -1,0 +1,123 @@
+"""Helpers for bringing your own problem: a system from a loss, stacked parameters, grids.
+
+Example (a 256-member (tau, S) grid on the 10-D Rosenbrock function)::
+
+    import jax, jax.numpy as jnp, ensemble
+    from ensemble import learning
+
+    def rosenbrock(p):
+        x = p["x"]
+        return jnp.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+
+    g = ensemble.grid(tau=[1, 3, 10, 30], S=[0.001, 0.003, 0.01, 0.03], members=16)
+    run = ensemble.evolve(ensemble.from_loss(rosenbrock), learning.discrete(1),
+                          ensemble.replicate({"x": jnp.zeros(10)}, g.size),
+                          learning.DiscreteHyper(g.tau, g.S, 1), key=jax.random.key(0), n_iterations=5000)
+    g.unflatten(run.final["E"])      # (4, 4, 16)
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _checks
+
+
+class LossSystem:
+    """A system whose one processing interval is one evaluation of a loss: ``E = loss(params)``
+    (or ``loss(params, key)`` for a noisy loss). No carried state. Made by :func:`from_loss`."""
+
+    def __init__(self, loss: Callable, uses_key: bool):
+        self.loss, self.uses_key = loss, uses_key
+
+    def init_state(self, params, key):
+        return ()
+
+    def measure(self, params, state, key):
+        E = self.loss(params, key) if self.uses_key else self.loss(params)
+        return {"E": jnp.asarray(E)}, state
+
+    def __repr__(self) -> str:
+        return f"from_loss({getattr(self.loss, '__qualname__', self.loss)!r})"
+
+
+def from_loss(loss: Callable) -> LossSystem:
+    """A system for :func:`ensemble.evolve` from a loss of one member's parameters.
+
+    Args:
+        loss: ``params -> E`` or ``(params, key) -> E`` (a scalar; ``key`` is this member's key of
+            this iteration, for a noisy loss). ``params`` is one member's pytree, unstacked.
+    """
+    if not callable(loss):
+        raise ValueError(f"loss must be callable, got {type(loss).__name__}")
+    try:
+        n = len([p for p in inspect.signature(loss).parameters.values()
+                 if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty])
+    except (TypeError, ValueError):
+        n = 1
+    if n not in (1, 2):
+        raise ValueError(f"loss must take (params) or (params, key), got a function of {n} required arguments")
+    return LossSystem(loss, n == 2)
+
+
+def replicate(params: Any, n_members: int) -> Any:
+    """Stack one member's parameters ``n_members`` times: every leaf gets a leading axis ``B``."""
+    _checks.integer_at_least("n_members", n_members, 1)
+    return jax.tree_util.tree_map(lambda x: jnp.broadcast_to(jnp.asarray(x), (int(n_members),) + jnp.shape(x)), params)
+
+
+class Grid:
+    """A grid of hyperparameter values times ``members`` members per point (see :func:`grid`).
+
+    Member ``i`` sits at grid point ``i // members`` (points in C order over the axes, the first
+    axis slowest). Attributes: ``names``, ``values`` (the axes), ``members``, ``shape``
+    ``(len(axis_1), ..., members)``, ``size`` (B); ``grid.<name>`` is the ``(B,)`` array of that
+    hyperparameter, to pass to the map's NamedTuple.
+    """
+
+    def __init__(self, axes: dict, members: int):
+        self.names = tuple(axes)
+        self.values = {k: np.asarray(v, float) for k, v in axes.items()}
+        self.members = int(members)
+        self.shape = tuple(len(v) for v in self.values.values()) + (self.members,)
+        self.size = int(np.prod(self.shape))
+        points = np.array(list(itertools.product(*self.values.values())), float).reshape(-1, len(self.names))
+        self._columns = {k: np.repeat(points[:, j], self.members) for j, k in enumerate(self.names)}
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        columns = self.__dict__.get("_columns", {})
+        if name in columns:
+            return columns[name]
+        raise AttributeError(f"grid has no axis {name!r}; axes: {', '.join(self.__dict__.get('names', ()))}")
+
+    def unflatten(self, a, axis: int = -1) -> np.ndarray:
+        """Reshape the member axis (length ``size``, default the last) of ``a`` into ``shape``:
+        ``run.final["E"]`` -> ``(n_tau, n_S, members)``; ``run.traces["E"]`` -> ``(n_records, n_tau, n_S, members)``."""
+        a = np.asarray(a)
+        axis = axis % a.ndim
+        if a.shape[axis] != self.size:
+            raise ValueError(f"a must have {self.size} members on axis {axis}, got shape {a.shape}")
+        return a.reshape(a.shape[:axis] + self.shape + a.shape[axis + 1:])
+
+    def __repr__(self) -> str:
+        axes = ", ".join(f"{k}={list(v)}" for k, v in self.values.items())
+        return f"grid({axes}, members={self.members})"
+
+
+def grid(members: int = 1, **axes) -> Grid:
+    """A hyperparameter grid: ``grid(tau=[...], S=[...], members=16)``; ``g.tau``, ``g.S`` are the
+    ``(B,)`` per-member values, ``g.size`` is B, ``g.unflatten(x)`` puts results back on the grid."""
+    _checks.integer_at_least("members", members, 1)
+    if not axes:
+        raise ValueError("grid needs at least one axis, e.g. grid(tau=[0.1, 1.0], members=8)")
+    for k, v in axes.items():
+        arr = np.asarray(v, float)
+        if arr.ndim != 1 or arr.size < 1:
+            raise ValueError(f"{k} must be a non-empty 1-d list of values, got shape {arr.shape}")
+    return Grid(axes, members)

@@ -1,0 +1,89 @@
+"""Your own system (issue 13): from_loss, replicate, grid, Run.final / best / summary / hyper,
+the divergence warning and the refusal of unstacked parameters."""
+
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import ensemble
+from ensemble import learning
+
+
+def sphere(p):
+    return jnp.sum((p["x"] - 1.0) ** 2)
+
+
+def test_grid_values_order_and_unflatten():
+    g = ensemble.grid(tau=[0.1, 1.0], S=[0.01, 0.02, 0.03], members=4)
+    assert g.shape == (2, 3, 4) and g.size == 24 and g.names == ("tau", "S")
+    t, s = g.unflatten(g.tau), g.unflatten(g.S)
+    assert np.all(t[0] == 0.1) and np.all(t[1] == 1.0)
+    np.testing.assert_array_equal(s[1, :, 2], [0.01, 0.02, 0.03])
+    traces = np.arange(5 * 24).reshape(5, 24)
+    assert g.unflatten(traces).shape == (5, 2, 3, 4)
+    np.testing.assert_array_equal(g.unflatten(traces)[3, 1, 2], traces[3, 20:24])  # point (1, 2) = members 20-23
+    with pytest.raises(ValueError, match="members"):
+        ensemble.grid(tau=[1.0], members=0)
+    with pytest.raises(ValueError, match="tau must be a non-empty 1-d"):
+        ensemble.grid(tau=[], members=2)
+    with pytest.raises(AttributeError, match="no axis 'gamma'"):
+        g.gamma
+
+
+def test_from_loss_run_final_best_summary_hyper():
+    g = ensemble.grid(tau=[1.0, 3.0], S=[0.03], members=8)
+    params = ensemble.replicate({"x": jnp.zeros(3)}, g.size)
+    assert params["x"].shape == (16, 3)
+    run = ensemble.evolve(ensemble.from_loss(sphere), learning.discrete(1), params, learning.DiscreteHyper(g.tau, g.S, 1),
+                          key=jax.random.key(0), n_iterations=300, record_every=10)
+    np.testing.assert_array_equal(run.hyper.tau, g.tau)
+    want = np.asarray(jax.vmap(sphere)(run.params))  # final: E of the final params, not the last record
+    want = np.where(run.diverged, np.nan, want)
+    np.testing.assert_allclose(run.final["E"], want, rtol=1e-6)
+    assert not np.array_equal(run.final["E"], run.traces["E"][-1])
+    best = run.best(3)
+    assert best.size == 3 and not run.diverged[best].any()
+    assert run.final["E"][best[0]] == np.nanmin(np.where(run.diverged, np.nan, run.final["E"]))
+    s = run.summary()
+    assert s["members"] == 16 and s["best_member"] == int(best[0]) and s["final_E"]["min"] == pytest.approx(run.final["E"][best[0]])
+    assert s["final_E"]["median"] < 3.0  # E(0) = 3: the sphere is learned
+
+
+def test_best_never_picks_a_diverged_member_and_divergence_warns():
+    params = ensemble.replicate({"x": jnp.zeros(3)}, 8)
+    tau = np.array([1e-6] * 6 + [1.0] * 2)  # most members diverge at once
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = ensemble.evolve(ensemble.from_loss(sphere), learning.discrete(1), params, learning.DiscreteHyper(tau, 0.03, 1),
+                              key=jax.random.key(1), n_iterations=200)
+    assert run.diverged[:6].all() and not run.diverged[6:].any()
+    assert any("members diverged" in str(w.message) and "|dE|/tau" in str(w.message) for w in caught)
+    assert set(run.best(8)) <= {6, 7}
+    assert np.isnan(run.final["E"][:6]).all()
+
+
+def test_noisy_loss_gets_the_members_key():
+    def noisy(p, key):
+        return jnp.sum(p["x"] ** 2) + 0.0 * jax.random.normal(key)
+
+    system = ensemble.from_loss(noisy)
+    assert system.uses_key and not ensemble.from_loss(sphere).uses_key
+    with pytest.raises(ValueError, match="loss must take"):
+        ensemble.from_loss(lambda a, b, c: 0.0)
+
+
+def test_unstacked_params_are_refused_or_explicit():
+    one = {"x": jnp.zeros(10)}
+    with pytest.raises(ValueError, match=r"params look like one member's parameters .*replicate"):
+        ensemble.evolve(ensemble.from_loss(sphere), learning.discrete(1), one, learning.DiscreteHyper(1.0, 0.1, 1),
+                        key=jax.random.key(0), n_iterations=2)
+    # scalar parameters per member, said explicitly
+    run = ensemble.evolve(ensemble.from_loss(lambda p: (p["x"] - 1.0) ** 2), learning.discrete(1), one,
+                          learning.DiscreteHyper(1.0, 0.1, 1), key=jax.random.key(0), n_iterations=2, n_members=10)
+    assert run.params["x"].shape == (10,)
+    with pytest.raises(ValueError, match=r"n_members \(5\) must equal"):
+        ensemble.evolve(ensemble.from_loss(sphere), learning.discrete(1), one, learning.DiscreteHyper(1.0, 0.1, 1),
+                        key=jax.random.key(0), n_iterations=2, n_members=5)
