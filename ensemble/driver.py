@@ -544,13 +544,17 @@ def evolve(
             "map": [lmap.name, lmap.max_delay],
             "members": B,
             "start": start,
-            "n_iterations": n_iterations,
             "record_every": record_every,
             "inputs_sha256": _fingerprint(state, hyper, system),
-        }
+        }  # not n_iterations: a finished run resumes to a larger n_iterations, equal to one longer run
         if resume and ckpt.exists(checkpoint):
-            state, loaded, _ = ckpt.load(checkpoint, state, fingerprint)
-            state = _shard(state, B, devices)
+            loaded_state, loaded, _ = ckpt.load(checkpoint, state, fingerprint)
+            if int(loaded_state.n) - start > n_iterations:
+                raise ValueError(
+                    f"checkpoint {checkpoint}.npz holds {int(loaded_state.n) - start} iterations, more than the "
+                    f"n_iterations ({n_iterations}) asked for: resume with n_iterations >= {int(loaded_state.n) - start}"
+                )
+            state = _shard(loaded_state, B, devices)
             traces = {k: [v] for k, v in loaded.items()}
             done = int(state.n) - start
     bar = _progress_bar(n_iterations, B, done) if progress else None
@@ -786,6 +790,43 @@ def _iterations(start: int, done: int, record_every: int) -> np.ndarray:
 
 
 def _progress_bar(total: int, n_members: int, initial: int = 0):
+    """A tqdm bar on a terminal; one plain line per chunk otherwise (logs, CI, files)."""
+    import sys
+
+    if not getattr(sys.stderr, "isatty", lambda: False)():
+        return _PlainProgress(total, n_members, initial)
     from tqdm.auto import tqdm
 
     return tqdm(total=total, initial=initial, unit="it", desc=f"evolve {n_members} members", dynamic_ncols=True)
+
+
+class _PlainProgress:
+    """Progress as one line per chunk on stderr, no carriage returns. The time left comes from
+    the chunks after the first (whose time includes compilation)."""
+
+    def __init__(self, total: int, n_members: int, initial: int = 0):
+        self.total, self.B, self.done = int(total), int(n_members), int(initial)
+        self.t0, self.t_first = time.perf_counter(), None  # start; end of the first chunk
+        self.done_first = initial
+        self.postfix = ""
+
+    def update(self, n: int) -> None:
+        import sys
+
+        self.done += int(n)
+        now = time.perf_counter()
+        if self.t_first is None:
+            rate = (self.done - self.done_first) / max(now - self.t0, 1e-9)  # compilation included
+            self.t_first, self.done_first = now, self.done
+            left = "compiled" if self.done < self.total else "done"
+        else:
+            rate = (self.done - self.done_first) / max(now - self.t_first, 1e-9)
+            left = f"time left {max(self.total - self.done, 0) / rate:.0f} s" if rate > 0 else ""
+        print(f"evolve {self.B} members: {self.done}/{self.total} iterations, {rate * self.B:.3g} member-it/s, {left}",
+              file=sys.stderr, flush=True)
+
+    def set_postfix_str(self, text: str) -> None:
+        self.postfix = text
+
+    def close(self) -> None:
+        pass

@@ -164,8 +164,25 @@ def test_devices_argument_validated():
 def test_progress_bar_reports_member_rate(capsys):
     evolve(ff.Task(X, Y), learning.discrete(1), net_params(4), learning.DiscreteHyper(0.1, 0.3, 1),
            key=jax.random.key(0), n_iterations=20, chunk=10, progress=True)
-    err = capsys.readouterr().err
-    assert "20/20" in err and "member-it/s" in err
+    err = capsys.readouterr().err  # not a terminal: one plain line per chunk, no carriage returns
+    assert "20/20" in err and "member-it/s" in err and "\r" not in err
+    assert err.count("\n") == 2 and "10/20 iterations" in err.splitlines()[0]
+
+
+def test_finished_run_resumes_to_a_larger_n_iterations(tmp_path):
+    common = dict(key=jax.random.key(4), record_every=5, chunk=10)
+    hyper = learning.DiscreteHyper(0.1, 0.3, 2)
+    ref = evolve(ff.Task(X, Y), learning.discrete(2), net_params(4), hyper, n_iterations=50, **common)
+    path = str(tmp_path / "ck")
+    evolve(ff.Task(X, Y), learning.discrete(2), net_params(4), hyper, n_iterations=30, checkpoint=path, **common)
+    seen = []
+    longer = evolve(ff.Task(X, Y), learning.discrete(2), net_params(4), hyper, n_iterations=50, checkpoint=path, resume=True,
+                    on_chunk=lambda s, t, it: seen.append(int(it[-1])), **common)
+    assert seen == [39, 49]  # only the new iterations ran
+    np.testing.assert_array_equal(longer.traces["E"], ref.traces["E"])
+    assert_same(longer.state, ref.state)
+    with pytest.raises(ValueError, match=r"holds 50 iterations, more than the n_iterations \(30\)"):
+        evolve(ff.Task(X, Y), learning.discrete(2), net_params(4), hyper, n_iterations=30, checkpoint=path, resume=True, **common)
 
 
 @pytest.mark.invariance
