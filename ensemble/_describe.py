@@ -3,8 +3,9 @@ map *is*, for checkpoint fingerprints and the compiled-chunk cache.
 
 :func:`digest` covers every attribute of a NamedTuple, dataclass or plain object (arrays by
 content), and the code and closure of functions (so ``learning.discrete(5)`` called twice gives
-the same digest, and a user's system whose ``measure`` changed does not). Objects of the
-libraries we build on (jax, numpy, optax, ...) and of this package are named, not inspected.
+the same digest, ``weight_control(base, leaf="v")`` and ``leaf="w"`` do not, and a user's
+system whose ``measure`` changed does not). Functions and types of the libraries we build on
+(jax, numpy, optax, ...) and this package's types are named, not inspected.
 """
 
 from __future__ import annotations
@@ -17,13 +18,19 @@ from typing import Any
 
 import numpy as np
 
-NAMED_ONLY = ("jax", "jaxlib", "numpy", "optax", "builtins", "ensemble", "math", "operator", "functools", "typing")
-"""Modules whose objects are described by name only (their code is versioned elsewhere)."""
+NAMED_ONLY = ("jax", "jaxlib", "numpy", "optax", "builtins", "math", "operator", "functools", "typing")
+"""Modules whose functions and types are described by name only (their code is versioned elsewhere)."""
 
 
 def _named_only(obj: Any) -> bool:
     module = getattr(obj, "__module__", None) or ""
     return module.split(".")[0] in NAMED_ONLY
+
+
+def _named_type(obj: type) -> bool:
+    """Types described by name: the libraries', and this package's (its instances are described
+    attribute by attribute, and its functions with their closures)."""
+    return _named_only(obj) or (obj.__module__ or "").split(".")[0] == "ensemble"
 
 
 def _array(x: Any) -> tuple:
@@ -62,7 +69,7 @@ def describe(obj: Any, _seen: set | None = None, _depth: int = 0) -> Any:
     if isinstance(obj, types.ModuleType):
         return ("module", obj.__name__)
     if isinstance(obj, type):
-        if _named_only(obj):
+        if _named_type(obj):
             return ("type", obj.__module__, obj.__qualname__)
         methods = tuple((k, describe(v, seen, d)) for k, v in sorted(vars(obj).items()) if isinstance(v, (types.FunctionType, staticmethod, classmethod, property)))
         return ("type", obj.__module__, obj.__qualname__, methods)

@@ -353,3 +353,39 @@ def continuous(max_delay: int = 1) -> LearningMap:
         _check_delay(hyper.m, L)
 
     return LearningMap(_delay_init(L, 1), step, check, ("E",), L, "continuous")
+
+
+def masked(base: LearningMap, mask: PyTree | Callable[[PyTree], PyTree]) -> LearningMap:
+    """``base`` on the leaves of ``params`` where ``mask`` is True; the others are held fixed.
+
+    For per-member constants of a system (a sign, a target, a frequency) that must live in
+    ``params`` to differ between members but must not be learned (cf. ``optax.masked``).
+
+    Args:
+        base: any learning map.
+        mask: a pytree of Python bools with the structure of one member's ``params`` (or a
+            prefix of it), or a function ``params -> mask``.
+
+    The base map runs unchanged (it draws the same noise), and the fixed leaves are put back
+    afterwards, so a fixed leaf keeps its initial value bit for bit.
+    """
+
+    def leaf_mask(params: PyTree) -> list:
+        m = mask(params) if callable(mask) else mask
+        bools = jax.tree_util.tree_leaves(m)
+        if not all(isinstance(b, (bool, np.bool_)) for b in bools):
+            raise ValueError(f"mask entries must be Python bools (True: learned, False: fixed), got {m!r}")
+        try:
+            subtrees = jax.tree_util.tree_structure(m).flatten_up_to(params)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"mask must have the structure of params (or a prefix of it): {exc}") from None
+        return [bool(b) for b, sub in zip(bools, subtrees) for _ in jax.tree_util.tree_leaves(sub)]
+
+    def step(params, state, signals, hyper, key):
+        new, state = base.step(params, state, signals, hyper, key)
+        keep = leaf_mask(params)
+        p_leaves, treedef = jax.tree_util.tree_flatten(params)
+        n_leaves = jax.tree_util.tree_leaves(new)
+        return jax.tree_util.tree_unflatten(treedef, [n if k else p for k, n, p in zip(keep, n_leaves, p_leaves)]), state
+
+    return LearningMap(base.init, step, base.check, base.reads, base.max_delay, f"masked({base.name})")
