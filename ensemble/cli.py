@@ -22,6 +22,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--chunk", type=int, help="iterations per chunk; a checkpoint is written after each (default: ~10 chunks)")
     r.add_argument("--resume", action="store_true", help="continue from DIR/checkpoints (bitwise identical to an uninterrupted run)")
+    r.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="change any field of the study's Config (repeatable), e.g. --set tau=0.2 --set n_iterations=5000")
     sub.add_parser("list", help="list the study ids")
     return p
 
@@ -45,9 +47,10 @@ def main(argv: list[str] | None = None) -> int:
 
     resume = f"rerun the same command with --resume to continue from {os.path.join(args.out, 'checkpoints')}"
     try:
+        overrides = {"members": args.members, "seed": args.seed, **_parse_set(args.study, args.set)}
         result = studies.reproduce(
             args.study, args.out, quick=args.quick, progress=not args.quiet, resume=args.resume, chunk=args.chunk,
-            members=args.members, seed=args.seed,
+            **overrides,
         )
     except ValueError as exc:  # bad input, unwritable --out, damaged checkpoint
         print(f"error: {exc}", file=sys.stderr)
@@ -71,3 +74,47 @@ def main(argv: list[str] | None = None) -> int:
     print(studies.get(args.study).describe(result))
     print(f"wrote {os.path.join(args.out, args.study + '.json')} and {os.path.join(args.out, args.study + '.png')}")
     return 0
+
+
+def _parse_set(study: str, items: list[str]) -> dict:
+    """``["tau=0.2", "grid=0.1,1"]`` -> Config overrides, each value converted to the type of the
+    field's default (int, float, bool, str, or a tuple of those from comma-separated values)."""
+    from . import studies
+
+    if not items:
+        return {}
+    config = studies.get(study).Config()
+    fields = list(config.__dataclass_fields__)
+    out = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        name = name.strip()
+        if not sep or name not in fields:
+            raise ValueError(f"--set must be FIELD=VALUE with FIELD one of {', '.join(fields)}; got {item!r}")
+        default = getattr(config, name)
+        try:
+            if isinstance(default, tuple):
+                kind = type(default[0]) if default else float
+                out[name] = tuple(_convert(kind, v.strip()) for v in text.split(",") if v.strip())
+            else:
+                out[name] = _convert(type(default), text.strip())
+        except ValueError:
+            raise ValueError(f"--set {name}: cannot read {text!r} as {type(default).__name__}") from None
+    return out
+
+
+def _convert(kind: type, text: str):
+    if kind is bool:
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(text)
+    if kind is int:
+        value = float(text)
+        if value != int(value):
+            raise ValueError(text)
+        return int(value)
+    if kind in (float, str):
+        return kind(text)
+    return float(text) if kind is type(None) else kind(text)

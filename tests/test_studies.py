@@ -130,3 +130,24 @@ def test_fig4_and_fig2b_json_keys(tmp_path):
     assert len(data["E"]) == len(data["R"]) == 3 and data["summary"]["eps"] == 0.1
     with pytest.raises(ValueError, match="^target_R must"):
         studies.reproduce("fig4", str(tmp_path), target_R=1.5)
+
+
+def test_cli_set_changes_any_config_field(monkeypatch, capsys, tmp_path):
+    from ensemble import cli, studies
+
+    seen = {}
+
+    def fake(study, out, **kw):
+        seen.update(kw, study=study)
+        raise KeyboardInterrupt  # stop before running anything
+
+    monkeypatch.setattr(studies, "reproduce", fake)
+    args = ["reproduce", "fig3", "--out", str(tmp_path), "--quick", "--set", "tau_min=0.02", "--set", "n_tau=3", "--members", "2"]
+    assert cli.main(args) == 130
+    assert seen["tau_min"] == 0.02 and seen["n_tau"] == 3 and seen["members"] == 2 and seen["quick"]
+    capsys.readouterr()
+    assert cli.main(["reproduce", "fig3", "--out", str(tmp_path), "--set", "n_tau=2.5"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--set n_tau: cannot read '2.5' as int" in err
+    assert cli.main(["reproduce", "fig3", "--out", str(tmp_path), "--set", "gamma=1"]) == 2
+    assert "FIELD one of members" in capsys.readouterr().err
