@@ -256,14 +256,15 @@ def test_hyper_must_be_the_maps_named_tuple(hyper):
 def test_second_identical_evolve_call_does_not_compile_again():
     common = dict(key=jax.random.key(0), n_iterations=20, record_every=2)
     params = {"x": jnp.zeros((8, 3))}
-    a = evolve(Target(1.0), learning.discrete(2), params, learning.DiscreteHyper(0.5, 0.1, 2), **common)
-    fn = driver._chunk_for(Target(1.0), learning.discrete(2), 2, None, driver.n_devices_for(8))
+    a = evolve(Target(1.0), learning.discrete(1), params, learning.DiscreteHyper(3.0, 0.01, 1), **common)
+    fn = driver._chunk_for(Target(1.0), learning.discrete(1), 2, None, driver.n_devices_for(8))
     compiled = fn._cache_size()
     assert compiled >= 1
-    b = evolve(Target(1.0), learning.discrete(2), params, learning.DiscreteHyper(0.5, 0.1, 2), **common)  # new objects, equal
+    b = evolve(Target(1.0), learning.discrete(1), params, learning.DiscreteHyper(3.0, 0.01, 1), **common)  # new objects, equal
     assert fn._cache_size() == compiled  # no new executable
     np.testing.assert_array_equal(a.traces["E"], b.traces["E"])
-    c = evolve(Target(2.0), learning.discrete(2), params, learning.DiscreteHyper(0.5, 0.1, 2), **common)  # another system
+    c = evolve(Target(1.5), learning.discrete(1), params, learning.DiscreteHyper(3.0, 0.01, 1), **common)  # another system
+    assert not a.diverged.any() and not c.diverged.any()
     assert not np.array_equal(a.traces["E"], c.traces["E"])
 
 
@@ -283,7 +284,7 @@ def test_checkpoint_of_a_changed_system_is_refused(tmp_path, kind):
 
     make = Target if kind == "plain" else FrozenTarget
     common = dict(key=jax.random.key(0), n_iterations=20, record_every=2, chunk=10, checkpoint=str(tmp_path / "ck"))
-    params, hyper = {"x": jnp.zeros((4, 3))}, learning.DiscreteHyper(0.5, 0.1, 2)
+    params, hyper = {"x": jnp.zeros((4, 3))}, learning.DiscreteHyper(3.0, 0.03, 2)
 
     def stop(state, traces, its):
         raise KeyboardInterrupt

@@ -75,6 +75,7 @@ class Quadratic(NamedTuple):
     S=st.lists(st.one_of(st.floats(0, 2), st.floats(1e10, 1e38)), min_size=4, max_size=4),
     m=st.integers(1, 3),
 )
+@pytest.mark.filterwarnings("ignore:.*members diverged:RuntimeWarning")  # diverging on purpose
 def test_no_nan_leaks_from_diverged_members(tau, S, m):
     """Members with huge noise or tiny tau blow up; the others are exactly what they are alone."""
     w = {"w": jnp.asarray(np.random.default_rng(0).normal(size=(4, 3)), jnp.float32)}
