@@ -106,8 +106,10 @@ class Run(NamedTuple):
     def best(self, k: int = 1, signal: str = "E") -> np.ndarray:
         """Indices of the ``k`` members with the lowest final ``signal`` (diverged and NaN members
         never count; fewer than ``k`` if fewer are finite)."""
+        return self._best(self.final, k, signal)
+
+    def _best(self, final: dict, k: int, signal: str) -> np.ndarray:
         _checks.integer_at_least("k", k, 1)
-        final = self.final
         values = final.get(signal)
         if values is None:
             raise ValueError(f"signal must be one of the measured signals {sorted(final)}, got {signal!r}")
@@ -127,7 +129,7 @@ class Run(NamedTuple):
                 p10, p50, p90 = np.percentile(v, [10, 50, 90])
                 out[f"final_{name}"] = {"median": float(p50), "p10": float(p10), "p90": float(p90), "min": float(v.min())}
         if "E" in final:
-            best = self.best(1)
+            best = self._best(final, 1, "E")
             out["best_member"] = int(best[0]) if best.size else None
         return out
 
@@ -216,18 +218,33 @@ CHUNK_CACHE_SIZE = 32
 _CHUNKS: "OrderedDict[tuple, Callable]" = OrderedDict()
 
 
-def _chunk_for(system, lmap: LearningMap, record_every: int, block: int | None, n_devices: int) -> Callable:
-    """:func:`_make_chunk`, reused across calls: a second ``evolve`` with an equal system and map
-    (same type, attributes, code; see :mod:`ensemble._describe`) and the same layout does not
-    compile again."""
-    key = (_describe.digest(system), _describe.digest(lmap), int(record_every), block, int(n_devices))
+def _cached(key: tuple, build: Callable[[], Callable]) -> Callable:
+    """The compiled function stored under ``key``, built on first use (least recently used dropped)."""
     fn = _CHUNKS.get(key)
     if fn is None:
-        fn = _CHUNKS[key] = _make_chunk(system, lmap, record_every, block, n_devices)
+        fn = _CHUNKS[key] = build()
         while len(_CHUNKS) > CHUNK_CACHE_SIZE:
             _CHUNKS.popitem(last=False)
     _CHUNKS.move_to_end(key)
     return fn
+
+
+def _chunk_for(system, lmap: LearningMap, record_every: int, block: int | None, n_devices: int) -> Callable:
+    """:func:`_make_chunk`, reused across calls: a second ``evolve`` with an equal system and map
+    (same type, attributes, code; see :mod:`ensemble._describe`) and the same layout does not
+    compile again."""
+    key = ("chunk", _describe.digest(system), _describe.digest(lmap), int(record_every), block, int(n_devices))
+    return _cached(key, lambda: _make_chunk(system, lmap, record_every, block, n_devices))
+
+
+def _iteration_keys(mkeys: jax.Array, n) -> jax.Array:
+    """``(B, 2)`` keys of iteration ``n``: ``[:, 0]`` for the system, ``[:, 1]`` for the map."""
+    return jax.vmap(lambda mk: jax.random.split(jax.random.fold_in(mk, n)))(mkeys)
+
+
+def _nan_where(dead: jax.Array, signals: dict) -> dict:
+    """Signals with NaN for dead (diverged) members, at least float32."""
+    return {k: jnp.where(dead, jnp.nan, v).astype(jnp.result_type(v, jnp.float32)) for k, v in signals.items()}
 
 
 def _make_chunk(system, lmap: LearningMap, record_every: int, block: int | None = None, n_devices: int = 1) -> Callable:
@@ -238,9 +255,6 @@ def _make_chunk(system, lmap: LearningMap, record_every: int, block: int | None 
     on how many devices there are. With ``block``, each device's members are split into blocks
     of ``block`` and each block runs the whole chunk before the next one starts (``lax.map``).
     """
-
-    def member_keys_at(mkey, n):
-        return jax.random.split(jax.random.fold_in(mkey, n))  # (k_sys, k_map)
 
     measure = getattr(system, "measure_ensemble", None) or jax.vmap(system.measure)
 
@@ -255,11 +269,11 @@ def _make_chunk(system, lmap: LearningMap, record_every: int, block: int | None 
         lstate_out = lstate_new
         sstate_out = _select(now_dead, sstate, sstate_new)
         dead_at = jnp.where(now_dead & ~dead, n, dead_at)
-        signals = {k: jnp.where(now_dead, jnp.nan, v).astype(jnp.result_type(v, jnp.float32)) for k, v in signals.items()}
+        signals = _nan_where(now_dead, signals)
         return params_out, lstate_out, sstate_out, now_dead, dead_at, signals
 
     def ens_step(params, lstate, sstate, dead, dead_at, mkeys, hyper, n):
-        ks = jax.vmap(member_keys_at, in_axes=(0, None))(mkeys, n)
+        ks = _iteration_keys(mkeys, n)
         k_sys, k_map = ks[:, 0], ks[:, 1]
         signals, sstate_new = measure(params, sstate, k_sys)
         missing = [s for s in lmap.reads if s not in signals]
@@ -619,27 +633,20 @@ def _warn_divergence(run: Run) -> None:
         )
 
 
-_FINALS: "OrderedDict[str, Callable]" = OrderedDict()
-
-
 def _final_for(system) -> Callable:
     """Compiled ``state -> signals`` on the final parameters (the keys of the next iteration),
     cached like the chunks."""
-    key = _describe.digest(system)
-    fn = _FINALS.get(key)
-    if fn is None:
+
+    def build():
         measure = getattr(system, "measure_ensemble", None) or jax.vmap(system.measure)
 
         def final(state: EnsembleState):
-            ks = jax.vmap(lambda mk: jax.random.split(jax.random.fold_in(mk, state.n)))(state.member_keys)
-            signals, _ = measure(state.params, state.system, ks[:, 0])
-            return {k: jnp.where(state.diverged, jnp.nan, v).astype(jnp.result_type(v, jnp.float32)) for k, v in signals.items()}
+            signals, _ = measure(state.params, state.system, _iteration_keys(state.member_keys, state.n)[:, 0])
+            return _nan_where(state.diverged, signals)
 
-        fn = _FINALS[key] = jax.jit(final)
-        while len(_FINALS) > CHUNK_CACHE_SIZE:
-            _FINALS.popitem(last=False)
-    _FINALS.move_to_end(key)
-    return fn
+        return jax.jit(final)
+
+    return _cached(("final", _describe.digest(system)), build)
 
 
 MEMORY_FRACTION = 0.5
@@ -808,7 +815,6 @@ class _PlainProgress:
         self.total, self.B, self.done = int(total), int(n_members), int(initial)
         self.t0, self.t_first = time.perf_counter(), None  # start; end of the first chunk
         self.done_first = initial
-        self.postfix = ""
 
     def update(self, n: int) -> None:
         import sys
@@ -825,8 +831,8 @@ class _PlainProgress:
         print(f"evolve {self.B} members: {self.done}/{self.total} iterations, {rate * self.B:.3g} member-it/s, {left}",
               file=sys.stderr, flush=True)
 
-    def set_postfix_str(self, text: str) -> None:
-        self.postfix = text
+    def set_postfix_str(self, text: str) -> None:  # tqdm's interface; the line has its own rate
+        pass
 
     def close(self) -> None:
         pass

@@ -95,6 +95,7 @@ def padded_members(B: int) -> int:
     :data:`MIN_LANES` up to :data:`LANES`, then whole multiples of :data:`LANES`. Any power-of-two
     SIMD loop (vector width x interleave <= 64 float32) then covers the member axis with no
     remainder, so every member is computed by the same full-width loop body."""
+    _checks.integer_at_least("B", B, 1)
     B = int(B)
     if B >= LANES:
         return -(-B // LANES) * LANES
@@ -384,7 +385,7 @@ class Oscillators(NamedTuple):
         ``(B,)`` each and phases ``(B, N)``. The window runs with the member axis minor
         (``(N, B)`` phases, ``(N, N, B)`` weights), so every operation of a step is one
         contiguous vector over the members, in blocks of :data:`WINDOW_BLOCK` members. The
-        member axis is padded to a multiple of :data:`LANES`, so no member is ever computed in
+        member axis is padded to :func:`padded_members` ``(B)``, so no member is ever computed in
         a vector remainder: its numbers do not depend on the ensemble size or its position.
         """
         self.check()
@@ -395,14 +396,14 @@ class Oscillators(NamedTuple):
         return self._measure_minor(w, phases)
 
     def _measure_minor(self, w: jax.Array, phases: jax.Array):
-        """The window of ``B`` members, member axis minor, padded to whole :data:`LANES`."""
+        """The window of ``B`` members, member axis minor, padded to :func:`padded_members` ``(B)``."""
         B = w.shape[0]
         dtype = w.dtype
         omega = jnp.asarray(self.omega, dtype)[:, None]
         n = self.n_steps
         index = _pair_index(self.N)
 
-        def window(w, phases):  # (b, P), (b, N) -> (N, b), (b,); b a multiple of LANES
+        def window(w, phases):  # (b, P), (b, N) -> (N, b), (b,); b whole lanes (padded_members)
             padded = jnp.concatenate([w, jnp.zeros((w.shape[0], 1), dtype)], axis=-1)
             phi, rsum, _ = _integrate(padded.T[index], omega, phases.T, self.dt, n, False)
             return phi, rsum

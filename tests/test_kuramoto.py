@@ -196,6 +196,8 @@ def test_every_window_op_runs_on_whole_lanes(rng, B):
         walk(jax.make_jaxpr(f)({"w": w}, phases, keys).jaxpr)
         assert shapes and all(whole(s[-1]) for s in shapes), shapes
     assert ku.LANES % 64 == 0 and ku.WINDOW_BLOCK % ku.LANES == 0 and ku.MIN_LANES >= 16  # 16 AVX-512 lanes x 4
+    with pytest.raises(ValueError, match="B must be"):
+        ku.padded_members(0)
     sizes = [ku.padded_members(b) for b in range(1, 1000)]
     assert all(whole(p) and b <= p < max(2 * b, ku.MIN_LANES + 1) for b, p in zip(range(1, 1000), sizes))
 
