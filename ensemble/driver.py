@@ -55,6 +55,10 @@ class EnsembleState(NamedTuple):
         diverged_at: ``(B,)`` int32, iteration of divergence (-1 if none).
         member_keys: ``(B,)`` PRNG keys, ``fold_in(key, member_id)``.
         n: int32 scalar, the number of iterations done.
+        best: ``None``, or with ``evolve(..., track_best=True)`` a dict: ``"E"`` ``(B,)`` the
+            lowest E recorded so far (``inf`` before any), ``"iteration"`` ``(B,)`` int32 the
+            iteration that recorded it (-1 before any), ``"params"`` the parameters it was
+            measured on (leading axis ``B``).
     """
 
     params: PyTree
@@ -64,6 +68,7 @@ class EnsembleState(NamedTuple):
     diverged_at: jax.Array
     member_keys: jax.Array
     n: jax.Array
+    best: PyTree = None
 
 
 class Run(NamedTuple):
@@ -85,6 +90,10 @@ class Run(NamedTuple):
     the signals measured on the **final** ``params`` (what the next iteration would record; NaN
     for diverged members). The last record of ``traces`` is measured *before* the last update,
     so it belongs to other weights.
+
+    ``run.best_so_far`` (with ``evolve(..., track_best=True)``, else None) is a dict: ``"E"``
+    ``(B,)`` the lowest E each member recorded (NaN if it recorded none before diverging),
+    ``"iteration"`` ``(B,)`` when (-1 if none), ``"params"`` the parameters E was measured on.
     """
 
     traces: dict
@@ -102,6 +111,15 @@ class Run(NamedTuple):
         if self.system is None:
             raise ValueError("this Run has no system to measure its final params with")
         return {k: np.asarray(v) for k, v in _final_for(self.system)(self.state).items()}
+
+    @property
+    def best_so_far(self) -> dict | None:
+        b = self.state.best
+        if b is None:
+            return None
+        E = np.asarray(b["E"], float)
+        return {"E": np.where(np.isfinite(E), E, np.nan), "iteration": np.asarray(b["iteration"]),
+                "params": jax.tree_util.tree_map(np.asarray, b["params"])}
 
     def best(self, k: int = 1, signal: str = "E") -> np.ndarray:
         """Indices of the ``k`` members with the lowest final ``signal`` (diverged and NaN members
@@ -132,6 +150,20 @@ class Run(NamedTuple):
             best = self._best(final, 1, "E")
             out["best_member"] = int(best[0]) if best.size else None
         return out
+
+
+class ChunkInfo(NamedTuple):
+    """The third argument of ``evolve(..., on_chunk=)``.
+
+    Attributes:
+        done: iterations finished so far in this run (resumed ones included).
+        total: the run's ``n_iterations``.
+        iterations: ``(n_records_so_far,)`` the iteration index of each record in the traces.
+    """
+
+    done: int
+    total: int
+    iterations: np.ndarray
 
 
 class Interrupted(KeyboardInterrupt):
@@ -187,6 +219,28 @@ def _all_finite(tree: PyTree) -> jax.Array:
 
 def _select(pred: jax.Array, a: PyTree, b: PyTree) -> PyTree:
     return jax.tree_util.tree_map(lambda x, y: jnp.where(pred, x, y), a, b)
+
+
+def _select_members(pred: jax.Array, a: PyTree, b: PyTree) -> PyTree:
+    """Per member (``pred`` of shape ``(B,)``): ``a``'s rows where true, ``b``'s elsewhere."""
+    return jax.tree_util.tree_map(lambda x, y: jnp.where(pred.reshape(pred.shape + (1,) * (x.ndim - 1)), x, y), a, b)
+
+
+def _track_best(best: dict, params: PyTree, E: jax.Array, n) -> dict:
+    """Keep, per member, the lowest recorded ``E`` (NaN never counts) and the ``params`` it was
+    measured on (the parameters before iteration ``n``'s update)."""
+    better = E < best["E"]
+    return {
+        "E": jnp.where(better, E.astype(best["E"].dtype), best["E"]),
+        "iteration": jnp.where(better, n, best["iteration"]),
+        "params": _select_members(better, params, best["params"]),
+    }
+
+
+def _start_best(params: PyTree, B: int) -> dict:
+    dtype = jnp.result_type(*jax.tree_util.tree_leaves(params), jnp.float32)
+    return {"E": jnp.full(B, jnp.inf, dtype), "iteration": jnp.full(B, -1, jnp.int32),
+            "params": jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True), params)}
 
 
 BLOCK_MEMBERS = 256
@@ -287,7 +341,8 @@ def _make_chunk(system, lmap: LearningMap, record_every: int, block: int | None 
         p, l, s, d, da, sig = ens_step(
             state.params, state.learning, state.system, state.diverged, state.diverged_at, state.member_keys, hyper, state.n
         )
-        return EnsembleState(p, l, s, d, da, state.member_keys, state.n + 1), sig
+        best = None if state.best is None else _track_best(state.best, state.params, sig["E"], state.n)
+        return EnsembleState(p, l, s, d, da, state.member_keys, state.n + 1, best), sig
 
     def chunk(state: EnsembleState, hyper, n_records: int):
         def record(state, _):
@@ -347,12 +402,14 @@ def _make_chunk(system, lmap: LearningMap, record_every: int, block: int | None 
     return jax.jit(sharded_chunk, static_argnums=2, donate_argnums=0)
 
 
-def init_state(system, lmap: LearningMap, params: PyTree, key: jax.Array, members=None) -> EnsembleState:
+def init_state(system, lmap: LearningMap, params: PyTree, key: jax.Array, members=None,
+               track_best: bool = False) -> EnsembleState:
     """The state of an ensemble before iteration 0.
 
     Args:
         params: stacked parameters, leading axis ``B``.
         key: root key. members: ``B`` member ids (default ``range(B)``).
+        track_best: carry the best-so-far record (:attr:`EnsembleState.best`).
     """
     B = _n_members(params)
     ids = np.arange(B) if members is None else np.asarray(members)
@@ -363,7 +420,8 @@ def init_state(system, lmap: LearningMap, params: PyTree, key: jax.Array, member
     sstate = jax.vmap(system.init_state)(params, sys_keys)
     lstate = jax.vmap(lmap.init)(params)
     return EnsembleState(
-        params, lstate, sstate, jnp.zeros(B, bool), jnp.full(B, -1, jnp.int32), mkeys, jnp.zeros((), jnp.int32)
+        params, lstate, sstate, jnp.zeros(B, bool), jnp.full(B, -1, jnp.int32), mkeys, jnp.zeros((), jnp.int32),
+        _start_best(params, B) if track_best else None,
     )
 
 
@@ -385,9 +443,10 @@ def process_members(n_members: int, process_index: int | None = None, process_co
     return np.arange(p * B // P, (p + 1) * B // P)
 
 
-def check_system(system, lmap: LearningMap, member_params: PyTree) -> None:
+def check_system(system, lmap: LearningMap, member_params: PyTree) -> dict:
     """Check the system contract on one member's parameters (shapes only, ``jax.eval_shape``, no
-    compilation); ValueError naming what is wrong instead of an error deep inside the scan."""
+    compilation); ValueError naming what is wrong instead of an error deep inside the scan.
+    Returns the signals' shapes (``jax.ShapeDtypeStruct`` by name)."""
     missing = [m for m in ("init_state", "measure") if not callable(getattr(system, m, None))]
     if missing:
         raise ValueError(
@@ -419,6 +478,7 @@ def check_system(system, lmap: LearningMap, member_params: PyTree) -> None:
         (a.shape, a.dtype) != (b.shape, b.dtype) for a, b in zip(jax.tree_util.tree_leaves(new_state), jax.tree_util.tree_leaves(state))
     ):
         raise ValueError("system.measure must return a state with the structure, shapes and dtypes of init_state's")
+    return dict(signals)
 
 
 def _n_members(params: PyTree) -> int:
@@ -444,13 +504,14 @@ def evolve(
     chunk: int | None = None,
     state: EnsembleState | None = None,
     progress: bool = False,
-    on_chunk: Callable[[EnsembleState, dict, np.ndarray], None] | None = None,
+    on_chunk: Callable[[EnsembleState, dict, ChunkInfo], None] | None = None,
     checkpoint: str | None = None,
     resume: bool = False,
     meta: dict | None = None,
     devices: int | None = None,
     member_batch: int | None = None,
     n_members: int | None = None,
+    track_best: bool = False,
 ) -> Run:
     """Advance an ensemble of ``B`` members for ``n_iterations`` learning iterations.
 
@@ -469,7 +530,9 @@ def evolve(
             Default: about 10 chunks.
         state: continue from a previous :class:`EnsembleState` instead of ``params``.
         progress: show a tqdm progress bar (iterations, member-iterations/s, time left).
-        on_chunk: called as ``on_chunk(state, traces_so_far, iterations_so_far)`` after each chunk.
+        on_chunk: called as ``on_chunk(state, traces_so_far, info)`` after each chunk, with
+            ``traces_so_far`` a dict of ``(n_records_so_far, B)`` arrays and ``info`` a
+            :class:`ChunkInfo` (``info.done`` of ``info.total`` iterations, ``info.iterations``).
         checkpoint: file prefix (e.g. ``"out/checkpoints/fig2a"``): after every
             chunk the full state and traces are written there atomically
             (see :mod:`ensemble.checkpoint`).
@@ -488,6 +551,9 @@ def evolve(
             only when every leaf of ``params`` is 1-d (each member's parameters are scalars),
             which is otherwise refused as one member's unstacked parameters (stack those with
             :func:`ensemble.replicate`).
+        track_best: keep, inside the scan, each member's lowest recorded ``E`` and the
+            parameters it was measured on (``run.best_so_far``; every iteration counts, not
+            only the recorded ones). A ``state`` that already tracks keeps tracking.
 
     Returns:
         A :class:`Run`.
@@ -526,7 +592,9 @@ def evolve(
     else:
         B = _n_members(state.params)
         state = jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True), state)  # chunks donate their input
-    check_system(system, lmap, jax.tree_util.tree_map(lambda x: x[0], params if state is None else state.params))
+    signals = check_system(system, lmap, jax.tree_util.tree_map(lambda x: x[0], params if state is None else state.params))
+    if track_best and "E" not in signals:
+        raise ValueError(f"track_best=True needs a signal 'E' to rank by; the system measures {sorted(signals)}")
     hyper = broadcast_hyper(hyper, B)
     lmap.check(hyper)
     batch = _member_batch(member_batch, B, system, lmap, params if state is None else state.params, n_iterations // record_every)
@@ -535,9 +603,12 @@ def evolve(
             system, lmap, params, hyper, batch, key=key, ids=None if state is not None else ids, state=state,
             n_iterations=n_iterations, record_every=record_every, chunk=chunk, progress=progress,
             on_chunk=on_chunk, checkpoint=checkpoint, resume=resume, meta=meta, devices=devices, t0=t0,
+            track_best=track_best,
         )
     if state is None:
-        state = init_state(system, lmap, params, key, ids)
+        state = init_state(system, lmap, params, key, ids, track_best)
+    elif track_best and state.best is None:
+        state = state._replace(best=_start_best(state.params, B))
     if chunk is None:
         chunk = record_every * max(1, math.ceil(n_iterations / record_every / 10))
     _checks.integer_at_least("chunk", chunk, 1)
@@ -572,7 +643,6 @@ def evolve(
             traces = {k: [v] for k, v in loaded.items()}
             done = int(state.n) - start
     bar = _progress_bar(n_iterations, B, done) if progress else None
-    t_loop, done_before = time.perf_counter(), done
     saved = done  # iterations safe in the checkpoint
     try:
         while done < n_iterations:
@@ -583,7 +653,6 @@ def evolve(
             done += n_it
             if bar is not None:
                 bar.update(n_it)
-                bar.set_postfix_str(f"{(done - done_before) * B / (time.perf_counter() - t_loop):.3g} member-it/s")
             if checkpoint is not None or on_chunk is not None:
                 so_far = {k: np.concatenate(v) for k, v in traces.items()}
                 traces = {k: [v] for k, v in so_far.items()}
@@ -592,7 +661,7 @@ def evolve(
                     ckpt.save(checkpoint, state, so_far, its, fingerprint)
                     saved = done
                 if on_chunk is not None:
-                    on_chunk(state, so_far, its)
+                    on_chunk(state, so_far, ChunkInfo(done, n_iterations, its))
     except KeyboardInterrupt:
         raise Interrupted(saved if checkpoint is not None else 0, n_iterations, checkpoint) from None
     finally:
@@ -697,7 +766,7 @@ def _slice(tree: PyTree, lo: int, hi: int, B: int) -> PyTree:
 
 
 def _evolve_in_groups(system, lmap, params, hyper, batch, *, key, ids, state, n_iterations, record_every, chunk,
-                      progress, on_chunk, checkpoint, resume, meta, devices, t0) -> Run:
+                      progress, on_chunk, checkpoint, resume, meta, devices, t0, track_best) -> Run:
     """Run members ``[lo, lo + batch)`` one group after the other and join the groups' results."""
     B = _n_members(params if state is None else state.params)
     runs = []
@@ -705,22 +774,14 @@ def _evolve_in_groups(system, lmap, params, hyper, batch, *, key, ids, state, n_
     try:
         runs = _run_groups(system, lmap, params, hyper, batch, B, key=key, ids=ids, state=state, n_iterations=n_iterations,
                            record_every=record_every, chunk=chunk, progress=progress, on_chunk=on_chunk,
-                           checkpoint=checkpoint, resume=resume, meta=meta, devices=devices)
+                           checkpoint=checkpoint, resume=resume, meta=meta, devices=devices, track_best=track_best)
     finally:
         _GROUP_DEPTH.pop()
     join = lambda *xs: np.concatenate([np.asarray(x) for x in xs])  # noqa: E731
     home = jax.local_devices()[0]
     cat = lambda *xs: jnp.concatenate([jax.device_put(x, home) for x in xs])  # noqa: E731 - groups may sit on different devices
     st = [r.state for r in runs]
-    state = EnsembleState(
-        jax.tree_util.tree_map(cat, *[s.params for s in st]),
-        jax.tree_util.tree_map(cat, *[s.learning for s in st]),
-        jax.tree_util.tree_map(cat, *[s.system for s in st]),
-        cat(*[s.diverged for s in st]),
-        cat(*[s.diverged_at for s in st]),
-        cat(*[s.member_keys for s in st]),
-        jax.device_put(st[0].n, home),
-    )
+    state = jax.tree_util.tree_map(cat, *[s._replace(n=None) for s in st])._replace(n=jax.device_put(st[0].n, home))
     traces = {k: np.concatenate([r.traces[k] for r in runs], axis=1) for k in runs[0].traces}
     run = Run(traces, runs[0].iterations, state.params, join(*[r.diverged for r in runs]),
               join(*[r.diverged_at for r in runs]), state, time.perf_counter() - t0,
@@ -731,7 +792,7 @@ def _evolve_in_groups(system, lmap, params, hyper, batch, *, key, ids, state, n_
 
 
 def _run_groups(system, lmap, params, hyper, batch, B, *, key, ids, state, n_iterations, record_every, chunk, progress,
-                on_chunk, checkpoint, resume, meta, devices) -> list:
+                on_chunk, checkpoint, resume, meta, devices, track_best) -> list:
     runs = []
     for lo in range(0, B, batch):
         hi = min(B, lo + batch)
@@ -745,6 +806,7 @@ def _run_groups(system, lmap, params, hyper, batch, B, *, key, ids, state, n_ite
             state=None if state is None else _slice(state, lo, hi, B), progress=progress, on_chunk=on_chunk,
             checkpoint=None if checkpoint is None else f"{checkpoint}.members-{lo}-{hi}",
             resume=resume, meta=meta, devices=group_devices, member_batch=hi - lo, n_members=hi - lo,
+            track_best=track_best,
         ))
     return runs
 
@@ -797,28 +859,29 @@ def _iterations(start: int, done: int, record_every: int) -> np.ndarray:
 
 
 def _progress_bar(total: int, n_members: int, initial: int = 0):
-    """A tqdm bar on a terminal; one plain line per chunk otherwise (logs, CI, files)."""
+    """A tqdm bar on a terminal; one plain line per chunk otherwise (logs, CI, files). Both show
+    member-iterations/s and the time left from the chunks after the first (whose time includes
+    compilation)."""
     import sys
 
     if not getattr(sys.stderr, "isatty", lambda: False)():
         return _PlainProgress(total, n_members, initial)
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=initial, unit="it", desc=f"evolve {n_members} members", dynamic_ncols=True)
+    bar = tqdm(total=total, initial=initial, unit="it", desc=f"evolve {n_members} members", dynamic_ncols=True,
+               bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
+    return _TqdmProgress(bar, _Rate(total, n_members, initial))
 
 
-class _PlainProgress:
-    """Progress as one line per chunk on stderr, no carriage returns. The time left comes from
-    the chunks after the first (whose time includes compilation)."""
+class _Rate:
+    """Member-iterations/s and time left, from run time only: the first chunk (compilation
+    included) starts the clock."""
 
     def __init__(self, total: int, n_members: int, initial: int = 0):
         self.total, self.B, self.done = int(total), int(n_members), int(initial)
-        self.t0, self.t_first = time.perf_counter(), None  # start; end of the first chunk
-        self.done_first = initial
+        self.t0, self.t_first, self.done_first = time.perf_counter(), None, int(initial)
 
-    def update(self, n: int) -> None:
-        import sys
-
+    def update(self, n: int) -> str:
         self.done += int(n)
         now = time.perf_counter()
         if self.t_first is None:
@@ -828,11 +891,33 @@ class _PlainProgress:
         else:
             rate = (self.done - self.done_first) / max(now - self.t_first, 1e-9)
             left = f"time left {max(self.total - self.done, 0) / rate:.0f} s" if rate > 0 else ""
-        print(f"evolve {self.B} members: {self.done}/{self.total} iterations, {rate * self.B:.3g} member-it/s, {left}",
-              file=sys.stderr, flush=True)
+        return f"{rate * self.B:.3g} member-it/s, {left}"
 
-    def set_postfix_str(self, text: str) -> None:  # tqdm's interface; the line has its own rate
-        pass
+
+class _TqdmProgress:
+    def __init__(self, bar, rate: _Rate):
+        self.bar, self.rate = bar, rate
+
+    def update(self, n: int) -> None:
+        self.bar.set_postfix_str(self.rate.update(n), refresh=False)
+        self.bar.update(n)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+class _PlainProgress:
+    """Progress as one line per chunk on stderr, no carriage returns."""
+
+    def __init__(self, total: int, n_members: int, initial: int = 0):
+        self.rate = _Rate(total, n_members, initial)
+
+    def update(self, n: int) -> None:
+        import sys
+
+        text = self.rate.update(n)
+        print(f"evolve {self.rate.B} members: {self.rate.done}/{self.rate.total} iterations, {text}",
+              file=sys.stderr, flush=True)
 
     def close(self) -> None:
         pass

@@ -89,7 +89,7 @@ def test_chunking_and_continuation_do_not_change_results():
     ref = evolve(ff.Task(X, Y), lmap, net_params(16), hyper, n_iterations=48, chunk=48, **common)
     seen = []
     chunked = evolve(
-        ff.Task(X, Y), lmap, net_params(16), hyper, n_iterations=48, chunk=9, on_chunk=lambda s, t, it: seen.append(it[-1]), **common
+        ff.Task(X, Y), lmap, net_params(16), hyper, n_iterations=48, chunk=9, on_chunk=lambda s, t, info: seen.append(info.iterations[-1]), **common
     )
     np.testing.assert_array_equal(chunked.traces["E"], ref.traces["E"])
     assert_same(chunked.params, ref.params)
@@ -286,7 +286,7 @@ def test_checkpoint_of_a_changed_system_is_refused(tmp_path, kind):
     common = dict(key=jax.random.key(0), n_iterations=20, record_every=2, chunk=10, checkpoint=str(tmp_path / "ck"))
     params, hyper = {"x": jnp.zeros((4, 3))}, learning.DiscreteHyper(3.0, 0.03, 2)
 
-    def stop(state, traces, its):
+    def stop(state, traces, info):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):

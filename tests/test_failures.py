@@ -42,8 +42,8 @@ class Stop(Exception):
 
 
 def stop_at(iteration):
-    def on_chunk(state, traces, its):
-        if its[-1] >= iteration:
+    def on_chunk(state, traces, info):
+        if info.done >= iteration + 1:
             raise Stop
 
     return on_chunk
@@ -73,7 +73,7 @@ def test_damaged_checkpoint_falls_back_to_the_previous_one(tmp_path, damage):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         seen = []
-        resumed = run(checkpoint=path, resume=True, on_chunk=lambda s, t, it: seen.append(int(it[-1])))
+        resumed = run(checkpoint=path, resume=True, on_chunk=lambda s, t, info: seen.append(int(info.iterations[-1])))
     assert any("previous checkpoint" in str(w.message) for w in caught)
     assert seen == [29, 39]  # resumed from iteration 20, the previous chunk
     np.testing.assert_array_equal(resumed.traces["E"], ref.traces["E"])
@@ -192,8 +192,8 @@ def test_lock_of_a_killed_process_is_not_stale(tmp_path):
 
 
 def test_ctrl_c_in_evolve_names_what_is_checkpointed(tmp_path):
-    def interrupt(state, traces, its):
-        if its[-1] >= 19:
+    def interrupt(state, traces, info):
+        if info.done >= 20:
             raise KeyboardInterrupt
 
     with pytest.raises(driver.Interrupted) as info:

@@ -8,8 +8,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from typing import NamedTuple
+
 import ensemble
-from ensemble import learning
+from ensemble import evolve, learning
 
 
 def sphere(p):
@@ -128,3 +130,52 @@ def test_chunk_cache_tells_maps_apart_by_their_closures():
     assert get(learning.masked(learning.discrete(1), {"x": True})) is not get(learning.masked(learning.discrete(1), {"x": False}))
     assert driver._chunk_for(ensemble.from_loss(lambda p: jnp.sum(p["x"] ** 2)), learning.discrete(1), 1, None, 1) is not \
         driver._chunk_for(ensemble.from_loss(lambda p: jnp.sum(p["x"] ** 4)), learning.discrete(1), 1, None, 1)
+
+
+def test_track_best_keeps_the_lowest_E_and_the_params_it_was_measured_on(tmp_path):
+    """Against a plain reference: with every iteration recorded, the best-so-far is the nanmin of
+    the trace, at its first argmin, and its params reproduce that E; groups, chunks and a resumed
+    checkpoint give the same bits; a diverged member keeps what it had before diverging."""
+    system = ensemble.from_loss(sphere)
+    params = {"x": jnp.asarray(np.random.default_rng(3).uniform(0.0, 0.5, size=(6, 3)))}
+    S = np.array([0.03, 0.02, 0.03, 0.01, 0.03, 1e30])  # the last one overflows within a few iterations
+    hyper = learning.DiscreteHyper(np.array([1.0, 3.0, 3.0, 1.0, 2.0, 3.0]), S, 2)
+    common = dict(key=jax.random.key(0), n_iterations=40)
+    run = evolve(system, learning.discrete(2), params, hyper, track_best=True, **common)
+    best = run.best_so_far
+    E = run.traces["E"]
+    assert run.diverged[-1] and not run.diverged[:-1].any()
+    with np.errstate(all="ignore"):
+        np.testing.assert_array_equal(best["E"], np.nanmin(E, axis=0))
+    np.testing.assert_array_equal(best["iteration"], run.iterations[np.nanargmin(E, axis=0)])
+    assert np.all(best["E"][:-1] < E[0, :-1])  # learning lowered E
+    remeasured = np.array([np.sum((np.asarray(best["params"]["x"][i], np.float64) - 1.0) ** 2) for i in range(6)])
+    np.testing.assert_allclose(remeasured, best["E"], rtol=1e-12)
+    assert best["iteration"][-1] < run.diverged_at[-1]
+    # other layouts and a checkpointed resume: the same bits
+    groups = evolve(system, learning.discrete(2), params, hyper, track_best=True, member_batch=4, chunk=7, **common)
+    path = str(tmp_path / "ck")
+    evolve(system, learning.discrete(2), params, hyper, track_best=True, checkpoint=path,
+           key=common["key"], n_iterations=20)
+    resumed = evolve(system, learning.discrete(2), params, hyper, track_best=True, checkpoint=path, resume=True, **common)
+    for other in (groups, resumed):
+        for a, b in zip(jax.tree_util.tree_leaves(other.best_so_far), jax.tree_util.tree_leaves(best)):
+            np.testing.assert_array_equal(a, b)
+    # sparse records: every iteration still counts
+    sparse = evolve(system, learning.discrete(2), params, hyper, track_best=True, record_every=10, **common)
+    np.testing.assert_array_equal(sparse.best_so_far["E"], best["E"])
+    assert evolve(system, learning.discrete(2), params, hyper, **common).best_so_far is None
+
+
+def test_track_best_needs_an_E_signal():
+    class OnlyR(NamedTuple):
+        def init_state(self, params, key):
+            return jnp.zeros(())
+
+        def measure(self, params, state, key):
+            return {"R": jnp.sum(params["w"] ** 2)}, state
+
+    lmap = learning.discrete(2)._replace(reads=("R",))  # a map that would read R only
+    with pytest.raises(ValueError, match="track_best=True needs a signal 'E'"):
+        evolve(OnlyR(), lmap, ensemble.replicate({"w": jnp.ones(3)}, 4), learning.DiscreteHyper(1.0, 0.1, 2),
+               key=jax.random.key(0), n_iterations=2, track_best=True)

@@ -65,8 +65,9 @@ def test_resume_after_crash_is_bitwise_identical(tmp_path):
     ref = evolve(ff.Task(X, Y), learning.discrete(2), net_params(8), hyper, **common)
     path = str(tmp_path / "ck")
 
-    def crash_after_three(state, traces, its):
-        if its[-1] >= 29:
+    def crash_after_three(state, traces, info):
+        assert (info.total, info.iterations[-1]) == (common["n_iterations"], info.done - 1)
+        if info.done >= 30:
             raise Crash
 
     with pytest.raises(Crash):
@@ -74,7 +75,7 @@ def test_resume_after_crash_is_bitwise_identical(tmp_path):
     assert json.loads(open(path + ".json").read())["iterations_done"] == 30
     seen = []
     resumed = evolve(ff.Task(X, Y), learning.discrete(2), net_params(8), hyper, checkpoint=path, resume=True,
-                     on_chunk=lambda s, t, it: seen.append(it[-1]), **common)
+                     on_chunk=lambda s, t, info: seen.append(info.iterations[-1]), **common)
     assert seen == [39, 49, 59]  # only the missing chunks ran
     np.testing.assert_array_equal(resumed.traces["E"], ref.traces["E"])
     np.testing.assert_array_equal(resumed.iterations, ref.iterations)
@@ -169,6 +170,30 @@ def test_progress_bar_reports_member_rate(capsys):
     assert err.count("\n") == 2 and "10/20 iterations" in err.splitlines()[0]
 
 
+def test_time_left_comes_from_run_time_only(monkeypatch):
+    """The first chunk (compilation) starts the clock: a 100 s compile and 1 s chunks of 10
+    iterations leave 8 chunks = 8 s, not 8 x 50 s."""
+    clock = iter([0.0, 100.0, 101.0, 102.0])
+    monkeypatch.setattr(driver.time, "perf_counter", lambda: next(clock))
+    rate = driver._Rate(total=100, n_members=4)
+    assert "compiled" in rate.update(10)
+    assert rate.update(10) == "40 member-it/s, time left 8 s"
+    assert rate.update(10) == "40 member-it/s, time left 7 s"
+
+
+def test_progress_bar_on_a_terminal_uses_tqdm_with_the_run_time_estimate(monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    bar = driver._progress_bar(20, 4)
+    assert isinstance(bar, driver._TqdmProgress)
+    bar.update(10)
+    bar.update(10)
+    bar.close()
+    err = capsys.readouterr().err
+    assert "20/20" in err and "member-it/s" in err and "time left" in err and "<" not in err  # no tqdm ETA
+
+
 def test_finished_run_resumes_to_a_larger_n_iterations(tmp_path):
     common = dict(key=jax.random.key(4), record_every=5, chunk=10)
     hyper = learning.DiscreteHyper(0.1, 0.3, 2)
@@ -177,7 +202,7 @@ def test_finished_run_resumes_to_a_larger_n_iterations(tmp_path):
     evolve(ff.Task(X, Y), learning.discrete(2), net_params(4), hyper, n_iterations=30, checkpoint=path, **common)
     seen = []
     longer = evolve(ff.Task(X, Y), learning.discrete(2), net_params(4), hyper, n_iterations=50, checkpoint=path, resume=True,
-                    on_chunk=lambda s, t, it: seen.append(int(it[-1])), **common)
+                    on_chunk=lambda s, t, info: seen.append(int(info.iterations[-1])), **common)
     assert seen == [39, 49]  # only the new iterations ran
     np.testing.assert_array_equal(longer.traces["E"], ref.traces["E"])
     assert_same(longer.state, ref.state)
