@@ -65,8 +65,9 @@ def test_warm_up_relaxes_before_learning_and_zero_is_plain():
 
 
 def test_fig5_json_keys(tmp_path):
-    studies.reproduce("fig5", str(tmp_path), r_time=3.0, final_span=1, **{**TINY, "record_every": 1})
+    result = studies.reproduce("fig5", str(tmp_path), r_time=3.0, final_span=1, **{**TINY, "record_every": 1})
     data = json.loads((tmp_path / "fig5.json").read_text())
+    np.testing.assert_allclose(result.runs["fig5"].traces["E"][:, data["summary"]["shown_member"]], data["E"], rtol=1e-6)
     s = data["summary"]
     for key in ("initial_error", "final_error", "final_R", "final_M", "R0", "M0", "shown_member", "diverged"):
         assert key in s
@@ -91,7 +92,8 @@ def test_fig6_json_keys_and_grid(tmp_path):
 
 
 def test_fig7_json_keys(tmp_path):
-    studies.reproduce("fig7", str(tmp_path), windows=(0.25, 0.5), **TINY)
+    result = studies.reproduce("fig7", str(tmp_path), windows=(0.25, 0.5), **TINY)
+    assert set(result.runs) == {"T0.25", "T0.5"} and result.runs["T0.5"].params["w"].shape[0] == TINY["members"]
     data = json.loads((tmp_path / "fig7.json").read_text())
     np.testing.assert_allclose(data["T"], [0.25, 0.5])
     for key in ("mean_R", "mean_M", "success_fraction"):

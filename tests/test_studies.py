@@ -31,6 +31,11 @@ def test_fig2a_json_has_the_contract_keys(tmp_path):
     assert 0 <= s["al_all_correct_fraction"] <= 1 and s["diverged"] == 0
     assert s["backprop_final_median_error"] < 0.25  # back-propagation lowers E from the initial ~0.25
     assert result.summary == s
+    # the Run behind it: per-member traces and final params, not in the JSON
+    al = result.runs["al"]
+    assert al.traces["E"].shape == (10, 4) and al.params["hidden"].shape[0] == 4
+    np.testing.assert_allclose(al.traces["E"][-1], data["al_final_errors"], rtol=1e-6)
+    assert "runs" not in data
 
 
 def test_fig2a_same_seed_same_json(tmp_path):
@@ -83,7 +88,9 @@ def test_fig3_grid_layout_and_keys(tmp_path):
     from ensemble.studies import fig3
 
     cfg = dict(members=2, n_tau=3, n_S=2, n_iterations=40, record_every=20, tau_min=0.05, tau_max=0.5, S_min=0.1, S_max=0.5)
-    studies.reproduce("fig3", str(tmp_path), **cfg)
+    result = studies.reproduce("fig3", str(tmp_path), **cfg)
+    assert result.runs["p15"].traces["E"].shape == (2, 3 * 2 * 2)
+    np.testing.assert_allclose(result.runs["p5"].hyper.tau, np.repeat(np.geomspace(0.05, 0.5, 3), 4), rtol=1e-6)
     data = json.loads((tmp_path / "fig3.json").read_text())
     np.testing.assert_allclose(data["tau"], np.geomspace(0.05, 0.5, 3))
     np.testing.assert_allclose(data["S"], [0.1, 0.5])
@@ -97,7 +104,7 @@ def test_fig3_grid_layout_and_keys(tmp_path):
 
     config = fig3.Config(**cfg)
     X, Y = patterns.vowels()
-    final, _, _ = fig3.sweep(X, Y, np.geomspace(0.05, 0.5, 3), np.array([0.1, 0.5]), config)
+    final = fig3.sweep(X, Y, np.geomspace(0.05, 0.5, 3), np.array([0.1, 0.5]), config).final
     assert np.mean(final[2, 0]) == pytest.approx(data["mean_error"]["p5"][2][0], rel=1e-6)
     assert final.shape == (3, 2, 2)
 
@@ -116,7 +123,8 @@ def test_fig4_threshold_gives_the_target_mean_robustness():
 
 
 def test_fig4_and_fig2b_json_keys(tmp_path):
-    studies.reproduce("fig4", str(tmp_path), members=4, n_iterations=60, record_every=20)
+    result = studies.reproduce("fig4", str(tmp_path), members=4, n_iterations=60, record_every=20)
+    assert set(result.runs) == {"testing", "robust"} and result.runs["robust"].traces["R"].shape == (3, 4)
     data = json.loads((tmp_path / "fig4.json").read_text())
     s = data["summary"]
     for key in ("eps", "testing_mean_R", "robust_mean_R", "robust_functional_fraction", "diverged"):

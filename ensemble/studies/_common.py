@@ -25,6 +25,9 @@ class Result:
         summary: the headline numbers (JSON key ``summary``).
         arrays: the arrays behind the plot (top-level JSON keys).
         wall_time: seconds for ``run``.
+        runs: the :class:`ensemble.driver.Run` of each batched call by name (not written to
+            JSON): per-member traces (``runs[name].traces``, ``(n_records, B)``), final and
+            best parameters, hyperparameters; ``{}`` for a result read back from JSON.
     """
 
     study: str
@@ -32,6 +35,7 @@ class Result:
     summary: dict
     arrays: dict
     wall_time: float = 0.0
+    runs: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
     def to_json(self) -> dict:
         out = {

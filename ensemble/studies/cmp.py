@@ -241,7 +241,7 @@ def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resum
     })
     cfg = dataclasses.asdict(config)
     cfg.update({"tau_c_used": tau_c, "S_c_used": S_c, "gamma_c_used": gamma_c})
-    return Result("cmp", cfg, summary, arrays, time.perf_counter() - t0)
+    return Result("cmp", cfg, summary, arrays, time.perf_counter() - t0, runs={"discrete": disc, "continuous": cont})
 
 
 def plot(result: Result, path: str | None = None):

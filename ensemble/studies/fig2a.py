@@ -116,7 +116,7 @@ def run(
         "backprop": {"iterations": bp_it, **bp_band},
         "al_final_errors": al.traces["E"][-1],
     }
-    return Result("fig2a", dataclasses.asdict(config), summary, arrays, time.perf_counter() - t0)
+    return Result("fig2a", dataclasses.asdict(config), summary, arrays, time.perf_counter() - t0, runs={"al": al})
 
 
 def plot(result: Result, path: str | None = None):

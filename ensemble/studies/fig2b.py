@@ -83,7 +83,7 @@ def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resum
     }
     arrays = {"iterations": out.iterations, "E": E[:, best], "R": R[:, best],
               "median_E": np.nanmedian(E, axis=1), "mean_R": np.nanmean(R, axis=1)}
-    return Result("fig2b", dataclasses.asdict(config), summary, arrays, time.perf_counter() - t0)
+    return Result("fig2b", dataclasses.asdict(config), summary, arrays, time.perf_counter() - t0, runs={"al": out})
 
 
 def plot(result: Result, path: str | None = None):

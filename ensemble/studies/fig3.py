@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from typing import NamedTuple
 
 import jax
 import numpy as np
@@ -60,8 +61,19 @@ class Config(NetworkConfig):
         return np.geomspace(self.tau_min, self.tau_max, self.n_tau), np.geomspace(self.S_min, self.S_max, self.n_S)
 
 
-def sweep(X, Y, tau: np.ndarray, S: np.ndarray, config: Config, *, progress=False, checkpoint=None, resume=False, chunk=None, tag=""):
-    """One batched run of the grid ``tau x S x members``; returns the final errors ``(n_tau, n_S, members)``, diverged count and correctness."""
+class Sweep(NamedTuple):
+    """One (tau, S) surface: ``final`` errors, ``diverged`` and ``correct`` of shape
+    ``(n_tau, n_S, members)``, and the :class:`ensemble.driver.Run` behind them (members in that order)."""
+
+    final: np.ndarray
+    diverged: np.ndarray
+    correct: np.ndarray
+    run: object
+
+
+def sweep(X, Y, tau: np.ndarray, S: np.ndarray, config: Config, *, progress=False, checkpoint=None, resume=False,
+          chunk=None, tag="") -> Sweep:
+    """One batched run of the grid ``tau x S x members``."""
     n_tau, n_S, M = len(tau), len(S), config.members
     B = n_tau * n_S * M
     tau_m = np.repeat(tau, n_S * M)
@@ -83,7 +95,7 @@ def sweep(X, Y, tau: np.ndarray, S: np.ndarray, config: Config, *, progress=Fals
     )
     final = run.traces["E"][-1].reshape(n_tau, n_S, M)
     correct = np.asarray(jax.vmap(lambda p: ff.correct(p, X, Y))(run.params)) & ~run.diverged
-    return final, run.diverged.reshape(n_tau, n_S, M), correct.reshape(n_tau, n_S, M)
+    return Sweep(final, run.diverged.reshape(n_tau, n_S, M), correct.reshape(n_tau, n_S, M), run)
 
 
 def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resume=False, chunk=None) -> Result:
@@ -93,10 +105,12 @@ def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resum
     tau, S = config.grid()
     arrays = {"tau": tau, "S": S, "mean_error": {}, "median_error": {}, "all_correct_fraction": {}, "diverged": {}}
     summary = {"members_per_point": config.members}
+    runs = {}
     for name, task in TASKS.items():
         X, Y = task()
         ck = os.path.join(checkpoint_dir, f"fig3_{name}") if checkpoint_dir else None
-        final, dead, correct = sweep(X, Y, tau, S, config, progress=progress, checkpoint=ck, resume=resume, chunk=chunk, tag=name)
+        final, dead, correct, runs[name] = sweep(X, Y, tau, S, config, progress=progress, checkpoint=ck, resume=resume,
+                                                 chunk=chunk, tag=name)
         with np.errstate(all="ignore"):
             mean = np.nanmean(final, axis=2)
             median = np.nanmedian(final, axis=2)
@@ -114,7 +128,7 @@ def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resum
     (i5, j5), (i15, j15) = summary["p5_best_index"], summary["p15_best_index"]
     summary["optimum_distance_cells"] = int(max(abs(i5 - i15), abs(j5 - j15)))
     summary["diverged"] = summary["p5_diverged"] + summary["p15_diverged"]
-    return Result("fig3", dataclasses.asdict(config), summary, arrays, time.perf_counter() - t0)
+    return Result("fig3", dataclasses.asdict(config), summary, arrays, time.perf_counter() - t0, runs=runs)
 
 
 def plot(result: Result, path: str | None = None):

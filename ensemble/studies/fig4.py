@@ -107,7 +107,8 @@ def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resum
         "robust": {"E": E_rob, "damaged_E": Ek_rob, "R": R_rob},
         "robust_mean_R_trace": {"iterations": robust.iterations, "mean_R": np.nanmean(robust.traces["R"], axis=1)},
     }
-    return Result("fig4", dataclasses.asdict(config), summary, arrays, time.perf_counter() - t0)
+    return Result("fig4", dataclasses.asdict(config), summary, arrays, time.perf_counter() - t0,
+                  runs={"testing": testing, "robust": robust})
 
 
 def plot(result: Result, path: str | None = None):

@@ -99,7 +99,7 @@ def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resum
         "initial_errors": E0, "final_errors": final_E, "final_R_members": ens.R_check, "final_M_members": ens.final_M,
         "t": config.dt * np.arange(1, n + 1), "r_initial": np.asarray(r_initial), "r_final": np.asarray(r_final),
     }
-    return Result("fig5", dataclasses.asdict(config), summary, arrays, time.perf_counter() - t0)
+    return Result("fig5", dataclasses.asdict(config), summary, arrays, time.perf_counter() - t0, runs={"fig5": out})
 
 
 def plot(result: Result, path: str | None = None):

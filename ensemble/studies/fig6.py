@@ -97,7 +97,7 @@ def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resum
         "members_per_point": K,
         "diverged": int(dead.sum()),
     }
-    return Result("fig6", dataclasses.asdict(config), summary, arrays, time.perf_counter() - t0)
+    return Result("fig6", dataclasses.asdict(config), summary, arrays, time.perf_counter() - t0, runs={"fig6": ens.run})
 
 
 def plot(result: Result, path: str | None = None):

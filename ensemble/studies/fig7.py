@@ -50,7 +50,7 @@ def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resum
     Ts = np.asarray(config.windows, float)
     keys = ("mean_R", "std_R", "mean_M", "std_M", "median_M_all", "success_fraction", "diverged")
     arrays = {k: [] for k in keys}
-    R_all, M_all = [], []
+    R_all, M_all, runs = [], [], {}
     for T in Ts:
         ens = run_ensemble(config, T=float(T), tag=f"fig7_T{T:g}", progress=progress,
                            checkpoint_dir=checkpoint_dir, resume=resume, chunk=chunk)
@@ -65,6 +65,7 @@ def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resum
             arrays["median_M_all"].append(float(np.nanmedian(ens.final_M)))
         arrays["success_fraction"].append(float(ok.mean()))
         arrays["diverged"].append(int(ens.run.diverged.sum()))
+        runs[f"T{T:g}"] = ens.run
         R_all.append(ens.R_check)
         M_all.append(ens.final_M)
     arrays = {"T": Ts, **{k: np.asarray(v) for k, v in arrays.items()},
@@ -79,7 +80,7 @@ def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resum
         "members_per_T": config.members,
         "diverged": int(arrays["diverged"].sum()),
     }
-    return Result("fig7", dataclasses.asdict(config), summary, arrays, time.perf_counter() - t0)
+    return Result("fig7", dataclasses.asdict(config), summary, arrays, time.perf_counter() - t0, runs=runs)
 
 
 def plot(result: Result, path: str | None = None):
