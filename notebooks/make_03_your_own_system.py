@@ -31,13 +31,15 @@ md("""## 1. A static loss: `ensemble.from_loss`
 Any function of one member's parameters is a system. `ensemble.grid` lays a hyperparameter grid out
 as members (`g.tau`, `g.S` are per-member arrays) and `g.unflatten` puts results back on the grid.
 `run.final` is `E` measured on the final weights (the last trace record is `E` *before* the last
-update); diverged members are NaN there and never picked by `run.best`."""),
+update); diverged members are NaN there and never picked by `run.best`. With `track_best=True`
+the scan also keeps each member's lowest `E` of every iteration and the weights it was measured on
+(`run.best_so_far`): a member's `E` fluctuates, so its best is often below its final value."""),
 code("""def loss(p):                                   # one member's parameters -> E
     return jnp.sum((p["x"] - 1.0) ** 2)        # E(0) = 3 from x = 0
 
 g = ensemble.grid(tau=[0.3, 1, 3, 10], S=[0.003, 0.01, 0.03, 0.1], members=16)   # 256 members
 run = ensemble.evolve(ensemble.from_loss(loss), learning.discrete(1), ensemble.replicate({"x": jnp.zeros(3)}, g.size),
-                      learning.DiscreteHyper(g.tau, g.S, 1), key=jax.random.key(0), n_iterations=300)
+                      learning.DiscreteHyper(g.tau, g.S, 1), key=jax.random.key(0), n_iterations=300, track_best=True)
 E = g.unflatten(run.final["E"])                                     # (4, 4, 16)
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", RuntimeWarning)            # all-NaN cells: every member diverged
@@ -47,6 +49,7 @@ best = run.best(3)
 print("median final E (rows tau, columns S):\\n", np.round(median, 3))
 print("diverged fraction:\\n", diverged)
 print("best members:", best, "E", run.final["E"][best], "tau", run.hyper.tau[best], "S", run.hyper.S[best])
+print("their best-so-far E:", run.best_so_far["E"][best], "at iterations", run.best_so_far["iteration"][best])
 print(run.summary())"""),
 code("""fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
 for ax, data, title in ((axes[0], np.log10(median), "log10 median final E"), (axes[1], diverged, "fraction diverged")):
