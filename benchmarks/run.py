@@ -383,12 +383,28 @@ def main(argv=None) -> dict:
     ap.add_argument("--devices-worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--figure", default=os.path.join(ROOT, "docs", "figures", "scaling.png"))
     ap.add_argument("--one-device", action="store_true", help="do not ask for one CPU device per core (ensemble.cpu.use_cores)")
+    ap.add_argument("--accelerator", action="store_true",
+                    help="the GPU benchmark (benchmarks/accelerator.py) even on a CPU: a dry run with --sizes small")
+    ap.add_argument("--sizes", default="1000,10000,100000,1000000", help="GPU benchmark: ensemble sizes, comma-separated")
+    ap.add_argument("--figures-out", help="GPU benchmark: also run every study at full size into this folder, timed")
+    ap.add_argument("--figures-quick", action="store_true", help="GPU benchmark: the studies at quick size (dry runs)")
+    ap.add_argument("--figures-budget", type=float, default=300.0, help="GPU benchmark: seconds after which no study starts")
+    ap.add_argument("--copy-floats", type=int, default=1 << 28, help="GPU benchmark: floats of the bandwidth probe")
+    ap.add_argument("--write-cpu-reference", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.devices_worker:
         print(json.dumps(devices_worker(args.quick)))
         return {}
     if not args.one_device:
         cpu.use_cores()  # as the command line does: one XLA CPU device per core
+    if args.accelerator or jax.default_backend() != "cpu":
+        from benchmarks import accelerator
+
+        sizes = tuple(int(x) for x in args.sizes.split(","))
+        return accelerator.main(args.json or os.path.join(ROOT, "benchmarks", "results_gpu.json"), sizes=sizes,
+                                repeats=2 if args.quick else 3, copy_floats=args.copy_floats,
+                                figures_out=args.figures_out, figures_quick=args.figures_quick,
+                                figures_budget_s=args.figures_budget, write_cpu_reference=args.write_cpu_reference)
     quick = args.quick
     reps = 3 if quick else 5
     t_start = time.perf_counter()

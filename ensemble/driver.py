@@ -39,6 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _checks, _describe
+from . import layout as _layout
 from .learning import LearningMap
 
 PyTree = Any
@@ -243,28 +244,22 @@ def _start_best(params: PyTree, B: int) -> dict:
             "params": jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True), params)}
 
 
-BLOCK_MEMBERS = 256
-"""Target members per cache block: an ensemble with at least :data:`BLOCK_FROM` members per
-device runs each chunk block by block (all iterations of the chunk for members 0-255, then
-256-511, ...; on several devices each device does so with its own members), so the block's
-parameters and delay buffers stay in cache. The block is the divisor of the members per device
-closest to this, between half and twice it (4,900 members: blocks of 245). Members are
-independent, so the results are the same bit for bit; on the 2-core CPU this is 1.7x faster
-at 65,536 members (``benchmarks/README.md``)."""
-BLOCK_FROM = 2048
-"""Fewest members per device that are run in cache blocks (fewer fit in cache as a whole)."""
+BLOCK_MEMBERS = _layout.CPU.block_members
+"""Target members per cache block on a CPU (see :mod:`ensemble.layout`): an ensemble with at
+least :data:`BLOCK_FROM` members per device runs each chunk block by block (all iterations of
+the chunk for members 0-255, then 256-511, ...; on several devices each device does so with its
+own members), so the block's parameters and delay buffers stay in cache. The block is the
+divisor of the members per device closest to this, between half and twice it (4,900 members:
+blocks of 245). Members are independent, so the results are the same bit for bit; on the 2-core
+CPU this is 1.7x faster at 65,536 members (``benchmarks/README.md``). A GPU runs one program
+over all members instead."""
+BLOCK_FROM = _layout.CPU.block_from
+"""Fewest members per device that are run in cache blocks on a CPU (fewer fit in cache as a whole)."""
 
 
 def _block_size(n_members: int, n_devices: int) -> int | None:
-    """Cache-block size for an ensemble on ``n_devices`` devices, or None (no blocking)."""
-    if n_members % n_devices:
-        return None
-    local = n_members // n_devices
-    if local < BLOCK_FROM:
-        return None
-    lo, hi = max(1, BLOCK_MEMBERS // 2), 2 * BLOCK_MEMBERS
-    divisors = [b for b in range(lo, hi + 1) if local % b == 0]
-    return min(divisors, key=lambda b: (abs(b - BLOCK_MEMBERS), b)) if divisors else None
+    """Cache-block size of the layout in force (:func:`ensemble.layout.block_size`)."""
+    return _layout.block_size(n_members, n_devices)
 
 
 CHUNK_CACHE_SIZE = 32
@@ -287,7 +282,8 @@ def _chunk_for(system, lmap: LearningMap, record_every: int, block: int | None, 
     """:func:`_make_chunk`, reused across calls: a second ``evolve`` with an equal system and map
     (same type, attributes, code; see :mod:`ensemble._describe`) and the same layout does not
     compile again."""
-    key = ("chunk", _describe.digest(system), _describe.digest(lmap), int(record_every), block, int(n_devices))
+    key = ("chunk", _describe.digest(system), _describe.digest(lmap), int(record_every), block, int(n_devices),
+           _layout.current())  # the layout also shapes code inside the system (the Kuramoto window)
     return _cached(key, lambda: _make_chunk(system, lmap, record_every, block, n_devices))
 
 
@@ -715,7 +711,7 @@ def _final_for(system) -> Callable:
 
         return jax.jit(final)
 
-    return _cached(("final", _describe.digest(system)), build)
+    return _cached(("final", _describe.digest(system), _layout.current()), build)
 
 
 MEMORY_FRACTION = 0.5

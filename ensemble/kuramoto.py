@@ -58,6 +58,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _checks
+from . import layout as _layout
 from ._ordered import matvec, mean_last
 from .learning import LearningMap
 
@@ -71,10 +72,15 @@ OMEGA_SPREAD = 0.5
 """Natural frequencies are evenly spaced in ``[-OMEGA_SPREAD, OMEGA_SPREAD]`` [choice]."""
 ERROR_FORMS = ("squared", "absolute")
 """The two candidate forms of eq. (12)."""
-WINDOW_BLOCK = 256
-"""Members per block in :meth:`Oscillators.measure_ensemble`: a window runs block by block so
-that a block's weights (``N^2`` floats per member) stay in cache over its ``round(T/dt)`` steps
-(1.4-1.9x at 1024 members on the 2-core CPU, benchmarks/README.md). Results do not depend on it.
+KERNELS = ("vectorized", "fused")
+"""How a window is computed: ``"vectorized"`` (a ``lax.scan`` of Euler steps over the ensemble's
+arrays; the default) or ``"fused"`` (one Pallas kernel per block of members, the Euler steps in
+registers: :mod:`ensemble.kuramoto_fused`, for GPUs)."""
+WINDOW_BLOCK = _layout.CPU.window_block
+"""Members per block in :meth:`Oscillators.measure_ensemble` on a CPU (:mod:`ensemble.layout`): a
+window runs block by block so that a block's weights (``N^2`` floats per member) stay in cache
+over its ``round(T/dt)`` steps (1.4-1.9x at 1024 members on the 2-core CPU,
+benchmarks/README.md). A GPU runs the whole ensemble in one window. Results do not depend on it.
 A multiple of :data:`LANES`."""
 LANES = 64
 """Every compiled window of :data:`LANES` members or more runs on a member axis that is a
@@ -298,6 +304,9 @@ class Oscillators(NamedTuple):
         dt: Euler step (> 0). T: window length in time units (``round(T/dt) >= 1``).
         R0: target mean order parameter, in ``[0, 1]``.
         error: ``"squared"`` (default) or ``"absolute"``.
+        kernel: ``"vectorized"`` (default) or ``"fused"`` (:data:`KERNELS`): the same window, to
+            float32 rounding; ``"fused"`` is for GPUs (on a CPU it runs in Pallas' slow
+            interpret mode).
     """
 
     omega: Any
@@ -305,6 +314,7 @@ class Oscillators(NamedTuple):
     T: Any = 20.0
     R0: Any = 0.8
     error: str = "squared"
+    kernel: str = "vectorized"
 
     @property
     def N(self) -> int:
@@ -330,6 +340,9 @@ class Oscillators(NamedTuple):
             raise ValueError(f"R0 must be in [0, 1], got {float(self.R0)!r}")
         if self.error not in ERROR_FORMS:
             raise ValueError(f"error must be one of {ERROR_FORMS}, got {self.error!r}")
+        kernel = getattr(self, "kernel", "vectorized")  # ContinuousOscillators shares this check
+        if kernel not in KERNELS:
+            raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
 
     def validate(self, params: Mapping[str, Any]) -> None:
         self.check()
@@ -384,7 +397,7 @@ class Oscillators(NamedTuple):
         ``params["w"] (B, N(N-1)/2)``, ``phases (B, N)``, ``keys (B,)`` (unused) -> signals
         ``(B,)`` each and phases ``(B, N)``. The window runs with the member axis minor
         (``(N, B)`` phases, ``(N, N, B)`` weights), so every operation of a step is one
-        contiguous vector over the members, in blocks of :data:`WINDOW_BLOCK` members. The
+        contiguous vector over the members, on a CPU in blocks of :data:`WINDOW_BLOCK` members. The
         member axis is padded to :func:`padded_members` ``(B)``, so no member is ever computed in
         a vector remainder: its numbers do not depend on the ensemble size or its position.
         """
@@ -408,12 +421,14 @@ class Oscillators(NamedTuple):
             phi, rsum, _ = _integrate(padded.T[index], omega, phases.T, self.dt, n, False)
             return phi, rsum
 
+        if self.kernel == "fused":
+            return self._measure_fused(w, phases)
         Bp = padded_members(B)
         wp, php = w, phases.astype(dtype)
         if Bp > B:  # inert members (zero weights and phases): computed, then dropped
             wp = jnp.concatenate([wp, jnp.zeros((Bp - B, w.shape[1]), dtype)])
             php = jnp.concatenate([php, jnp.zeros((Bp - B, self.N), dtype)])
-        bs = WINDOW_BLOCK
+        bs = _layout.current().window_block or Bp  # None: the whole ensemble in one window
         nb = Bp // bs if Bp > bs else 0
         parts = []
         if nb:  # whole blocks, one after the other (lax.map), then the rest (a multiple of LANES)
@@ -426,6 +441,22 @@ class Oscillators(NamedTuple):
         rsum = jnp.concatenate([p[1] for p in parts])[:B]
         R = rsum / jnp.asarray(n, dtype)
         return {"E": self.error_of(R), "R": R, "M": mean_abs_upper(w)}, phases_end.T
+
+    def _measure_fused(self, w: jax.Array, phases: jax.Array):
+        """The window of ``B`` members as one Pallas kernel per block (:mod:`ensemble.kuramoto_fused`),
+        padded with inert members to whole blocks; compiled on a GPU, interpreted elsewhere."""
+        from . import kuramoto_fused as kf
+
+        B, dtype = w.shape[0], w.dtype
+        Bp = kf.padded_members(B)
+        wp, php = w, phases.astype(dtype)
+        if Bp > B:
+            wp = jnp.concatenate([wp, jnp.zeros((Bp - B, w.shape[1]), dtype)])
+            php = jnp.concatenate([php, jnp.zeros((Bp - B, self.N), dtype)])
+        phi, rsum = kf.window(wp.T, php.T, omega=tuple(float(o) for o in np.asarray(self.omega)), dt=float(self.dt),
+                              n_steps=self.n_steps, interpret=jax.default_backend() != "gpu")
+        R = rsum[:B] / jnp.asarray(self.n_steps, dtype)
+        return {"E": self.error_of(R), "R": R, "M": mean_abs_upper(w)}, phi[:, :B].T
 
 
 # ------------------------------------------------------------ weight control

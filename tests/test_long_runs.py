@@ -11,7 +11,7 @@ import jax
 import numpy as np
 import pytest
 
-from ensemble import checkpoint, driver, evolve, feedforward as ff, learning, patterns
+from ensemble import checkpoint, driver, evolve, feedforward as ff, layout, learning, patterns
 
 X, Y = patterns.vowels()
 
@@ -91,7 +91,7 @@ def test_resume_after_crash_is_bitwise_identical(tmp_path):
 CHILD = """
 import sys
 from ensemble import studies
-studies.reproduce("fig2a", sys.argv[1], resume=True, chunk=200, members=4, n_iterations=20000, record_every=100,
+studies.reproduce("fig2a", sys.argv[1], resume=True, chunk=200, members=4, n_iterations=6000, record_every=100,
                   backprop_iterations=50, seed=3)
 """
 
@@ -114,7 +114,7 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     done = json.load(open(info))["iterations_done"]
-    assert 1000 <= done < 20000, "the kill should land mid-run"
+    assert 1000 <= done < 6000, "the kill should land mid-run"
     assert not os.path.exists(os.path.join(kill_dir, "fig2a.json"))
     assert _child(kill_dir).wait(timeout=600) == 0
     a, b = (json.load(open(os.path.join(d, "fig2a.json"))) for d in (ref_dir, kill_dir))
@@ -277,6 +277,8 @@ def test_cache_block_size_is_a_divisor_near_the_target():
     assert driver._block_size(2 * 1031, 1) is None  # 2 x a prime: no divisor in [128, 512]
     assert driver._block_size(1024, 1) is None and driver._block_size(4096, 4) is None  # few members per device
     assert driver._block_size(4098, 4) is None  # not divisible by the devices
+    for platform in ("gpu", "cuda", "rocm", "tpu"):  # one program over all members
+        assert layout.block_size(65536, 1, layout.for_platform(platform)) is None
 
 
 @pytest.mark.invariance
@@ -284,8 +286,8 @@ def test_cache_blocks_are_bitwise_identical(monkeypatch):
     hyper = learning.DiscreteHyper(np.linspace(0.05, 0.5, 8), 0.3, 2)
     common = dict(key=jax.random.key(5), n_iterations=12, record_every=3, chunk=6, devices=1)
     ref = evolve(ff.Task(X, Y), learning.discrete(2), net_params(8), hyper, **common)
-    monkeypatch.setattr(driver, "BLOCK_FROM", 4)
-    monkeypatch.setattr(driver, "BLOCK_MEMBERS", 2)
+    tiny = layout.Layout("cpu", block_members=2, block_from=4, window_block=64)
+    monkeypatch.setattr(layout, "_FORCED", [tiny])
     assert driver._block_size(8, 1) == 2 and driver._block_size(7, 1) == 1
     assert driver._block_size(8, 2) == 2 and driver._block_size(8, 4) is None and driver._block_size(6, 4) is None
     for devices in (1, 2):  # 4 blocks of 2 on one device; 2 blocks of 2 on each of two devices

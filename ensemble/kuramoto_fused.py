@@ -1,0 +1,138 @@
+"""The Kuramoto window as one fused kernel per block of members (Pallas; issue 16).
+
+The vectorized window (:func:`ensemble.kuramoto._integrate`) is a ``lax.scan`` of Euler steps
+over ``(N, B)`` arrays: on a GPU every step is a pass over memory (the coupling matrix and the
+phases of every member are read and written again), about 500 bytes per oscillator-network step
+for N = 10. Here one kernel runs a whole window for a block of members: each member's weights
+and phases are loaded once, the Euler steps run in registers (one GPU thread per member, the
+loops over oscillators unrolled), and the final phases and the window's sum of ``r`` are written
+once, the design of DiffEqGPU.jl's ``EnsembleGPUKernel``.
+
+Select it with ``Oscillators(..., kernel="fused")``. On a GPU it compiles through Pallas' Triton
+lowering; on a CPU it runs in Pallas' interpret mode (correct but slow: for tests), and the
+vectorized window stays the default there.
+
+The arithmetic is the vectorized window's, operation for operation: the same Euler update
+``phi + dt (omega + (c_i (W s)_i - s_i (W c)_i) / N)``, the sums over ``j`` and over the
+oscillators of ``r`` in index order, ``r`` of the carried ``sin``/``cos``. Only the diagonal
+terms ``0 * s_i`` of ``W s`` are left out (they add an exact zero). Whether the compiler
+contracts the same multiply-adds into FMAs is its own choice, so the two paths agree to float32
+rounding (``tests/test_kuramoto_fused.py``: within 1e-5 over a window and over a few learning
+iterations), and are not promised to be bitwise equal.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+
+BLOCK = 128
+"""Members per kernel instance (program): a power of two, one GPU thread per member with the
+default 4 warps."""
+
+
+def _pow2(n: int) -> int:
+    return 1 << max(int(n) - 1, 0).bit_length()
+
+
+def padded_members(B: int, block: int = BLOCK) -> int:
+    """Members the fused window computes for ``B``: whole blocks."""
+    return -(-int(B) // block) * block
+
+
+@functools.partial(jax.jit, static_argnames=("omega", "dt", "n_steps", "block", "interpret"))
+def window(w_pairs: jax.Array, phases: jax.Array, *, omega: tuple, dt: float, n_steps: int, block: int = BLOCK,
+           interpret: bool = False):
+    """One window for ``B`` members, member axis minor.
+
+    Args:
+        w_pairs: ``(P, B)`` the upper-triangle weights (``P = N(N-1)/2``, row-major ``i < j``)
+            of each member. phases: ``(N, B)``.
+        omega: the ``N`` natural frequencies (static floats). dt: Euler step. n_steps: steps.
+        block: members per kernel instance (a power of two dividing ``B``).
+        interpret: run in Pallas' interpret mode (any backend; a CPU needs it).
+
+    Returns:
+        ``(phases_end (N, B), rsum (B,))``, rsum the sum of ``r`` after each of the steps.
+    """
+    from jax.experimental import pallas as pl
+
+    P, B = w_pairs.shape
+    N = phases.shape[0]
+    if P != N * (N - 1) // 2 or len(omega) != N:
+        raise ValueError(f"w_pairs must have N(N-1)/2 = {N * (N - 1) // 2} rows and omega N = {N} entries, "
+                         f"got {P} and {len(omega)}")
+    if block & (block - 1) or B % block:
+        raise ValueError(f"block must be a power of two dividing the members ({B}), got {block}")
+    dtype = phases.dtype
+    # Triton blocks are powers of two in every dimension: pad the rows (never read).
+    Pp, Np = _pow2(max(P, 1)), _pow2(N)
+    w_in = jnp.zeros((Pp, B), dtype).at[:P].set(w_pairs.astype(dtype))
+    ph_in = jnp.zeros((Np, B), dtype).at[:N].set(phases)
+    pair = {}
+    k = 0
+    for i in range(N):
+        for j in range(i + 1, N):
+            pair[i, j] = pair[j, i] = k
+            k += 1
+
+    def kernel(w_ref, ph_ref, ph_out_ref, rsum_ref):
+        w = [w_ref[k, :] for k in range(P)]
+        dt_ = jnp.asarray(dt, dtype)
+        inv_n = jnp.asarray(1.0 / N, dtype)
+        om = [jnp.asarray(o, dtype) for o in omega]
+
+        def order(c, s):
+            C, S = c[0], s[0]
+            for j in range(1, N):
+                C, S = C + c[j], S + s[j]
+            return jnp.sqrt(C * C + S * S) / jnp.asarray(N, dtype)
+
+        def row_dot(i, x):
+            acc = None
+            for j in range(N):
+                if j != i:
+                    term = w[pair[i, j]] * x[j]
+                    acc = term if acc is None else acc + term
+            return acc
+
+        def body(step, carry):
+            phi, s, c, rsum = carry
+            r = order(c, s)
+            rsum = jnp.where(step > 0, rsum + r, rsum)
+            phi = tuple(phi[i] + dt_ * (om[i] + (c[i] * row_dot(i, s) - s[i] * row_dot(i, c)) * inv_n)
+                        for i in range(N))
+            return phi, tuple(jnp.sin(p) for p in phi), tuple(jnp.cos(p) for p in phi), rsum
+
+        phi = tuple(ph_ref[i, :] for i in range(N))
+        init = (phi, tuple(jnp.sin(p) for p in phi), tuple(jnp.cos(p) for p in phi), jnp.zeros(phi[0].shape, dtype))
+        phi, s, c, rsum = jax.lax.fori_loop(0, n_steps, body, init)
+        rsum = rsum + order(c, s)
+        for i in range(N):
+            ph_out_ref[i, :] = phi[i]
+        for i in range(N, Np):
+            ph_out_ref[i, :] = jnp.zeros(phi[0].shape, dtype)
+        rsum_ref[...] = rsum
+
+    ph_out, rsum = pl.pallas_call(
+        kernel,
+        out_shape=(jax.ShapeDtypeStruct((Np, B), dtype), jax.ShapeDtypeStruct((B,), dtype)),
+        grid=(B // block,),
+        in_specs=[pl.BlockSpec((Pp, block), lambda b: (0, b)), pl.BlockSpec((Np, block), lambda b: (0, b))],
+        out_specs=(pl.BlockSpec((Np, block), lambda b: (0, b)), pl.BlockSpec((block,), lambda b: (b,))),
+        interpret=interpret,
+        name="kuramoto_window",
+    )(w_in, ph_in)
+    return ph_out[:N], rsum
+
+
+def flops_per_step(N: int) -> int:
+    """Floating-point operations of one Euler step of one member in this kernel (multiply and add
+    one each; ``sin``, ``cos``, ``sqrt`` not counted): two row sums of ``N - 1`` products per
+    oscillator, the update, and ``r``."""
+    return N * (2 * (2 * (N - 1) - 1) + 7) + 2 * (N - 1) + 5
+
+
+__all__ = ["BLOCK", "window", "padded_members", "flops_per_step"]

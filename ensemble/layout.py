@@ -1,0 +1,115 @@
+"""How an ensemble is laid out on the hardware, one policy per platform (issue 12).
+
+A CPU core has a small cache and one program at a time: the ensemble runs best in *cache
+blocks*, a few hundred members that run a whole chunk (the driver) or a whole Kuramoto window
+(:meth:`ensemble.kuramoto.Oscillators.measure_ensemble`) before the next block starts, so their
+weights and delay buffers stay in cache. A GPU (or TPU) is the opposite: thousands of threads
+want one program over *all* members at once, and a ``lax.map`` over blocks of 256 would run
+256-member programs one after the other, far too small to fill it.
+
+:func:`current` gives the layout of the platform JAX computes on (``jax.default_backend()``);
+:func:`for_platform` the layout of any platform name; :func:`use` forces one (tests and
+benchmarks run the accelerator layout on a CPU to check it and to time it). Members are
+independent and every Kuramoto window runs on whole SIMD lanes in both layouts
+(:func:`ensemble.kuramoto.padded_members`), so on one machine the layouts give the same
+numbers bit for bit (``tests/test_layout.py``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+from typing import Iterator
+
+import jax
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """A layout policy.
+
+    Attributes:
+        name: ``"cpu"`` or ``"accelerator"``.
+        block_members: target members per driver cache block (the block is the divisor of the
+            members per device closest to it, between half and twice it); None: no blocks, one
+            program over all members.
+        block_from: fewest members per device that are run in cache blocks.
+        window_block: members per block of a Kuramoto window (a multiple of
+            :data:`ensemble.kuramoto.LANES`); None: the whole (padded) ensemble in one window.
+    """
+
+    name: str
+    block_members: int | None
+    block_from: int | None
+    window_block: int | None
+
+
+CPU = Layout("cpu", block_members=256, block_from=2048, window_block=256)
+"""Cache blocks of 256 members from 2,048 members per device (1.7x at 65,536 members on the
+2-core CPU) and Kuramoto windows in blocks of 256 (1.4-1.9x at 1,024), benchmarks/README.md."""
+ACCELERATOR = Layout("accelerator", block_members=None, block_from=None, window_block=None)
+"""One vectorized program over all members (GPU, TPU)."""
+
+_FORCED: list[Layout] = []
+
+
+def for_platform(platform: str) -> Layout:
+    """The layout of a platform name: ``"cpu"`` -> :data:`CPU`; ``"gpu"``, ``"cuda"``,
+    ``"rocm"``, ``"tpu"``, ``"METAL"`` (any other accelerator) -> :data:`ACCELERATOR`."""
+    if not isinstance(platform, str) or not platform:
+        raise ValueError(f"platform must be a platform name such as 'cpu' or 'gpu', got {platform!r}")
+    return CPU if platform.lower() == "cpu" else ACCELERATOR
+
+
+def _named(layout: Layout | str) -> Layout:
+    if isinstance(layout, Layout):
+        return layout
+    if layout in ("cpu", "accelerator"):
+        return CPU if layout == "cpu" else ACCELERATOR
+    raise ValueError(f"layout must be a Layout, 'cpu' or 'accelerator', got {layout!r}")
+
+
+def current() -> Layout:
+    """The layout in force: the innermost :func:`use`, else ``ENSEMBLE_LAYOUT`` (``cpu`` or
+    ``accelerator``), else that of ``jax.default_backend()``."""
+    if _FORCED:
+        return _FORCED[-1]
+    env = os.environ.get("ENSEMBLE_LAYOUT", "").strip()
+    if env:
+        try:
+            return _named(env)
+        except ValueError:
+            raise ValueError(f"ENSEMBLE_LAYOUT must be 'cpu' or 'accelerator', got {env!r}") from None
+    return for_platform(jax.default_backend())
+
+
+@contextlib.contextmanager
+def use(layout: Layout | str) -> Iterator[Layout]:
+    """Force a layout inside a ``with`` block (chunks compiled there are cached under it)::
+
+        with ensemble.layout.use("accelerator"):
+            run = ensemble.evolve(...)   # no cache blocks, even on a CPU
+    """
+    lay = _named(layout)
+    _FORCED.append(lay)
+    try:
+        yield lay
+    finally:
+        _FORCED.pop()
+
+
+def block_size(n_members: int, n_devices: int, layout: Layout | None = None) -> int | None:
+    """Driver cache-block size for ``n_members`` on ``n_devices`` devices, or None (no blocks)."""
+    lay = current() if layout is None else layout
+    if lay.block_members is None or n_members % n_devices:
+        return None
+    local = n_members // n_devices
+    if local < lay.block_from:
+        return None
+    lo, hi = max(1, lay.block_members // 2), 2 * lay.block_members
+    divisors = [b for b in range(lo, hi + 1) if local % b == 0]
+    return min(divisors, key=lambda b: (abs(b - lay.block_members), b)) if divisors else None
+
+
+__all__ = ["Layout", "CPU", "ACCELERATOR", "for_platform", "current", "use", "block_size"]

@@ -1,0 +1,81 @@
+"""The fused Kuramoto window (issue 16), in Pallas' interpret mode on the CPU: against a plain
+numpy Euler loop in float64, against the vectorized window in float32, and through evolve."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ensemble import evolve, kuramoto as ku, kuramoto_fused as kf, learning
+
+
+def numpy_window(W, omega, phases, dt, n_steps):
+    """Plain float64 Euler steps of one member: (phases_end, sum of r after each step)."""
+    phi = np.array(phases, np.float64)
+    N, rsum = len(phi), 0.0
+    for _ in range(n_steps):
+        coupling = np.array([sum(W[i, j] * np.sin(phi[j] - phi[i]) for j in range(N)) for i in range(N)])
+        phi = phi + dt * (omega + coupling / N)
+        rsum += abs(np.mean(np.exp(1j * phi)))
+    return phi, rsum
+
+
+def random_members(rng, B, N, dtype):
+    w = rng.uniform(-0.5, 1.5, (B, ku.n_pairs(N)))
+    phases = rng.uniform(0, 2 * np.pi, (B, N))
+    return jnp.asarray(w, dtype), jnp.asarray(phases, dtype)
+
+
+def test_fused_window_matches_numpy_in_float64(rng):
+    N, B, dt, n = 5, 3, 0.05, 40
+    omega = rng.normal(0, 0.5, N)
+    w, phases = random_members(rng, B, N, jnp.float64)
+    wp = jnp.zeros((ku.n_pairs(N), 8), jnp.float64).at[:, :B].set(w.T)
+    pp = jnp.zeros((N, 8), jnp.float64).at[:, :B].set(phases.T)
+    phi, rsum = kf.window(wp, pp, omega=tuple(float(o) for o in omega), dt=dt, n_steps=n, block=8, interpret=True)
+    for b in range(B):
+        W = np.asarray(ku.to_matrix(w[b], N))
+        want_phi, want_rsum = numpy_window(W, omega, np.asarray(phases[b]), dt, n)
+        np.testing.assert_allclose(np.asarray(phi[:, b]), want_phi, rtol=0, atol=1e-12)
+        assert float(rsum[b]) == pytest.approx(want_rsum, rel=1e-12)
+
+
+def test_fused_window_matches_vectorized_window_in_float32(rng):
+    """130 members (two blocks of 128, padded), N = 10, a 50-step window: within 1e-5."""
+    N, B = 10, 130
+    vec = ku.Oscillators(ku.default_omega(N), dt=0.01, T=0.5, R0=0.7)
+    fused = vec._replace(kernel="fused")
+    w, phases = random_members(rng, B, N, jnp.float32)
+    keys = jax.random.split(jax.random.key(0), B)
+    a, ph_a = jax.jit(vec.measure_ensemble)({"w": w}, phases, keys)
+    b, ph_b = jax.jit(fused.measure_ensemble)({"w": w}, phases, keys)
+    np.testing.assert_allclose(np.asarray(ph_b), np.asarray(ph_a), rtol=0, atol=1e-5)
+    for k in ("E", "R"):
+        np.testing.assert_allclose(np.asarray(b[k]), np.asarray(a[k]), rtol=0, atol=1e-5)
+    np.testing.assert_array_equal(np.asarray(b["M"]), np.asarray(a["M"]))  # the same function of w
+    # a member alone (padded to one block) gives the same bits as in the ensemble
+    one, ph_one = jax.jit(fused.measure)({"w": w[129]}, phases[129], keys[129])
+    np.testing.assert_array_equal(np.asarray(ph_one), np.asarray(ph_b[129]))
+    assert float(one["R"]) == float(b["R"][129])
+
+
+def test_fused_learning_trajectory_matches_vectorized_for_a_few_iterations():
+    N, B = 10, 8
+    system = ku.Oscillators(ku.default_omega(N), dt=0.01, T=0.5, R0=0.8)
+    lmap = ku.weight_control(learning.discrete(1))
+    hyper = ku.ControlledHyper(learning.DiscreteHyper(1.0, 0.1, 1), 0.1, 0.5)
+    params = {"w": jnp.broadcast_to(ku.uniform_weights(N, 0.5), (B, ku.n_pairs(N)))}
+    common = dict(key=jax.random.key(3), n_iterations=4)
+    a = evolve(system, lmap, params, hyper, **common)
+    b = evolve(system._replace(kernel="fused"), lmap, params, hyper, **common)
+    for k in ("E", "R", "M"):
+        np.testing.assert_allclose(b.traces[k], a.traces[k], rtol=0, atol=2e-5)
+    np.testing.assert_allclose(np.asarray(b.params["w"]), np.asarray(a.params["w"]), rtol=0, atol=2e-5)
+
+
+def test_fused_kernel_option_is_checked():
+    with pytest.raises(ValueError, match="^kernel must be one of"):
+        ku.Oscillators(ku.default_omega(4), kernel="cuda").check()
+    with pytest.raises(ValueError, match="^block must be a power of two"):
+        kf.window(jnp.zeros((6, 12)), jnp.zeros((4, 12)), omega=(0.0,) * 4, dt=0.1, n_steps=1, block=8, interpret=True)
+    assert kf.padded_members(1) == kf.BLOCK and kf.padded_members(kf.BLOCK + 1) == 2 * kf.BLOCK

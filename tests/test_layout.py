@@ -1,0 +1,92 @@
+"""One layout policy per platform (issue 12): asked for each platform name on a CPU, and the
+accelerator layout (no cache blocks, one window over all members) run here gives the CPU
+layout's numbers bit for bit."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ensemble import driver, evolve, feedforward as ff, kuramoto as ku, layout, learning, patterns
+
+
+@pytest.mark.parametrize("platform, want", [
+    ("cpu", layout.CPU), ("CPU", layout.CPU),
+    ("gpu", layout.ACCELERATOR), ("cuda", layout.ACCELERATOR), ("rocm", layout.ACCELERATOR),
+    ("tpu", layout.ACCELERATOR), ("METAL", layout.ACCELERATOR),
+])
+def test_policy_per_platform_name(platform, want):
+    assert layout.for_platform(platform) == want
+
+
+def test_policy_values_and_errors(monkeypatch):
+    assert (layout.CPU.block_members, layout.CPU.block_from, layout.CPU.window_block) == (256, 2048, 256)
+    assert layout.CPU.window_block % ku.LANES == 0
+    assert layout.ACCELERATOR.block_members is None and layout.ACCELERATOR.window_block is None
+    assert layout.block_size(65536, 1, layout.CPU) == 256 and layout.block_size(65536, 1, layout.ACCELERATOR) is None
+    with pytest.raises(ValueError, match="^platform must"):
+        layout.for_platform("")
+    with pytest.raises(ValueError, match="^layout must"):
+        with layout.use("gpu"):  # a platform name is not a layout name
+            pass
+    assert layout.current() == layout.for_platform(jax.default_backend())
+    with layout.use("accelerator") as lay:
+        assert layout.current() is lay is layout.ACCELERATOR
+        with layout.use(layout.CPU):
+            assert layout.current() is layout.CPU
+        assert layout.current() is layout.ACCELERATOR
+    monkeypatch.setenv("ENSEMBLE_LAYOUT", "accelerator")
+    assert layout.current() is layout.ACCELERATOR
+    monkeypatch.setenv("ENSEMBLE_LAYOUT", "fast")
+    with pytest.raises(ValueError, match="ENSEMBLE_LAYOUT"):
+        layout.current()
+
+
+def test_compiled_chunks_are_cached_per_layout():
+    system, lmap = ff.Task(*patterns.vowels()), learning.discrete(2)
+    with layout.use("cpu"):
+        a = driver._chunk_for(system, lmap, 1, None, 1)
+    with layout.use("accelerator"):
+        b = driver._chunk_for(system, lmap, 1, None, 1)
+    with layout.use("cpu"):
+        assert driver._chunk_for(system, lmap, 1, None, 1) is a
+    assert a is not b
+
+
+@pytest.mark.invariance
+def test_layouts_give_the_same_bits_network():
+    """Driver cache blocks (a small CPU layout: blocks of 2 from 4 members) against one program."""
+    X, Y = patterns.vowels()
+    keys = driver.member_keys(jax.random.key(1), np.arange(8))
+    params = jax.vmap(lambda k: ff.init(k, 35, 10, 5))(keys)
+    hyper = learning.DiscreteHyper(np.linspace(0.05, 0.5, 8), 0.3, 2)
+    common = dict(key=jax.random.key(5), n_iterations=12, record_every=3, chunk=6, devices=1)
+    small_blocks = layout.Layout("cpu", block_members=2, block_from=4, window_block=64)
+    with layout.use(small_blocks):
+        assert driver._block_size(8, 1) == 2
+        blocked = evolve(ff.Task(X, Y), learning.discrete(2), params, hyper, **common)
+    with layout.use("accelerator"):
+        whole = evolve(ff.Task(X, Y), learning.discrete(2), params, hyper, **common)
+    np.testing.assert_array_equal(blocked.traces["E"], whole.traces["E"])
+    for a, b in zip(jax.tree_util.tree_leaves(blocked.state._replace(member_keys=None)),
+                    jax.tree_util.tree_leaves(whole.state._replace(member_keys=None))):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+@pytest.mark.invariance
+def test_layouts_give_the_same_bits_kuramoto():
+    """515 members: windows in blocks of 256 plus a padded rest (CPU) against one window of 576."""
+    N, B = 7, 2 * layout.CPU.window_block + 3
+    rng = np.random.default_rng(0)
+    system = ku.Oscillators(ku.default_omega(N), dt=0.05, T=0.5, R0=0.7)
+    lmap = ku.weight_control(learning.discrete(1))
+    hyper = ku.ControlledHyper(learning.DiscreteHyper(0.5, 0.3, 1), 0.1, 0.8)
+    params = {"w": jnp.asarray(rng.uniform(-0.5, 1.5, (B, ku.n_pairs(N))), jnp.float32)}
+    common = dict(key=jax.random.key(4), n_iterations=3, devices=1)
+    runs = {}
+    for name in ("cpu", "accelerator"):
+        with layout.use(name):
+            runs[name] = evolve(system, lmap, params, hyper, **common)
+    for k in ("E", "R", "M"):
+        np.testing.assert_array_equal(runs["cpu"].traces[k], runs["accelerator"].traces[k])
+    np.testing.assert_array_equal(np.asarray(runs["cpu"].state.system), np.asarray(runs["accelerator"].state.system))
