@@ -108,6 +108,43 @@ def padded_members(B: int) -> int:
     return max(MIN_LANES, 1 << max(B - 1, 0).bit_length())
 
 
+FREQUENCIES = ("even", "lorentzian", "gaussian", "random")
+"""Kinds of natural frequencies (:func:`frequencies`); the paper's are unknown [reconstruction]."""
+
+
+def frequencies(N: int = DEFAULT_N, kind: str = "even", spread: float = OMEGA_SPREAD, seed: int = 0) -> np.ndarray:
+    """``N`` natural frequencies, float64, mean zero (the rotating frame) [reconstruction].
+
+    Args:
+        kind: ``"even"``: evenly spaced in ``[-spread, spread]`` (:func:`default_omega`; ten
+            oscillators lock all at once, no partial synchrony); ``"lorentzian"``: the quantiles
+            ``spread * tan(pi ((i - 1/2)/N - 1/2))``, ``i = 1..N``, of a Lorentzian of half-width
+            ``spread`` (graded synchrony over a wide range of coupling, as in Kuramoto's
+            theory); ``"gaussian"``: the quantiles ``(i - 1/2)/N`` of a normal of standard
+            deviation ``spread``; ``"random"``: ``N`` normal draws of that standard deviation
+            from ``seed``, shifted to mean zero.
+        spread: the scale, >= 0. seed: for ``"random"`` only.
+    """
+    _checks.integer_at_least("N", N, 1)
+    _checks.nonnegative("spread", spread)
+    N, spread = int(N), float(spread)
+    q = (np.arange(1, N + 1) - 0.5) / N
+    if kind == "even":
+        return default_omega(N, spread)
+    if kind == "lorentzian":
+        omega = spread * np.tan(np.pi * (q - 0.5))
+    elif kind == "gaussian":
+        from statistics import NormalDist
+
+        omega = spread * np.array([NormalDist().inv_cdf(x) for x in q])
+    elif kind == "random":
+        _checks.integer_at_least("seed", seed, 0)
+        omega = np.random.default_rng(int(seed)).normal(0.0, spread, N)
+    else:
+        raise ValueError(f"kind must be one of {FREQUENCIES}, got {kind!r}")
+    return omega - omega.mean()
+
+
 def default_omega(N: int = DEFAULT_N, spread: float = OMEGA_SPREAD) -> np.ndarray:
     """Natural frequencies evenly spaced in ``[-spread, spread]``, shape ``(N,)`` (float64)."""
     _checks.integer_at_least("N", N, 2)

@@ -366,3 +366,34 @@ def test_kuramoto_sharded_over_devices_is_bitwise_identical(devices):
     for k in ("E", "R", "M"):
         np.testing.assert_array_equal(run.traces[k], ref.traces[k])
     np.testing.assert_array_equal(np.asarray(run.state.system), np.asarray(ref.state.system))
+
+
+def test_frequencies_kinds_against_their_formulas():
+    from statistics import NormalDist
+
+    N = 10
+    i = np.arange(1, N + 1)
+    np.testing.assert_array_equal(ku.frequencies(N, "even", 0.5), ku.default_omega(N, 0.5))
+    np.testing.assert_allclose(ku.frequencies(N, "lorentzian", 0.25), 0.25 * np.tan(np.pi * ((i - 0.5) / N - 0.5)), atol=1e-15)
+    want = np.array([0.5 * NormalDist().inv_cdf((k - 0.5) / N) for k in i])
+    np.testing.assert_allclose(ku.frequencies(N, "gaussian", 0.5), want, atol=1e-15)
+    r = ku.frequencies(N, "random", 0.5, seed=3)
+    draw = np.random.default_rng(3).normal(0, 0.5, N)
+    np.testing.assert_allclose(r, draw - draw.mean(), atol=1e-15)
+    assert not np.array_equal(r, ku.frequencies(N, "random", 0.5, seed=4))
+    for kind in ku.FREQUENCIES:
+        assert abs(ku.frequencies(N, kind, 0.5).mean()) < 1e-12
+    with pytest.raises(ValueError, match="^kind must be one of"):
+        ku.frequencies(N, "uniform")
+    with pytest.raises(ValueError, match="^spread must"):
+        ku.frequencies(N, "gaussian", -1.0)
+
+
+def test_kuramoto_config_frequencies_option():
+    from ensemble.studies._kuramoto import KuramotoConfig
+
+    cfg = KuramotoConfig(frequencies="lorentzian", omega_spread=0.25)
+    np.testing.assert_array_equal(np.asarray(cfg.oscillators().omega), ku.frequencies(10, "lorentzian", 0.25))
+    np.testing.assert_array_equal(np.asarray(KuramotoConfig().oscillators().omega), ku.default_omega(10, 0.5))
+    with pytest.raises(ValueError, match="^frequencies must be one of"):
+        KuramotoConfig(frequencies="flat").validate()

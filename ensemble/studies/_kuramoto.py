@@ -40,7 +40,9 @@ class KuramotoConfig:
 
     Attributes:
         members: ensemble size (per grid point where there is a grid). seed: root seed.
-        N: oscillators. omega_spread: natural frequencies evenly spaced in [-spread, spread].
+        N: oscillators. frequencies: the kind of natural frequencies (:func:`ensemble.kuramoto.frequencies`:
+            "even" in [-omega_spread, omega_spread], "lorentzian" or "gaussian" quantiles of scale
+            omega_spread, "random" draws from omega_seed). omega_spread, omega_seed: their scale and seed.
         dt: Euler step (time units). T: window of one learning iteration (time units).
         R0: target mean order parameter. M0: target mean absolute weight (eq. 14);
             the initial weights are all M0.
@@ -58,6 +60,8 @@ class KuramotoConfig:
     seed: int = 0
     N: int = 10
     omega_spread: float = 0.5
+    frequencies: str = "even"
+    omega_seed: int = 0
     dt: float = 0.05
     T: float = 10.0
     R0: float = 0.97
@@ -78,6 +82,9 @@ class KuramotoConfig:
         integer_at_least("seed", self.seed, 0)
         integer_at_least("N", self.N, 2)
         nonnegative("omega_spread", self.omega_spread)
+        if self.frequencies not in ku.FREQUENCIES:
+            raise ValueError(f"frequencies must be one of {ku.FREQUENCIES}, got {self.frequencies!r}")
+        integer_at_least("omega_seed", self.omega_seed, 0)
         positive("dt", self.dt)
         positive("T", self.T)
         if not (math.isfinite(self.R0) and 0 <= self.R0 <= 1):
@@ -99,9 +106,13 @@ class KuramotoConfig:
         if round(self.T / self.dt) < 1:
             raise ValueError(f"T must be at least dt / 2 so that round(T/dt) >= 1, got T = {self.T}, dt = {self.dt}")
 
+    def omega(self) -> np.ndarray:
+        """The natural frequencies ``(N,)`` (:func:`ensemble.kuramoto.frequencies`)."""
+        return ku.frequencies(self.N, self.frequencies, self.omega_spread, self.omega_seed)
+
     def oscillators(self, T: float | None = None) -> ku.Oscillators:
         """The system of one learning iteration (window ``T``, default ``self.T``)."""
-        return ku.Oscillators(ku.default_omega(self.N, self.omega_spread), self.dt,
+        return ku.Oscillators(self.omega(), self.dt,
                               self.T if T is None else T, self.R0, self.error)
 
     def warmup_windows(self, T: float | None = None) -> int:

@@ -107,7 +107,7 @@ class Config(KuramotoConfig):
         return float(tau_c), float(S_c), float(gamma_c)
 
     def continuous_system(self) -> ku.ContinuousOscillators:
-        return ku.ContinuousOscillators(ku.default_omega(self.N, self.omega_spread), self.dt, self.T, self.R0, self.error)
+        return ku.ContinuousOscillators(self.omega(), self.dt, self.T, self.R0, self.error)
 
 
 def run_discrete(config: Config, *, progress=False, checkpoint=None, resume=False, chunk=None, gamma=None, tau=None, S=None):

@@ -72,7 +72,7 @@ def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resum
     best = int(np.nanargmin(final_E)) if np.isfinite(final_E).any() else 0
     # r(t) over r_time: initial network from its random phases, final network (frozen) from its final phases.
     n = int(round(config.r_time / config.dt))
-    omega = jnp.asarray(ku.default_omega(config.N, config.omega_spread), jnp.float32)
+    omega = jnp.asarray(config.omega(), jnp.float32)
     W0 = ku.to_matrix(params["w"][best], config.N)
     W1 = ku.to_matrix(out.params["w"][best], config.N)
     _, r_initial = ku.simulate(W0, omega, raw_phases[best], config.dt, n)
