@@ -256,8 +256,9 @@ def _delay_init(max_delay: int, n_objectives: int) -> Callable[[PyTree], DelaySt
     return init
 
 
-def _delay_step(params: PyTree, state: DelayState, g: Array, taus: Array, noise: Array, m, key: Array):
-    """Shared eq. (4)/(8)/(3) step. ``g`` (K,) objectives to lower, ``taus`` (K,), ``noise`` (K,) intensities."""
+def _delay_step(params: PyTree, state: DelayState, g: Array, taus: Array, noise: Array, m, key: Array, clip=None):
+    """Shared eq. (4)/(8)/(3) step. ``g`` (K,) objectives to lower, ``taus`` (K,), ``noise`` (K,) intensities;
+    ``clip``: the drift gain ``-sum_k dg_k / tau_k`` is clipped to ``[-clip, clip]`` (None: literal)."""
     L = state.signals.shape[0]
     g = g.astype(state.signals.dtype)
     # Start-up: the history before iteration 0 is w(0), E(0) (w(0) is filled by init).
@@ -274,6 +275,8 @@ def _delay_step(params: PyTree, state: DelayState, g: Array, taus: Array, noise:
     w_delayed = jax.tree_util.tree_map(lambda h: h[read], history)
     g_delayed = signals[read]
     drift = -jnp.sum((g - g_delayed) / taus)
+    if clip is not None:
+        drift = jnp.clip(drift, -clip, clip)
     new = _move(params, w_delayed, drift, tuple(noise[k] * g[k] for k in range(g.shape[0])), key)
     return new, DelayState(history, signals, state.n + 1)
 
@@ -287,26 +290,34 @@ def _check_max_delay(max_delay) -> int:
     return int(max_delay)
 
 
-def discrete(max_delay: int = 1) -> LearningMap:
+def discrete(max_delay: int = 1, *, clip: float | None = None) -> LearningMap:
     """Eq. (4), the discrete-time map, reading the signal ``"E"``.
 
     Args:
         max_delay: length of the ring buffers; every member's delay ``m`` must
             be <= this (members may have different ``m``).
+        clip: a stabilized variant (not the paper's): the drift's gain ``-(E(n) - E(n-m))/tau``,
+            which multiplies the last step ``w(n) - w(n-m)``, is clipped to ``[-clip, clip]``.
+            The literal map amplifies its own steps once ``|dE|/tau > 1`` (the divergence of a
+            too small ``tau``, ``ensemble.stability``); with ``clip < 1`` the drift never
+            makes a step larger than the last one. None (default): the literal eq. (4).
     """
     L = _check_max_delay(max_delay)
+    if clip is not None:
+        _checks.positive("clip", clip)
+        clip = float(clip)
 
     def step(params, state, signals: Mapping[str, Array], hyper: DiscreteHyper, key):
         E = jnp.asarray(signals["E"])
         g = E[None]
-        return _delay_step(params, state, g, jnp.asarray(hyper.tau)[None], jnp.asarray(hyper.S)[None], hyper.m, key)
+        return _delay_step(params, state, g, jnp.asarray(hyper.tau)[None], jnp.asarray(hyper.S)[None], hyper.m, key, clip)
 
     def check(hyper: DiscreteHyper) -> None:
         _checks.positive("tau", hyper.tau)
         _checks.nonnegative("S", hyper.S)
         _check_delay(hyper.m, L)
 
-    return LearningMap(_delay_init(L, 1), step, check, ("E",), L, "discrete")
+    return LearningMap(_delay_init(L, 1), step, check, ("E",), L, "discrete" if clip is None else f"discrete(clip={clip:g})")
 
 
 def biparametric(max_delay: int = 1) -> LearningMap:

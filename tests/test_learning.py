@@ -161,6 +161,33 @@ def test_discrete_map_delay_bookkeeping(rng, m, S):
     assert int(state.n) == len(errors)
 
 
+@pytest.mark.parametrize("clip", [0.05, 0.5])
+def test_clipped_gain_variant_matches_numpy(rng, clip):
+    """discrete(clip=c): the gain -(E - E_d)/tau clipped to [-c, c], otherwise eq. (4)."""
+    w0 = _tree(rng)
+    errors = rng.uniform(0, 1, 10)
+    tau, S, m = 0.2, 0.3, 2  # |dE|/tau up to 5: the clip is active on most steps
+    keys = [jax.random.key(200 + n) for n in range(len(errors))]
+    xis = [_np(learning.normal_like(k, w0)) for k in keys]
+    ws, active = [w0], 0
+    for n, E in enumerate(errors):
+        d = max(n - m, 0)
+        gain = -(E - errors[d]) / tau
+        active += abs(gain) > clip
+        gain = min(max(gain, -clip), clip)
+        ws.append({k: ws[n][k] + gain * (ws[n][k] - ws[d][k]) + S * E * xis[n][k] for k in w0})
+    assert active >= 3
+    lmap = learning.discrete(max_delay=3, clip=clip)
+    assert lmap.name == f"discrete(clip={clip:g})"
+    w, state = w0, lmap.init(w0)
+    for n, E in enumerate(errors):
+        w, state = jax.jit(lmap.step)(w, state, {"E": jnp.float64(E)}, learning.DiscreteHyper(tau, S, m), keys[n])
+        for k in w0:
+            np.testing.assert_allclose(np.asarray(w[k]), ws[n + 1][k], rtol=1e-11, atol=1e-13)
+    with pytest.raises(ValueError, match="^clip must"):
+        learning.discrete(2, clip=0.0)
+
+
 def test_start_up_history_is_initial_state(rng):
     """History w(-m..0) = w(0): with S = 0 nothing ever moves, whatever E does."""
     w0 = _tree(rng)

@@ -1,0 +1,57 @@
+"""The stability law of eq. (4) (issue 15): tau_c = m sd(dE_m) from a pilot run with the drift
+off predicts divergence below it and stability above 3 tau_c, on a small ensemble."""
+
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import ensemble
+from ensemble import learning, stability
+
+
+def sphere(p):
+    return jnp.sum((p["x"] - 1.0) ** 2)
+
+
+def test_noise_dE_spread_matches_its_first_order_estimate():
+    """sd(E(m) - E(0)) ~ S E |grad E| sqrt(m) for a smooth E (here E0 = 3, |grad E| = 2 sqrt 3)."""
+    params = ensemble.replicate({"x": jnp.zeros(3)}, 256)
+    for m in (1, 2):
+        dE = stability.noise_dE(ensemble.from_loss(sphere), params, 0.002, m, key=jax.random.key(0))
+        assert np.std(dE) == pytest.approx(0.002 * 3 * 2 * np.sqrt(3) * np.sqrt(m), rel=0.15)
+
+
+@pytest.mark.parametrize("m", [2])  # the law was read off m = 1 and 3: m = 2 is a prediction
+def test_law_predicts_divergence_below_tau_c_and_none_above_3_tau_c(m):
+    system = ensemble.from_loss(sphere)
+    params = ensemble.replicate({"x": jnp.zeros(3)}, 32)
+    S = 0.005
+    tau_c = stability.critical_tau(system, params, S, m, key=jax.random.key(1))
+    taus = np.array([0.5, 1.0, 4.0, 10.0]) * tau_c
+    assert stability.predict(taus, tau_c).tolist() == ["diverges", "diverges", "stable", "stable"]
+    g = ensemble.grid(tau=taus, S=[S], members=32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        run = ensemble.evolve(system, learning.discrete(m), ensemble.replicate({"x": jnp.zeros(3)}, g.size),
+                              learning.DiscreteHyper(g.tau, g.S, m), key=jax.random.key(2), n_iterations=500)
+    diverged = g.unflatten(run.diverged).mean(axis=-1)[:, 0]
+    assert diverged[0] >= 0.9 and diverged[1] >= 0.6, diverged
+    assert diverged[2] <= 0.1 and diverged[3] <= 0.1, diverged
+    # the clipped variant is stable where the literal map diverges
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        clipped = ensemble.evolve(system, learning.discrete(m, clip=0.5), params, learning.DiscreteHyper(0.5 * tau_c, S, m),
+                                  key=jax.random.key(2), n_iterations=500)
+    assert clipped.diverged.mean() <= 0.1
+    assert np.nanmedian(clipped.final["E"]) < 3.0  # and it still learns (E(0) = 3)
+
+
+def test_predict_and_pilot_errors():
+    with pytest.raises(ValueError, match="^tau_c must"):
+        stability.predict(1.0, 0.0)
+    with pytest.raises(ValueError, match="^m must"):
+        stability.noise_dE(ensemble.from_loss(sphere), ensemble.replicate({"x": jnp.zeros(3)}, 4), 0.01, 0,
+                           key=jax.random.key(0))
