@@ -18,7 +18,7 @@ at ``tau / sd(dE_m)`` = 0.3, 1, 2, 4, 10, 30, 100:
 - ``S`` 0.01, ``m`` 1: 1.0, 1.0, 0.39, 0.02, 0, 0, 0; ``m`` 3: 1.0, 1.0, 1.0, 0.8, 0, 0, 0;
 - ``S`` 0.03, ``m`` 1: 1.0, 0.81, 0.11, 0.02, 0.02, 0.05, 0.11; ``m`` 3: 1.0, 1.0, 0.69, 0.11, 0.03, 0.03, 0.11
 
-(``scratch``-style sweep, recorded in ``docs/calibration.md``). For a smooth ``E``,
+(``examples/stability_sweep.py``, recorded in ``docs/calibration.md``). For a smooth ``E``,
 ``sd(dE_m) ~ S E |grad E| sqrt(m)``, so ``tau_c`` grows like ``S``: the lower edge of the working
 band is a line ``tau ~ S`` in the (tau, S) plane, the diagonal of Fig. 3.
 """
