@@ -397,3 +397,12 @@ def test_kuramoto_config_frequencies_option():
     np.testing.assert_array_equal(np.asarray(KuramotoConfig().oscillators().omega), ku.default_omega(10, 0.5))
     with pytest.raises(ValueError, match="^frequencies must be one of"):
         KuramotoConfig(frequencies="flat").validate()
+
+
+def test_kuramoto_config_clip_selects_the_stabilized_map():
+    from ensemble.studies._kuramoto import KuramotoConfig
+
+    assert KuramotoConfig().base_map().name == "discrete"
+    assert KuramotoConfig(clip=0.5).base_map().name == "discrete(clip=0.5)"
+    with pytest.raises(ValueError, match="^clip must"):
+        KuramotoConfig(clip=0.0).validate()

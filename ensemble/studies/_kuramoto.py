@@ -48,6 +48,8 @@ class KuramotoConfig:
             the initial weights are all M0.
         error: eq. (12) form, "squared" (E = (R - R0)^2) or "absolute" (|R - R0|).
         tau, S, m: eq. (4) constants. gamma: weight-control strength of eq. (13).
+        clip: None for the literal eq. (4); else the stabilized variant with the drift gain
+            clipped to [-clip, clip] (``learning.discrete(m, clip=...)``, not the paper's).
         n_iterations: learning iterations. record_every: iterations between records.
         tolerance: success means |R - R0| <= tolerance for the final weights, frozen,
             over ``check_windows`` windows from the final phases (:func:`frozen_R`).
@@ -71,6 +73,7 @@ class KuramotoConfig:
     S: float = 0.2
     m: int = 1
     gamma: float = 0.001
+    clip: float | None = None
     n_iterations: int = 3000
     record_every: int = 10
     tolerance: float = 0.03
@@ -96,6 +99,8 @@ class KuramotoConfig:
         nonnegative("S", self.S)
         integer_at_least("m", self.m, 1)
         nonnegative("gamma", self.gamma)
+        if self.clip is not None:
+            positive("clip", self.clip)
         integer_at_least("n_iterations", self.n_iterations, 1)
         integer_at_least("record_every", self.record_every, 1)
         if self.n_iterations % self.record_every:
@@ -123,6 +128,10 @@ class KuramotoConfig:
     def system(self, T: float | None = None) -> "WarmedUp":
         """The system the studies evolve: :meth:`oscillators` started after ``warmup_time``."""
         return WarmedUp(self.oscillators(T), self.warmup_windows(T))
+
+    def base_map(self):
+        """Eq. (4) (``learning.discrete(m)``), or its clipped variant when ``clip`` is set."""
+        return learning.discrete(self.m, clip=self.clip)
 
     def hyper(self, gamma=None) -> ku.ControlledHyper:
         """Eq. (13) hyperparameters (scalars, or ``gamma`` per member; the driver broadcasts them)."""
@@ -242,7 +251,7 @@ def run_ensemble(config: KuramotoConfig, *, gamma=None, T: float | None = None, 
     params, key = config.initial_weights(B)
     run = evolve(
         config.system(T),
-        ku.weight_control(learning.discrete(config.m)),
+        ku.weight_control(config.base_map()),
         params,
         config.hyper(gamma),
         key=key,

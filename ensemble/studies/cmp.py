@@ -115,7 +115,7 @@ def run_discrete(config: Config, *, progress=False, checkpoint=None, resume=Fals
     params, key = config.initial_weights()
     hyper = config.hyper(gamma)
     base = hyper.base._replace(**{k: v for k, v in (("tau", tau), ("S", S)) if v is not None})
-    return evolve(config.oscillators(), ku.weight_control(learning.discrete(config.m)), params, hyper._replace(base=base),
+    return evolve(config.oscillators(), ku.weight_control(config.base_map()), params, hyper._replace(base=base),
                   key=key, n_iterations=config.n_windows, record_every=1, progress=progress, chunk=chunk,
                   checkpoint=checkpoint, resume=resume,
                   meta={"study": "cmp", "scheme": "discrete", "config": dataclasses.asdict(config)})

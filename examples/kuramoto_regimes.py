@@ -1,0 +1,35 @@
+"""Probe runs behind docs/calibration.md "K10: a graded regime" (issue 15): fig5 in today's
+locked regime and in the Lorentzian regime, literal and clipped eq. (4), 48 members.
+
+    python examples/kuramoto_regimes.py [NAME ...]     # about 30 s per setting on 2 CPU cores
+"""
+import sys, time, warnings, dataclasses, json
+import numpy as np
+warnings.simplefilter("ignore")
+from ensemble import cpu; cpu.use_cores()
+from ensemble.studies import fig5
+base = dict(members=48, n_iterations=8000, record_every=100, final_span=10)
+lor = dict(frequencies="lorentzian", omega_spread=0.25, R0=0.7, M0=0.8, error="squared", warmup_time=0.0,
+           tau=0.1, S=3.0, gamma=0.1, T=20.0, m=1, r_time=60.0)
+configs = {
+    "today": dict(),
+    "lor": lor,
+    "lor_clip0.5": {**lor, "clip": 0.5},
+    "lor_tau0.03_clip0.5": {**lor, "tau": 0.03, "clip": 0.5},
+    "lor_S1": {**lor, "S": 1.0},
+    "lor_M06_R06_clip": {**lor, "M0": 0.6, "R0": 0.6, "clip": 0.5},
+    "lor_M06_R07_clip": {**lor, "M0": 0.6, "R0": 0.7, "clip": 0.5},
+    "lor_clip_30k": {**lor, "clip": 0.5, "n_iterations": 30000},
+    "lor_clip_S10": {**lor, "clip": 0.5, "S": 10.0},
+}
+pick = sys.argv[1:] or list(configs)
+for name in pick:
+    t = time.perf_counter()
+    r = fig5.run(fig5.Config(**{**base, **configs[name]}))
+    s = r.summary
+    E0, Ef = np.asarray(r.arrays["initial_errors"]), np.asarray(r.arrays["final_errors"])
+    fall = E0 / Ef
+    print(f"{name:22s} {time.perf_counter()-t:5.0f}s div {s['diverged']:2d}/48 succ {s['success_fraction']:.2f} "
+          f"median fall {np.nanmedian(fall):7.3g} >=100x {np.nanmean(fall >= 100):.2f} "
+          f"E0 med {np.nanmedian(E0):.3g} R start? best fall {s['error_fall']:.3g} final R {s['final_R']:.3f} "
+          f"M med {np.nanmedian(r.arrays['final_M_members']):.3f} (M0 {s['M0']})", flush=True)
