@@ -25,6 +25,10 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="change any field of the study's Config (repeatable), e.g. --set tau=0.2 --set n_iterations=5000")
     sub.add_parser("list", help="list the study ids")
+    c = sub.add_parser("claims", help="check the paper's claims against study JSONs, write a markdown table")
+    c.add_argument("--column", action="append", default=[], metavar="NAME=DIR",
+                   help="a results folder as a column (repeatable; default: 'full size (docs/results)=docs/results')")
+    c.add_argument("--out", default=os.path.join("docs", "claims.md"), help="markdown file to write (default docs/claims.md)")
     return p
 
 
@@ -38,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+    if args.command == "claims":
+        return _claims(args)
     if args.command == "list":
         for name, module in studies.STUDIES.items():
             print(f"{name:6s} {(module.__doc__ or '').strip().splitlines()[0]}")
@@ -73,6 +79,28 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     print(studies.get(args.study).describe(result))
     print(f"wrote {os.path.join(args.out, args.study + '.json')} and {os.path.join(args.out, args.study + '.png')}")
+    return 0
+
+
+DEFAULT_CLAIMS_COLUMN = {"full size (docs/results)": os.path.join("docs", "results")}
+
+
+def _claims(args) -> int:
+    from . import claims
+
+    columns = {}
+    for item in args.column:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            print(f"error: --column must be NAME=DIR, got {item!r}", file=sys.stderr)
+            return 2
+        if not os.path.isdir(path):
+            print(f"error: --column {name}: no folder {path!r}", file=sys.stderr)
+            return 2
+        columns[name] = path
+    text = claims.write(args.out, columns or DEFAULT_CLAIMS_COLUMN)
+    print(text.splitlines()[-1])
+    print(f"wrote {args.out}")
     return 0
 
 

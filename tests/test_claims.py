@@ -1,0 +1,45 @@
+"""The claims table (issue 15): verdicts from study JSONs, and the committed docs/claims.md is
+what the committed docs/results give."""
+
+import json
+import os
+
+import pytest
+
+from ensemble import claims, cli
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def write(folder, study, **data):
+    folder.mkdir(exist_ok=True)
+    (folder / f"{study}.json").write_text(json.dumps(data))
+
+
+def test_verdicts_from_json_numbers_and_missing_ones(tmp_path):
+    write(tmp_path, "fig5", summary={"error_fall": 150.0, "M_relative_gap": 0.2, "final_R": 0.69, "R0": 0.7})
+    write(tmp_path, "cmp", summary={"discrete_median_time_to_target": 100.0, "continuous_median_time_to_target": None})
+    rows = {(r["claim"].study, r["claim"].text): r for r in claims.evaluate(str(tmp_path))}
+    assert rows["fig5", "E falls by orders of magnitude"]["passes"] is True
+    assert rows["fig5", "M settles near M0"]["passes"] is False
+    assert rows["fig5", "the final r(t) hovers around R0"]["value"] == pytest.approx(0.01)
+    assert rows["cmp", "the discrete map reaches the target with less simulated time"]["passes"] is None  # no time
+    assert all(r["passes"] is None for (study, _), r in rows.items() if study == "fig3")  # no fig3.json
+    text = claims.table({"a": str(tmp_path)})
+    assert "150 pass" in text and "0.2 **fail**" in text and "\\|final M - M0\\|" in text
+    assert text.strip().splitlines()[-1].endswith("| 2 of 3 |")  # cmp has no time: not counted
+
+
+def test_committed_claims_table_is_up_to_date():
+    """Regenerate from docs/results: the committed docs/claims.md must match (python -m ensemble claims)."""
+    want = claims.HEADER + claims.table({name: os.path.join(ROOT, path) for name, path in cli.DEFAULT_CLAIMS_COLUMN.items()})
+    with open(os.path.join(ROOT, "docs", "claims.md")) as f:
+        assert f.read() == want, "docs/claims.md is stale: run python -m ensemble claims"
+
+
+def test_cli_claims_column_errors(tmp_path, capsys):
+    assert cli.main(["claims", "--column", "nodir", "--out", str(tmp_path / "c.md")]) == 2
+    assert cli.main(["claims", "--column", f"x={tmp_path / 'missing'}", "--out", str(tmp_path / "c.md")]) == 2
+    write(tmp_path / "r", "fig5", summary={"error_fall": 5.0})
+    assert cli.main(["claims", "--column", f"mine={tmp_path / 'r'}", "--out", str(tmp_path / "c.md")]) == 0
+    assert "| mine |" in (tmp_path / "c.md").read_text()
