@@ -22,6 +22,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--chunk", type=int, help="iterations per chunk; a checkpoint is written after each (default: ~10 chunks)")
     r.add_argument("--resume", action="store_true", help="continue from DIR/checkpoints (bitwise identical to an uninterrupted run)")
+    r.add_argument("--regime", help="Kuramoto studies: a named setting, 'locked' (default) or 'graded' (Lorentzian frequencies)")
     r.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="change any field of the study's Config (repeatable), e.g. --set tau=0.2 --set n_iterations=5000")
     sub.add_parser("list", help="list the study ids")
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         overrides = {"members": args.members, "seed": args.seed, **_parse_set(args.study, args.set)}
         result = studies.reproduce(
             args.study, args.out, quick=args.quick, progress=not args.quiet, resume=args.resume, chunk=args.chunk,
-            **overrides,
+            regime=args.regime, **overrides,
         )
     except ValueError as exc:  # bad input, unwritable --out, damaged checkpoint
         print(f"error: {exc}", file=sys.stderr)

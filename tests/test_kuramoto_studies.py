@@ -117,3 +117,20 @@ def test_fig7_json_keys(tmp_path):
 def test_config_errors_name_the_argument(tmp_path, study, change, name):
     with pytest.raises(ValueError, match=f"^{name}( \\(.*\\))? must"):
         studies.reproduce(study, str(tmp_path), **{**TINY, **change})
+
+
+def test_regime_presets_apply_before_overrides(tmp_path):
+    from ensemble.studies._kuramoto import REGIMES
+
+    result = studies.reproduce("fig5", str(tmp_path), regime="graded", r_time=30.0, final_span=1,
+                               **{**TINY, "T": 0.5, "record_every": 10})
+    cfg = result.config
+    for k, v in REGIMES["graded"].items():
+        if k not in TINY:  # the run's own overrides win
+            assert cfg[k] == v, k
+    assert cfg["tau"] == TINY["tau"] and cfg["R0"] == 0.7
+    assert cfg["T"] == 0.5 and cfg["frequencies"] == "lorentzian"
+    with pytest.raises(ValueError, match="^regime must be one of"):
+        studies.reproduce("fig5", str(tmp_path), regime="chaotic", **TINY)
+    with pytest.raises(ValueError, match="^regime applies to the Kuramoto studies"):
+        studies.reproduce("fig2a", str(tmp_path), regime="graded")

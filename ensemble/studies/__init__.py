@@ -40,6 +40,7 @@ def reproduce(
     resume: bool = False,
     chunk: int | None = None,
     checkpoint_dir: str | None = None,
+    regime: str | None = None,
     **overrides,
 ) -> Result:
     """Run a study and write ``out/<study>.json`` and ``out/<study>.png``.
@@ -49,6 +50,8 @@ def reproduce(
         progress: progress bars. resume: continue from the checkpoints in
             ``checkpoint_dir`` (default ``out/checkpoints``), written after every chunk.
         chunk: iterations per chunk (default: about 10 chunks per run).
+        regime: a named setting of the Kuramoto studies (``_kuramoto.REGIMES``: ``"locked"``,
+            the default, or ``"graded"``), applied before ``overrides``.
         overrides: Config fields to change (e.g. ``members=64``, ``seed=3``).
 
     Raises:
@@ -59,6 +62,14 @@ def reproduce(
     """
     module = get(study)
     overrides = {k: v for k, v in overrides.items() if v is not None}
+    if regime is not None:
+        from ._kuramoto import REGIMES, KuramotoConfig
+
+        if regime not in REGIMES:
+            raise ValueError(f"regime must be one of {', '.join(REGIMES)}, got {regime!r}")
+        if not issubclass(module.Config, KuramotoConfig):
+            raise ValueError(f"regime applies to the Kuramoto studies (fig5, fig6, fig7, cmp), not {study}")
+        overrides = {**REGIMES[regime], **overrides}
     unknown = set(overrides) - set(module.Config.__dataclass_fields__)
     if unknown:
         raise ValueError(f"overrides must be fields of {study}.Config, got {sorted(unknown)}")

@@ -155,6 +155,18 @@ class KuramotoConfig:
             return np.abs(R - self.R0) <= self.tolerance
 
 
+REGIMES: dict[str, dict] = {
+    "locked": {},
+    "graded": dict(frequencies="lorentzian", omega_spread=0.25, M0=0.8, R0=0.7, error="squared", warmup_time=0.0,
+                   tau=0.1, S=3.0, gamma=0.1, T=20.0, m=1),
+}
+"""Named settings of the Kuramoto studies (issue 15), applied before a run's own overrides:
+``"locked"``, the defaults (evenly spaced frequencies: the uniform network is already
+phase-locked, R 0.89, pushed to R0 0.97); ``"graded"``, Lorentzian frequencies (half-width
+0.25), whose synchrony grows gradually with the coupling (uniform network at M0 0.8: R 0.60,
+fluctuating), the target R0 0.7 above it (docs/calibration.md, K10). Both are reconstructions."""
+
+
 class WarmedUp(NamedTuple):
     """A Kuramoto system whose initial phases are relaxed first: uniform random phases, then
     ``windows`` windows with the member's initial weights frozen (no learning, nothing recorded).
