@@ -28,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list the study ids")
     c = sub.add_parser("claims", help="check the paper's claims against study JSONs, write a markdown table")
     c.add_argument("--column", action="append", default=[], metavar="NAME=DIR",
-                   help="a results folder as a column (repeatable; default: 'full size (docs/results)=docs/results')")
+                   help="a results folder as a column (repeatable; default: docs/results and its graded, graded_clip folders)")
     c.add_argument("--out", default=os.path.join("docs", "claims.md"), help="markdown file to write (default docs/claims.md)")
     return p
 
@@ -83,7 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-DEFAULT_CLAIMS_COLUMN = {"full size (docs/results)": os.path.join("docs", "results")}
+DEFAULT_CLAIMS_COLUMN = {
+    "full size, default (locked) regime": os.path.join("docs", "results"),
+    "graded regime": os.path.join("docs", "results", "graded"),
+    "graded, clip 0.5": os.path.join("docs", "results", "graded_clip"),
+}
+"""The columns of docs/claims.md (``make figures`` and ``make regimes``); a missing folder is left out."""
 
 
 def _claims(args) -> int:
@@ -99,7 +104,9 @@ def _claims(args) -> int:
             print(f"error: --column {name}: no folder {path!r}", file=sys.stderr)
             return 2
         columns[name] = path
-    text = claims.write(args.out, columns or DEFAULT_CLAIMS_COLUMN)
+    if not columns:
+        columns = {name: path for name, path in DEFAULT_CLAIMS_COLUMN.items() if os.path.isdir(path)}
+    text = claims.write(args.out, columns)
     print(text.splitlines()[-1])
     print(f"wrote {args.out}")
     return 0
