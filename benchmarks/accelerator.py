@@ -194,8 +194,18 @@ def main(json_path: str, *, sizes=(1_000, 10_000, 100_000, 1_000_000), repeats: 
     res["bandwidth"] = {"measured_copy_bytes_per_s": measured, "nominal_bytes_per_s": nominal, "peak_used": peak}
     log(f"copy bandwidth {measured / 1e9:.0f} GB/s (nominal {nominal})")
     for name in KERNELS:
-        rows = by_members(name, sizes, repeats)
+        try:
+            rows = by_members(name, sizes, repeats)
+        except Exception as exc:  # noqa: BLE001 - e.g. a kernel that does not compile here: keep the others
+            res[name] = {"error": f"{type(exc).__name__}: {exc}"[:2000]}
+            log(f"{name}: failed: {res[name]['error'][:300]}")
+            write()
+            continue
         ok = [r for r in rows if r["throughput"] is not None]
+        if not ok:
+            res[name] = {"by_members": rows, "error": "no ensemble size fit in memory"}
+            write()
+            continue
         best = max(ok, key=lambda r: r["throughput"])
         bpu = bytes_per_unit(name)
         res[name] = {
@@ -214,13 +224,13 @@ def main(json_path: str, *, sizes=(1_000, 10_000, 100_000, 1_000_000), repeats: 
 
             flops = kf.flops_per_step(bench.KU["N"])
             fp32 = next((v for k, v in NOMINAL_FP32.items() if k in str(kind)), None)
-            vec = {r["members"]: r["throughput"] for r in res["kuramoto"]["by_members"]}
+            vec = {r["members"]: r["throughput"] for r in res["kuramoto"].get("by_members", [])}
             res[name].update(
                 flops_per_step=flops,
                 nominal_fp32_flops_per_s=fp32,
                 fraction_of_fp32_peak=flops * best["throughput"] / fp32 if fp32 else None,
                 vs_vectorized={str(r["members"]): r["throughput"] / vec[r["members"]] for r in ok if vec.get(r["members"])},
-                vs_vectorized_best=best["throughput"] / res["kuramoto"]["throughput"],
+                vs_vectorized_best=best["throughput"] / res["kuramoto"]["throughput"] if "throughput" in res["kuramoto"] else None,
             )
         try:
             res[name]["layout_ab"] = ab = layout_ab(name, ok[-1]["members"], repeats)

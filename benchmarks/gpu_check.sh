@@ -34,11 +34,11 @@ if [ "$DRY" = 1 ]; then
 else
   # float32 sums in a fixed order on the GPU too (no atomics): same seed, same numbers
   export XLA_FLAGS="${XLA_FLAGS:-} --xla_gpu_deterministic_ops=true"
-  T_TESTS=${T_TESTS:-75}; T_QUICK=${T_QUICK:-60}; T_BENCH=${T_BENCH:-330}
+  T_TESTS=${T_TESTS:-75}; T_QUICK=${T_QUICK:-75}; T_BENCH=${T_BENCH:-300}
   TESTS=(tests/test_learning.py tests/test_feedforward.py tests/test_kuramoto.py tests/test_layout.py
          tests/test_driver.py tests/test_helpers.py)
   QUICK=(fig1 fig2a fig3 fig5)
-  BENCH=(--accelerator --figures-budget "${FIGURES_BUDGET:-240}")
+  BENCH=(--accelerator --figures-budget "${FIGURES_BUDGET:-150}")
 fi
 
 log "1. install (no dependencies)"
@@ -56,12 +56,21 @@ log "2. fast tests (${TESTS[*]})"
 timeout "$T_TESTS" $PY -m pytest -q -p no:cacheprovider "${TESTS[@]}" >"$OUT/tests.log" 2>&1
 log "   pytest exit $? : $(tail -1 "$OUT/tests.log")"
 
-log "3. quick studies (${QUICK[*]})"
-for s in "${QUICK[@]}"; do
-  t0=$(date +%s)
-  timeout "$T_QUICK" $PY -m ensemble reproduce "$s" --quick --out "$OUT/quick" >>"$OUT/quick.log" 2>&1
-  log "   $s exit $? in $(( $(date +%s) - t0 )) s"
-done
+log "3. quick studies (${QUICK[*]}), one process"
+timeout "$T_QUICK" $PY - "$OUT/quick" "${QUICK[@]}" >"$OUT/quick.log" 2>&1 <<'PYEOF'
+import sys, time
+from ensemble import studies
+out = sys.argv[1]
+for s in sys.argv[2:]:
+    t0 = time.perf_counter()
+    try:
+        studies.reproduce(s, out, quick=True)
+        print(f"{s} exit 0 in {time.perf_counter() - t0:.1f} s", flush=True)
+    except Exception as exc:  # noqa: BLE001 - record and go on
+        print(f"{s} exit 1 in {time.perf_counter() - t0:.1f} s: {type(exc).__name__}: {exc}", flush=True)
+PYEOF
+log "   exit $?"
+sed 's/^/   /' "$OUT/quick.log" | grep " exit " | tee -a "$OUT/gpu_check.log" >/dev/null
 
 log "4. benchmark and full-size studies"
 timeout "$T_BENCH" $PY benchmarks/run.py --json "$OUT/results_gpu.json" --figure "$OUT/scaling.png" \
