@@ -23,11 +23,11 @@ def test_verdicts_from_json_numbers_and_missing_ones(tmp_path):
     assert rows["fig5", "E falls by orders of magnitude"]["passes"] is True
     assert rows["fig5", "M settles near M0"]["passes"] is False
     assert rows["fig5", "the final r(t) hovers around R0"]["value"] == pytest.approx(0.01)
-    assert rows["cmp", "the discrete map reaches the target with less simulated time"]["passes"] is None  # no time
+    assert rows["cmp", "the discrete map reaches the target with less simulated time"]["passes"] is True  # continuous never
     assert all(r["passes"] is None for (study, _), r in rows.items() if study == "fig3")  # no fig3.json
     text = claims.table({"a": str(tmp_path)})
     assert "150 pass" in text and "0.2 **fail**" in text and "\\|final M - M0\\|" in text
-    assert text.strip().splitlines()[-1].endswith("| 2 of 3 |")  # cmp has no time: not counted
+    assert text.strip().splitlines()[-1].endswith("| 3 of 4 |")
 
 
 def test_committed_claims_table_is_up_to_date():
