@@ -25,8 +25,9 @@ demo: $(STAMP)
 	$(BIN)/python -m ensemble reproduce fig3 --quick --out results
 	$(BIN)/python -m ensemble reproduce fig5 --quick --out results
 
+# two or more workers (pytest-xdist; at most 4: each worker is a JAX process with 4 emulated devices)
 test: $(STAMP)
-	$(BIN)/python -m pytest -q tests notebooks --nbmake
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 tests notebooks --nbmake
 
 # Every study at full size (slow: tens of minutes on 2 cores, minutes on a GPU); refreshes the
 # committed docs/results/*.json and docs/figures/*.png. Checkpoints let an interrupted run resume.
