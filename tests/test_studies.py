@@ -93,6 +93,9 @@ def test_fig3_grid_layout_and_keys(tmp_path):
     np.testing.assert_allclose(result.runs["p5"].hyper.tau, np.repeat(np.geomspace(0.05, 0.5, 3), 4), rtol=1e-6)
     data = json.loads((tmp_path / "fig3.json").read_text())
     np.testing.assert_allclose(data["tau"], np.geomspace(0.05, 0.5, 3))
+    for name in ("p5", "p15"):  # the stability border: one tau_c per S, growing with S
+        tau_c = np.asarray(data["tau_c"][name])
+        assert tau_c.shape == (2,) and np.all(tau_c > 0) and tau_c[1] > tau_c[0]
     np.testing.assert_allclose(data["S"], [0.1, 0.5])
     for key in ("p5", "p15"):
         surf = np.asarray(data["mean_error"][key])

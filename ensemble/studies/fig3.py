@@ -20,7 +20,7 @@ import jax
 import numpy as np
 
 from .. import feedforward as ff
-from .. import learning, patterns
+from .. import learning, patterns, stability
 from .._checks import integer_at_least, positive
 from ..driver import evolve
 from ._common import NetworkConfig, Result, finish_figure
@@ -103,7 +103,8 @@ def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resum
     config.validate()
     t0 = time.perf_counter()
     tau, S = config.grid()
-    arrays = {"tau": tau, "S": S, "mean_error": {}, "median_error": {}, "all_correct_fraction": {}, "diverged": {}}
+    arrays = {"tau": tau, "S": S, "mean_error": {}, "median_error": {}, "all_correct_fraction": {}, "diverged": {},
+              "tau_c": {}}
     summary = {"members_per_point": config.members}
     runs = {}
     for name, task in TASKS.items():
@@ -118,6 +119,12 @@ def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resum
         arrays["median_error"][name] = median
         arrays["all_correct_fraction"][name] = correct.mean(axis=2)
         arrays["diverged"][name] = dead.sum(axis=2)
+        # the stability law's border (ensemble.stability): tau_c = m sd(dE_m) at each S, from a
+        # pilot with the drift off on PILOT_MEMBERS of the same initial networks
+        pilot, _ = config.initial_networks(X, Y, PILOT_MEMBERS)
+        k_pilot = jax.random.fold_in(jax.random.key(config.seed), 3)
+        arrays["tau_c"][name] = np.array([stability.critical_tau(ff.Task(X, Y), pilot, float(s), config.m, key=k_pilot)
+                                          for s in S])
         i, j = np.unravel_index(np.nanargmin(mean), mean.shape)
         summary[f"{name}_best_tau"] = float(tau[i])
         summary[f"{name}_best_S"] = float(S[j])
@@ -131,8 +138,13 @@ def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resum
     return Result("fig3", dataclasses.asdict(config), summary, arrays, time.perf_counter() - t0, runs=runs)
 
 
+PILOT_MEMBERS = 128
+"""Members of the pilot run that gives the stability law's ``tau_c`` at each S."""
+
+
 def plot(result: Result, path: str | None = None):
-    """Two heat maps of log10(mean final E) over (tau, S), minimum marked."""
+    """Two heat maps of log10(mean final E) over (tau, S), minimum marked, with the stability
+    law's border ``tau_c(S)`` and ``3 tau_c(S)`` where the result has it."""
     import matplotlib
     import matplotlib.pyplot as plt
 
@@ -146,6 +158,12 @@ def plot(result: Result, path: str | None = None):
                            norm=matplotlib.colors.LogNorm(vmin=vmin, vmax=vmax))
         i, j = result.summary[f"{name}_best_index"]
         ax.plot(S[j], tau[i], "r*", ms=12, label=f"min {surf[i, j]:.3f} at tau={tau[i]:.3g}, S={S[j]:.3g}")
+        tau_c = result.arrays.get("tau_c", {}).get(name)
+        if tau_c is not None:
+            tau_c = np.asarray(tau_c, float)
+            ax.plot(S, tau_c, "w--", lw=1, label="tau_c = m sd(dE_m): below, the drift amplifies")
+            ax.plot(S, 3 * tau_c, "w:", lw=1, label="3 tau_c")
+            ax.set_ylim(_edges(tau)[0], _edges(tau)[-1])
         ax.set(xscale="log", yscale="log", xlabel="noise intensity S", ylabel="drift time scale tau", title=f"Fig. 3{label}")
         ax.legend(fontsize=7, loc="lower left")
     fig.colorbar(im, ax=axes, label=f"mean final E ({result.summary['members_per_point']} members per point)")
