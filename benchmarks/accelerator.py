@@ -26,7 +26,6 @@ Writes one JSON (default ``benchmarks/results_gpu.json``) with, for ``network`` 
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 
@@ -64,10 +63,7 @@ def unit_factor(name: str) -> int:
 
 
 def state_bytes(name: str) -> int:
-    system, lmap, params, _ = problem(name, 1)
-    shapes = jax.eval_shape(lambda p: driver.init_state(system, lmap, p, jax.random.key(0)), params)
-    return int(sum(math.prod(x.shape) * x.dtype.itemsize for x in jax.tree_util.tree_leaves(shapes)
-                   if not jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)))
+    return driver.state_bytes_per_member(*problem(name, 1)[:3])
 
 
 def bytes_per_unit(name: str) -> float:

@@ -738,15 +738,20 @@ def _memory_budget() -> int:
     return int(total * MEMORY_FRACTION)
 
 
-def bytes_per_member(system, lmap: LearningMap, params: PyTree, n_records: int) -> int:
-    """Estimated device bytes of one member: its state (params, delay buffers, system) held
-    three times (input, output, temporaries) plus its traces."""
+def state_bytes_per_member(system, lmap: LearningMap, params: PyTree) -> int:
+    """Bytes of one member's carried state (params, delay buffers, system state; keys not
+    counted), from shapes only (``params`` stacked, leading axis ``B``)."""
     one = jax.tree_util.tree_map(lambda x: x[:1], params)
     shapes = jax.eval_shape(lambda p: init_state(system, lmap, p, jax.random.key(0)), one)
-    state_bytes = sum(math.prod(x.shape) * x.dtype.itemsize for x in jax.tree_util.tree_leaves(shapes)
-                      if not jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key))
+    return sum(math.prod(x.shape) * x.dtype.itemsize for x in jax.tree_util.tree_leaves(shapes)
+               if not jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key))
+
+
+def bytes_per_member(system, lmap: LearningMap, params: PyTree, n_records: int) -> int:
+    """Estimated device bytes of one member: its state (:func:`state_bytes_per_member`) held
+    three times (input, output, temporaries) plus its traces."""
     n_signals = max(1, len(lmap.reads)) + 2
-    return 3 * state_bytes + 4 * n_signals * int(n_records)
+    return 3 * state_bytes_per_member(system, lmap, params) + 4 * n_signals * int(n_records)
 
 
 def _member_batch(member_batch, B: int, system, lmap: LearningMap, params: PyTree, n_records: int) -> int:

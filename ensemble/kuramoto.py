@@ -461,10 +461,7 @@ class Oscillators(NamedTuple):
         if self.kernel == "fused":
             return self._measure_fused(w, phases)
         Bp = padded_members(B)
-        wp, php = w, phases.astype(dtype)
-        if Bp > B:  # inert members (zero weights and phases): computed, then dropped
-            wp = jnp.concatenate([wp, jnp.zeros((Bp - B, w.shape[1]), dtype)])
-            php = jnp.concatenate([php, jnp.zeros((Bp - B, self.N), dtype)])
+        wp, php = _pad_members(w, phases.astype(dtype), Bp)
         bs = _layout.current().window_block or Bp  # None: the whole ensemble in one window
         nb = Bp // bs if Bp > bs else 0
         parts = []
@@ -485,15 +482,21 @@ class Oscillators(NamedTuple):
         from . import kuramoto_fused as kf
 
         B, dtype = w.shape[0], w.dtype
-        Bp = kf.padded_members(B)
-        wp, php = w, phases.astype(dtype)
-        if Bp > B:
-            wp = jnp.concatenate([wp, jnp.zeros((Bp - B, w.shape[1]), dtype)])
-            php = jnp.concatenate([php, jnp.zeros((Bp - B, self.N), dtype)])
+        wp, php = _pad_members(w, phases.astype(dtype), kf.padded_members(B))
         phi, rsum = kf.window(wp.T, php.T, omega=tuple(float(o) for o in np.asarray(self.omega)), dt=float(self.dt),
                               n_steps=self.n_steps, interpret=jax.default_backend() != "gpu")
         R = rsum[:B] / jnp.asarray(self.n_steps, dtype)
         return {"E": self.error_of(R), "R": R, "M": mean_abs_upper(w)}, phi[:, :B].T
+
+
+def _pad_members(w: jax.Array, phases: jax.Array, Bp: int):
+    """``(w (B, P), phases (B, N))`` padded to ``Bp`` members with inert ones (zero weights and
+    phases: computed, then dropped)."""
+    B = w.shape[0]
+    if Bp == B:
+        return w, phases
+    pad = lambda x: jnp.concatenate([x, jnp.zeros((Bp - B, x.shape[1]), x.dtype)])  # noqa: E731
+    return pad(w), pad(phases)
 
 
 # ------------------------------------------------------------ weight control

@@ -71,12 +71,9 @@ def window(w_pairs: jax.Array, phases: jax.Array, *, omega: tuple, dt: float, n_
     Pp, Np = _pow2(max(P, 1)), _pow2(N)
     w_in = jnp.zeros((Pp, B), dtype).at[:P].set(w_pairs.astype(dtype))
     ph_in = jnp.zeros((Np, B), dtype).at[:N].set(phases)
-    pair = {}
-    k = 0
-    for i in range(N):
-        for j in range(i + 1, N):
-            pair[i, j] = pair[j, i] = k
-            k += 1
+    from .kuramoto import _pair_index
+
+    pair = _pair_index(N)  # (i, j) -> position of w_ij in the upper vector
 
     def kernel(w_ref, ph_ref, ph_out_ref, rsum_ref):
         w = [w_ref[k, :] for k in range(P)]
@@ -94,7 +91,7 @@ def window(w_pairs: jax.Array, phases: jax.Array, *, omega: tuple, dt: float, n_
             acc = None
             for j in range(N):
                 if j != i:
-                    term = w[pair[i, j]] * x[j]
+                    term = w[int(pair[i, j])] * x[j]
                     acc = term if acc is None else acc + term
             return acc
 
