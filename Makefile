@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test figures regimes install clean
 
-FIGURES := fig1 fig2a fig2b fig3 fig4 fig5 fig6 fig7 cmp
+FIGURES := fig1 fig2a fig2b fig3 fig4 fig5 fig6 fig7 cmp kmap
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,13 +38,18 @@ figures: $(STAMP)
 	  mv docs/results/$$s.png docs/figures/$$s.png; \
 	done
 
-# The Kuramoto studies in the graded regime (Lorentzian frequencies), literal and with the clipped
-# gain, into docs/results/graded and docs/results/graded_clip; then the claims table (docs/claims.md).
+# The Kuramoto studies under the two stabilized variants of eq. (4) (gain clipped to 0.5, gain
+# normalized) into docs/results/clip and docs/results/normalized, and in version 0.2's regimes
+# (Figs. 5-7 locked, cmp below) into docs/results/locked; then the claims table (docs/claims.md).
 regimes: $(STAMP)
 	@for s in fig5 fig6 fig7 cmp; do \
-	  $(BIN)/python -m ensemble reproduce $$s --regime graded --out docs/results/graded --resume --quiet || exit 1; \
-	  $(BIN)/python -m ensemble reproduce $$s --regime graded --set clip=0.5 --out docs/results/graded_clip --resume --quiet || exit 1; \
+	  $(BIN)/python -m ensemble reproduce $$s --set clip=0.5 --out docs/results/clip --resume --quiet || exit 1; \
+	  $(BIN)/python -m ensemble reproduce $$s --set normalize=true --out docs/results/normalized --resume --quiet || exit 1; \
 	done
+	@for s in fig5 fig6 fig7; do \
+	  $(BIN)/python -m ensemble reproduce $$s --regime locked --out docs/results/locked --resume --quiet || exit 1; \
+	done
+	$(BIN)/python -m ensemble reproduce cmp --regime below --out docs/results/locked --resume --quiet
 	$(BIN)/python -m ensemble claims
 
 clean:

@@ -22,7 +22,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--chunk", type=int, help="iterations per chunk; a checkpoint is written after each (default: ~10 chunks)")
     r.add_argument("--resume", action="store_true", help="continue from DIR/checkpoints (bitwise identical to an uninterrupted run)")
-    r.add_argument("--regime", help="Kuramoto studies: a named setting, 'locked' (default) or 'graded' (Lorentzian frequencies)")
+    r.add_argument("--regime", help="Kuramoto studies: a named setting, 'graded' (the default: Lorentzian frequencies), "
+                   "'locked' (version 0.2's Figs. 5-7) or 'below' (version 0.2's cmp)")
     r.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="change any field of the study's Config (repeatable), e.g. --set tau=0.2 --set n_iterations=5000")
     sub.add_parser("list", help="list the study ids")
@@ -84,9 +85,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 DEFAULT_CLAIMS_COLUMN = {
-    "full size, default (locked) regime": os.path.join("docs", "results"),
-    "graded regime": os.path.join("docs", "results", "graded"),
-    "graded, clip 0.5": os.path.join("docs", "results", "graded_clip"),
+    "full size, defaults (graded regime)": os.path.join("docs", "results"),
+    "graded, gain clipped to 0.5": os.path.join("docs", "results", "clip"),
+    "graded, gain normalized": os.path.join("docs", "results", "normalized"),
+    "version 0.2 regimes (locked; cmp below)": os.path.join("docs", "results", "locked"),
 }
 """The columns of docs/claims.md (``make figures`` and ``make regimes``); a missing folder is left out."""
 

@@ -256,9 +256,11 @@ def _delay_init(max_delay: int, n_objectives: int) -> Callable[[PyTree], DelaySt
     return init
 
 
-def _delay_step(params: PyTree, state: DelayState, g: Array, taus: Array, noise: Array, m, key: Array, clip=None):
+def _delay_step(params: PyTree, state: DelayState, g: Array, taus: Array, noise: Array, m, key: Array, clip=None,
+                normalize=False):
     """Shared eq. (4)/(8)/(3) step. ``g`` (K,) objectives to lower, ``taus`` (K,), ``noise`` (K,) intensities;
-    ``clip``: the drift gain ``-sum_k dg_k / tau_k`` is clipped to ``[-clip, clip]`` (None: literal)."""
+    the drift gain ``G = -sum_k dg_k / tau_k`` is clipped to ``[-clip, clip]`` (``clip`` not None) or
+    normalized to ``G / (1 + |G|)`` (``normalize``); both off: the literal map."""
     L = state.signals.shape[0]
     g = g.astype(state.signals.dtype)
     # Start-up: the history before iteration 0 is w(0), E(0) (w(0) is filled by init).
@@ -277,6 +279,8 @@ def _delay_step(params: PyTree, state: DelayState, g: Array, taus: Array, noise:
     drift = -jnp.sum((g - g_delayed) / taus)
     if clip is not None:
         drift = jnp.clip(drift, -clip, clip)
+    if normalize:
+        drift = drift / (1 + jnp.abs(drift))
     new = _move(params, w_delayed, drift, tuple(noise[k] * g[k] for k in range(g.shape[0])), key)
     return new, DelayState(history, signals, state.n + 1)
 
@@ -290,7 +294,7 @@ def _check_max_delay(max_delay) -> int:
     return int(max_delay)
 
 
-def discrete(max_delay: int = 1, *, clip: float | None = None) -> LearningMap:
+def discrete(max_delay: int = 1, *, clip: float | None = None, normalize: bool = False) -> LearningMap:
     """Eq. (4), the discrete-time map, reading the signal ``"E"``.
 
     Args:
@@ -301,23 +305,34 @@ def discrete(max_delay: int = 1, *, clip: float | None = None) -> LearningMap:
             The literal map amplifies its own steps once ``|dE|/tau > 1`` (the divergence of a
             too small ``tau``, ``ensemble.stability``); with ``clip < 1`` the drift never
             makes a step larger than the last one. None (default): the literal eq. (4).
+        normalize: the other stabilized variant (not the paper's, no constant to choose): the gain
+            ``G = -(E(n) - E(n-m))/tau`` becomes ``G / (1 + |G|)``, the literal gain where
+            ``|G| << 1`` (where eq. (4) is stable) and below 1 in size everywhere, so the drift
+            is always smaller than the step it echoes. Not combined with ``clip``.
     """
     L = _check_max_delay(max_delay)
+    if not isinstance(normalize, (bool, np.bool_)):
+        raise ValueError(f"normalize must be True or False, got {normalize!r}")
     if clip is not None:
+        if normalize:
+            raise ValueError("clip and normalize are two variants; give one of them")
         _checks.positive("clip", clip)
         clip = float(clip)
+    normalize = bool(normalize)
 
     def step(params, state, signals: Mapping[str, Array], hyper: DiscreteHyper, key):
         E = jnp.asarray(signals["E"])
         g = E[None]
-        return _delay_step(params, state, g, jnp.asarray(hyper.tau)[None], jnp.asarray(hyper.S)[None], hyper.m, key, clip)
+        return _delay_step(params, state, g, jnp.asarray(hyper.tau)[None], jnp.asarray(hyper.S)[None], hyper.m, key, clip,
+                           normalize)
 
     def check(hyper: DiscreteHyper) -> None:
         _checks.positive("tau", hyper.tau)
         _checks.nonnegative("S", hyper.S)
         _check_delay(hyper.m, L)
 
-    return LearningMap(_delay_init(L, 1), step, check, ("E",), L, "discrete" if clip is None else f"discrete(clip={clip:g})")
+    name = "discrete(normalized)" if normalize else "discrete" if clip is None else f"discrete(clip={clip:g})"
+    return LearningMap(_delay_init(L, 1), step, check, ("E",), L, name)
 
 
 def biparametric(max_delay: int = 1) -> LearningMap:

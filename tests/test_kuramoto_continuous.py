@@ -194,7 +194,7 @@ def test_cmp_json_keys_summary_and_frozen_schemes_agree(tmp_path):
         assert key in s
     c = data["config"]
     assert c["members"] == 2 and c["seed"] == 0 and c["n_windows"] == 4
-    assert s["tau_c"] == pytest.approx(c["T"] * c["tau"]) and s["S_c"] == 0 and s["gamma_c"] == 0
+    assert s["tau_c"] == pytest.approx(c["tau_factor"] * c["T"] * c["tau"]) and s["S_c"] == 0 and s["gamma_c"] == 0
     np.testing.assert_allclose(data["time"], 0.5 * np.arange(1, 5))
     for name in ("discrete", "continuous"):
         assert len(data[f"{name}_R"]["p50"]) == 4

@@ -36,7 +36,8 @@ def test_frozen_check_matches_numpy_float64(rng):
     phases = rng.uniform(0, 2 * np.pi, (B, N))
     R = cfg.frozen_R(jnp.asarray(w), jnp.asarray(phases))
     assert R.shape == (B, windows) and R.dtype == np.float64
-    omega = ku.default_omega(N)
+    omega = ku.frequencies(N, "lorentzian", 0.25)  # the config's (default) frequencies
+    np.testing.assert_array_equal(cfg.omega(), omega)
     for b in range(B):
         W = np.zeros((N, N))
         W[np.triu_indices(N, 1)] = w[b]
@@ -122,15 +123,50 @@ def test_config_errors_name_the_argument(tmp_path, study, change, name):
 def test_regime_presets_apply_before_overrides(tmp_path):
     from ensemble.studies._kuramoto import REGIMES
 
-    result = studies.reproduce("fig5", str(tmp_path), regime="graded", r_time=30.0, final_span=1,
+    assert REGIMES["graded"] == {}  # the defaults since 0.3
+    assert kc.KuramotoConfig().frequencies == "lorentzian" and kc.KuramotoConfig().R0 == 0.7
+    result = studies.reproduce("fig5", str(tmp_path), regime="locked", r_time=30.0, final_span=1,
                                **{**TINY, "T": 0.5, "record_every": 10})
     cfg = result.config
-    for k, v in REGIMES["graded"].items():
+    for k, v in REGIMES["locked"].items():
         if k not in TINY:  # the run's own overrides win
             assert cfg[k] == v, k
-    assert cfg["tau"] == TINY["tau"] and cfg["R0"] == 0.7
-    assert cfg["T"] == 0.5 and cfg["frequencies"] == "lorentzian"
+    assert cfg["tau"] == TINY["tau"] and cfg["R0"] == 0.97
+    assert cfg["T"] == 0.5 and cfg["frequencies"] == "even"
     with pytest.raises(ValueError, match="^regime must be one of"):
         studies.reproduce("fig5", str(tmp_path), regime="chaotic", **TINY)
     with pytest.raises(ValueError, match="^regime applies to the Kuramoto studies"):
         studies.reproduce("fig2a", str(tmp_path), regime="graded")
+
+
+def test_variants_reach_the_learning_map(tmp_path):
+    """clip / normalize in the config choose the learning map's variant; both at once is refused."""
+    assert kc.KuramotoConfig().base_map().name == "discrete"
+    assert kc.KuramotoConfig(clip=0.5).base_map().name == "discrete(clip=0.5)"
+    assert kc.KuramotoConfig(normalize=True).base_map().name == "discrete(normalized)"
+    with pytest.raises(ValueError, match="^clip and normalize"):
+        studies.reproduce("fig6", str(tmp_path), clip=0.5, normalize=True, **TINY)
+
+
+def test_kmap_grid_border_and_keys(tmp_path):
+    """kmap: one run over (tau, S) x members; tau_c per S from the pilot; verdicts from the members."""
+    from ensemble import stability
+    from ensemble.studies import kmap
+
+    result = studies.reproduce("kmap", str(tmp_path), n_tau=3, tau_min=0.01, tau_max=1.0, S_values=(0.3, 3.0),
+                               pilot_members=8, **TINY)
+    data = json.loads((tmp_path / "kmap.json").read_text())
+    assert (tmp_path / "kmap.png").stat().st_size > 1000
+    np.testing.assert_allclose(data["tau"], [0.01, 0.1, 1.0])
+    assert result.runs["kmap"].params["w"].shape[0] == 3 * 2 * TINY["members"]
+    hyper = result.runs["kmap"].hyper.base  # member order (tau, S, member)
+    np.testing.assert_allclose(np.asarray(hyper.tau)[:4], [0.01] * 4, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(hyper.S)[:4], [0.3, 0.3, 3.0, 3.0], rtol=1e-6)
+    for key in ("failed_fraction", "diverged_fraction", "success_fraction", "median_final_E", "prediction"):
+        assert np.asarray(data[key]).shape == (3, 2), key
+    cfg = kmap.Config(**{**TINY, "pilot_members": 8, "S_values": (0.3, 3.0)})
+    np.testing.assert_allclose(data["tau_c"], kmap.critical_taus(cfg), rtol=1e-6)
+    want = [[str(stability.predict(t, tc)) for tc in data["tau_c"]] for t in data["tau"]]
+    assert data["prediction"] == want
+    with pytest.raises(ValueError, match="^S_values must be > 0"):
+        studies.reproduce("kmap", str(tmp_path), S_values=(1.0, -1.0), **TINY)

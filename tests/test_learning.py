@@ -188,6 +188,34 @@ def test_clipped_gain_variant_matches_numpy(rng, clip):
         learning.discrete(2, clip=0.0)
 
 
+def test_normalized_gain_variant_matches_numpy(rng):
+    """discrete(normalize=True): the gain G = -(E - E_d)/tau becomes G / (1 + |G|), otherwise eq. (4)."""
+    w0 = _tree(rng)
+    errors = rng.uniform(0, 1, 10)
+    tau, S, m = 0.2, 0.3, 2  # |G| up to 5: far from the literal gain on most steps
+    keys = [jax.random.key(300 + n) for n in range(len(errors))]
+    xis = [_np(learning.normal_like(k, w0)) for k in keys]
+    ws, far = [w0], 0
+    for n, E in enumerate(errors):
+        d = max(n - m, 0)
+        G = -(E - errors[d]) / tau
+        far += abs(G) > 1
+        gain = G / (1 + abs(G))
+        ws.append({k: ws[n][k] + gain * (ws[n][k] - ws[d][k]) + S * E * xis[n][k] for k in w0})
+    assert far >= 3
+    lmap = learning.discrete(max_delay=3, normalize=True)
+    assert lmap.name == "discrete(normalized)"
+    w, state = w0, lmap.init(w0)
+    for n, E in enumerate(errors):
+        w, state = jax.jit(lmap.step)(w, state, {"E": jnp.float64(E)}, learning.DiscreteHyper(tau, S, m), keys[n])
+        for k in w0:
+            np.testing.assert_allclose(np.asarray(w[k]), ws[n + 1][k], rtol=1e-11, atol=1e-13)
+    with pytest.raises(ValueError, match="^clip and normalize"):
+        learning.discrete(2, clip=0.5, normalize=True)
+    with pytest.raises(ValueError, match="^normalize must"):
+        learning.discrete(2, normalize="yes")
+
+
 def test_start_up_history_is_initial_state(rng):
     """History w(-m..0) = w(0): with S = 0 nothing ever moves, whatever E does."""
     w0 = _tree(rng)

@@ -11,13 +11,13 @@ from __future__ import annotations
 import os
 from types import ModuleType
 
-from . import cmp, fig1, fig2a, fig2b, fig3, fig4, fig5, fig6, fig7
+from . import cmp, fig1, fig2a, fig2b, fig3, fig4, fig5, fig6, fig7, kmap
 from .._files import RunLock, writable_folder
 from ._common import Result, write_json
 
 STUDIES: dict[str, ModuleType] = {
     "fig1": fig1, "fig2a": fig2a, "fig2b": fig2b, "fig3": fig3, "fig4": fig4,
-    "fig5": fig5, "fig6": fig6, "fig7": fig7, "cmp": cmp,
+    "fig5": fig5, "fig6": fig6, "fig7": fig7, "cmp": cmp, "kmap": kmap,
 }
 PLANNED: tuple[str, ...] = ()
 
@@ -50,8 +50,8 @@ def reproduce(
         progress: progress bars. resume: continue from the checkpoints in
             ``checkpoint_dir`` (default ``out/checkpoints``), written after every chunk.
         chunk: iterations per chunk (default: about 10 chunks per run).
-        regime: a named setting of the Kuramoto studies (``_kuramoto.REGIMES``: ``"locked"``,
-            the default, or ``"graded"``), applied before ``overrides``.
+        regime: a named setting of the Kuramoto studies (``_kuramoto.REGIMES``: ``"graded"``,
+            the default, ``"locked"`` or ``"below"``, version 0.2's), applied before ``overrides``.
         overrides: Config fields to change (e.g. ``members=64``, ``seed=3``).
 
     Raises:
@@ -68,7 +68,7 @@ def reproduce(
         if regime not in REGIMES:
             raise ValueError(f"regime must be one of {', '.join(REGIMES)}, got {regime!r}")
         if not issubclass(module.Config, KuramotoConfig):
-            raise ValueError(f"regime applies to the Kuramoto studies (fig5, fig6, fig7, cmp), not {study}")
+            raise ValueError(f"regime applies to the Kuramoto studies (fig5, fig6, fig7, cmp, kmap), not {study}")
         overrides = {**REGIMES[regime], **overrides}
     unknown = set(overrides) - set(module.Config.__dataclass_fields__)
     if unknown:
@@ -88,4 +88,4 @@ def reproduce(
     return result
 
 
-__all__ = ["STUDIES", "Result", "get", "reproduce", "fig1", "fig2a", "fig2b", "fig3", "fig4", "fig5", "fig6", "fig7", "cmp"]
+__all__ = ["STUDIES", "Result", "get", "reproduce", "fig1", "fig2a", "fig2b", "fig3", "fig4", "fig5", "fig6", "fig7", "cmp", "kmap"]

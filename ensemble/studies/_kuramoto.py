@@ -4,18 +4,20 @@ Every value here is a reconstruction: the paper's M0, R0, tau, S, gamma, m and T
 were lost (SPEC §3). The defaults are chosen by the calibration sweeps recorded
 in ``docs/calibration.md`` (section "Kuramoto (eq. 4 + 13)"); change them here, in one place.
 
-The regime they pick (calibration K1-K8): with ``N = 10`` and ``omega`` evenly in
-``[-0.5, 0.5]`` the uniform network ``w_ij = K`` phase-locks from ``K ~ 0.7``. At ``M0 = 0.8``
-it is locked with ``R = 0.887``. The target ``R0 = 0.97`` lies above it; it is reachable at mean
-``|w| = M0`` by redistributing the weights (gradient ascent finds ``R = 0.984`` at ``M = 0.8``)
-but hard to find there, while the uniform network reaches it only at ``K ~ 1.35``: that is the
-trade-off gamma controls (Fig. 6). In the locked regime ``R`` is a smooth, deterministic
-function of the weights, so ``E`` carries no window-to-window noise. ``E = |R - R0|`` (absolute
-form): near the target the squared form's drift and noise vanish like ``x^3`` and ``x^2``
-(``x = |R - R0|``) and learning freezes. ``tau = 0.005``, ``S = 0.2`` sit on the narrow diagonal
-where eq. (4) learns without blowing up; ``gamma = 0.001`` is the smallest control strength that
-keeps the ensemble's mean M within 10% of M0. ``dt = 0.05`` changes a locked window's R by < 0.001
-against ``dt = 0.01``.
+The regime they pick, ``"graded"`` (calibration K10, K11; the default since version 0.3):
+``N = 10`` natural frequencies at the quantiles of a Lorentzian of half-width 0.25, whose
+synchrony grows gradually with the coupling (uniform ``w_ij = K``: R 0.44 / 0.60 / 0.71 at K 0.6
+/ 0.8 / 0.9). The initial network (all ``w_ij = M0 = 0.8``) has a low, fluctuating R of about 0.6;
+learning must raise it to ``R0 = 0.7`` while eq. (13) keeps the mean ``|w|`` at ``M0``, the
+paper's story. ``E = (R - R0)^2`` (squared form), ``tau = 0.1``, ``S = 3``, ``gamma = 0.1``,
+``m = 1``, windows of ``T = 20`` (window-to-window sd of R 0.05 at K 0.8), no warm-up (the
+first window from random phases is part of the run). ``dt = 0.05``.
+
+Version 0.2's regimes stay reproducible by name (:data:`REGIMES`): ``"locked"`` (evenly spaced
+frequencies; the uniform network is phase-locked with R 0.887 and pushed to R0 0.97, absolute E,
+tau 0.005, S 0.2, gamma 0.001, T 10, a warm-up of 100 time units) for Figs. 5-7, and ``"below"``
+(the same frequencies, M0 0.7, R0 0.5) for cmp. Which paper claims each regime satisfies:
+``docs/claims.md``.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ class KuramotoConfig:
         tau, S, m: eq. (4) constants. gamma: weight-control strength of eq. (13).
         clip: None for the literal eq. (4); else the stabilized variant with the drift gain
             clipped to [-clip, clip] (``learning.discrete(m, clip=...)``, not the paper's).
+        normalize: the other stabilized variant, the gain G normalized to G / (1 + |G|)
+            (``learning.discrete(m, normalize=True)``, not the paper's); not with ``clip``.
         n_iterations: learning iterations. record_every: iterations between records.
         tolerance: success means |R - R0| <= tolerance for the final weights, frozen,
             over ``check_windows`` windows from the final phases (:func:`frozen_R`).
@@ -61,24 +65,25 @@ class KuramotoConfig:
     members: int = 100
     seed: int = 0
     N: int = 10
-    omega_spread: float = 0.5
-    frequencies: str = "even"
+    omega_spread: float = 0.25
+    frequencies: str = "lorentzian"
     omega_seed: int = 0
     dt: float = 0.05
-    T: float = 10.0
-    R0: float = 0.97
+    T: float = 20.0
+    R0: float = 0.7
     M0: float = 0.8
-    error: str = "absolute"
-    tau: float = 0.005
-    S: float = 0.2
+    error: str = "squared"
+    tau: float = 0.1
+    S: float = 3.0
     m: int = 1
-    gamma: float = 0.001
+    gamma: float = 0.1
     clip: float | None = None
+    normalize: bool = False
     n_iterations: int = 3000
     record_every: int = 10
     tolerance: float = 0.03
     check_windows: int = 10
-    warmup_time: float = 100.0
+    warmup_time: float = 0.0
 
     def validate(self) -> None:
         integer_at_least("members", self.members, 1)
@@ -101,6 +106,10 @@ class KuramotoConfig:
         nonnegative("gamma", self.gamma)
         if self.clip is not None:
             positive("clip", self.clip)
+        if not isinstance(self.normalize, (bool, np.bool_)):
+            raise ValueError(f"normalize must be True or False, got {self.normalize!r}")
+        if self.clip is not None and self.normalize:
+            raise ValueError("clip and normalize are two variants of eq. (4); give one of them")
         integer_at_least("n_iterations", self.n_iterations, 1)
         integer_at_least("record_every", self.record_every, 1)
         if self.n_iterations % self.record_every:
@@ -130,8 +139,8 @@ class KuramotoConfig:
         return WarmedUp(self.oscillators(T), self.warmup_windows(T))
 
     def base_map(self):
-        """Eq. (4) (``learning.discrete(m)``), or its clipped variant when ``clip`` is set."""
-        return learning.discrete(self.m, clip=self.clip)
+        """Eq. (4) (``learning.discrete(m)``), or its clipped or normalized variant (``clip``, ``normalize``)."""
+        return learning.discrete(self.m, clip=self.clip, normalize=bool(self.normalize))
 
     def hyper(self, gamma=None) -> ku.ControlledHyper:
         """Eq. (13) hyperparameters (scalars, or ``gamma`` per member; the driver broadcasts them)."""
@@ -156,15 +165,23 @@ class KuramotoConfig:
 
 
 REGIMES: dict[str, dict] = {
-    "locked": {},
-    "graded": dict(frequencies="lorentzian", omega_spread=0.25, M0=0.8, R0=0.7, error="squared", warmup_time=0.0,
-                   tau=0.1, S=3.0, gamma=0.1, T=20.0, m=1),
+    "graded": {},
+    "locked": dict(frequencies="even", omega_spread=0.5, T=10.0, R0=0.97, M0=0.8, error="absolute",
+                   tau=0.005, S=0.2, gamma=0.001, m=1, warmup_time=100.0),
+    "below": dict(frequencies="even", omega_spread=0.5, T=20.0, R0=0.5, M0=0.7, error="squared",
+                  tau=0.1, S=3.0, gamma=0.1, m=1, warmup_time=0.0),
 }
-"""Named settings of the Kuramoto studies (issue 15), applied before a run's own overrides:
-``"locked"``, the defaults (evenly spaced frequencies: the uniform network is already
-phase-locked, R 0.89, pushed to R0 0.97); ``"graded"``, Lorentzian frequencies (half-width
-0.25), whose synchrony grows gradually with the coupling (uniform network at M0 0.8: R 0.60,
-fluctuating), the target R0 0.7 above it (docs/calibration.md, K10). Both are reconstructions."""
+"""Named settings of the Kuramoto studies (issue 15), applied before a run's own overrides; all
+three are reconstructions (docs/calibration.md).
+
+- ``"graded"``, the defaults since version 0.3: Lorentzian frequencies (half-width 0.25),
+  whose synchrony grows gradually with the coupling; the uniform network at M0 0.8 has a low,
+  fluctuating R of 0.60, and learning raises it to R0 0.7 (calibration K10, K11).
+- ``"locked"``, the Fig. 5-7 defaults of version 0.2: evenly spaced frequencies in
+  [-0.5, 0.5]; the uniform network is already phase-locked (R 0.89) and is pushed to R0 0.97.
+- ``"below"``, the cmp defaults of version 0.2: the same frequencies, M0 0.7, the target R0 0.5
+  below the uniform network's synchrony (R 0.65).
+"""
 
 
 class WarmedUp(NamedTuple):
@@ -253,19 +270,22 @@ class Ensemble(NamedTuple):
 
 
 def run_ensemble(config: KuramotoConfig, *, gamma=None, T: float | None = None, n_members: int | None = None,
-                 tag: str = "kuramoto", progress=False, checkpoint_dir=None, resume=False, chunk=None) -> Ensemble:
+                 tau=None, S=None, tag: str = "kuramoto", progress=False, checkpoint_dir=None, resume=False,
+                 chunk=None) -> Ensemble:
     """One :func:`ensemble.evolve` call of eq. (13) on ``n_members`` networks (default ``members``)
-    with window ``T`` and control strength ``gamma`` (scalar or one per member), then the
-    frozen success check of every member."""
+    with window ``T`` and control strength ``gamma``, ``tau`` and ``S`` (each None for the
+    config's value, a scalar, or one per member), then the frozen success check of every member."""
     from ..driver import evolve
 
     B = config.members if n_members is None else n_members
     params, key = config.initial_weights(B)
+    hyper = config.hyper(gamma)
+    hyper = hyper._replace(base=hyper.base._replace(**{k: v for k, v in (("tau", tau), ("S", S)) if v is not None}))
     run = evolve(
         config.system(T),
         ku.weight_control(config.base_map()),
         params,
-        config.hyper(gamma),
+        hyper,
         key=key,
         n_iterations=config.n_iterations,
         record_every=config.record_every,
