@@ -9,12 +9,12 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test figures regimes install clean
 
-FIGURES := fig1 fig2a fig2b fig3 fig4 fig5 fig6 fig7 cmp kmap
+FIGURES := fig1 fig2a fig2b fig3 fig4 fig5 fig6 fig7 cmp kmap compare
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test,compare]"
 	@touch $(STAMP)
 
 install: $(STAMP)

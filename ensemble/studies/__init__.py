@@ -11,13 +11,14 @@ from __future__ import annotations
 import os
 from types import ModuleType
 
-from . import cmp, fig1, fig2a, fig2b, fig3, fig4, fig5, fig6, fig7, kmap
+from . import cmp, compare, fig1, fig2a, fig2b, fig3, fig4, fig5, fig6, fig7, kmap
 from .._files import RunLock, writable_folder
 from ._common import Result, write_json
 
 STUDIES: dict[str, ModuleType] = {
     "fig1": fig1, "fig2a": fig2a, "fig2b": fig2b, "fig3": fig3, "fig4": fig4,
     "fig5": fig5, "fig6": fig6, "fig7": fig7, "cmp": cmp, "kmap": kmap,
+    "compare": compare,
 }
 PLANNED: tuple[str, ...] = ()
 
@@ -88,4 +89,4 @@ def reproduce(
     return result
 
 
-__all__ = ["STUDIES", "Result", "get", "reproduce", "fig1", "fig2a", "fig2b", "fig3", "fig4", "fig5", "fig6", "fig7", "cmp", "kmap"]
+__all__ = ["STUDIES", "Result", "get", "reproduce", "fig1", "fig2a", "fig2b", "fig3", "fig4", "fig5", "fig6", "fig7", "cmp", "kmap", "compare"]
