@@ -74,6 +74,21 @@ compared: its damaged networks should sit more often below `eps`."""),
 code("""r4 = fig4.run(config(fig4, members=8, n_iterations=4_000))
 print(fig4.describe(r4))
 fig4.plot(r4);"""),
+md("""## How does autonomous learning compare? (study `compare`)
+
+The paper makes no comparison with other optimizers. `compare` runs eq. (4) against evolution
+strategies (OpenAI-ES, SNES, CMA-ES from evosax, the `[compare]` extra), a (1+1)-ES and
+back-propagation on the same tasks, from the same initial weights, at the same budget of system
+evaluations (one evaluation = one processing interval that yields one `E`), each method at the
+best point of its own sweep. Here only the vowels, a few methods and a small budget; the full
+study (`make figures`) adds vowels and digits, the Kuramoto network and Rosenbrock, and its
+table is in the README."""),
+code("""from ensemble.studies import compare
+
+rc = compare.run(compare.Config.quick(tasks=("vowels",), methods=("al", "snes", "one_plus_one", "backprop"),
+                                      **(dict(runs=2, records=2, network_budget=440) if os.environ.get("CI") else {})))
+print(compare.describe(rc))
+compare.plot(rc);"""),
 md("""## Where this stands
 
 At these sizes the qualitative claims of Figs. 2a, 2b and 3 show; how far the reconstructed

@@ -15,7 +15,7 @@ TINY = dict(runs=2, records=2, network_budget=88, kuramoto_budget=64, rosenbrock
             open_es_std=(0.1,), open_es_lr=(0.05,), backprop_factors=(1.0,))
 
 
-def test_same_start_same_budget_best_of_own_sweep(tmp_path):
+def test_same_start_same_budget_best_of_own_sweep(tmp_path, monkeypatch):
     result = studies.reproduce("compare", str(tmp_path), tasks=("vowels", "kuramoto"),
                                methods=("al", "snes", "backprop"), **TINY)
     data = json.loads((tmp_path / "compare.json").read_text())
@@ -38,6 +38,12 @@ def test_same_start_same_budget_best_of_own_sweep(tmp_path):
     assert data["tasks"]["vowels"]["popsize"] == compare.popsize(415) == 22
     assert data["tasks"]["vowels"]["cma_variant"] == "sep-CMA-ES" and data["tasks"]["kuramoto"]["cma_variant"] == "CMA-ES"
     assert "autonomous (eq. 4)" in compare.describe(result)
+    # every finished (task, method) was saved: a resumed run computes nothing and writes the same JSON
+    monkeypatch.setattr(compare, "run_method", lambda *a, **k: pytest.fail("recomputed a saved part"))
+    studies.reproduce("compare", str(tmp_path), resume=True, tasks=("vowels", "kuramoto"),
+                      methods=("al", "snes", "backprop"), **TINY)
+    again = json.loads((tmp_path / "compare.json").read_text())
+    assert again["summary"] == data["summary"] and again["vowels"] == data["vowels"]
 
 
 def test_best_point_prefers_solved_then_low_E():

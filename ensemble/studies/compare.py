@@ -25,7 +25,9 @@ by strengthening every coupling. evosax is an optional dependency: ``pip install
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+import os
 import time
 import warnings
 from typing import Any, Callable, NamedTuple
@@ -38,7 +40,8 @@ from .. import baselines, learning, patterns
 from .. import feedforward as ff
 from .. import kuramoto as ku
 from .._checks import integer_at_least, positive
-from ._common import Result, finish_figure, quantile_bands
+from .._files import atomic_write
+from ._common import Result, _plain, finish_figure, quantile_bands
 
 TASKS = ("vowels", "vowels_digits", "kuramoto", "rosenbrock")
 METHODS = ("al", "open_es", "snes", "cma_es", "one_plus_one", "backprop")
@@ -328,9 +331,39 @@ def _best(rows: list[dict]) -> int:
                                                  rows[i]["median_final_E"] if rows[i]["median_final_E"] is not None else math.inf))
 
 
+def _run_part(name: str, method: str, task: Task, points: list[dict], config: Config, key) -> dict:
+    """One method's sweep on one task: its arrays (best point's bands, the sweep table) and summary."""
+    t1 = time.perf_counter()
+    traces = run_method(method, task, points, config, key)
+    wall = time.perf_counter() - t1
+    rows = [_point_row(p, t) for p, t in zip(points, traces)]
+    b = _best(rows)
+    best = traces[b]
+    arrays = {"evaluations": best.evaluations, "E": quantile_bands(best.E),
+              "solved_fraction": best.solved.mean(axis=1), "sweep": rows, "best_point": b}
+    summary = {**{k: rows[b][k] for k in ("solved_fraction", "median_evaluations_to_solve", "median_final_E")},
+               "best_point": {k: rows[b][k] for k in points[b]}, "evaluations": int(best.evaluations[-1]),
+               "sweep_points": len(points), "runs_per_point": config.runs, "sweep_wall_s": round(wall, 2)}
+    return {"arrays": arrays, "summary": summary}
+
+
+def _load_part(path: str, config: Config) -> dict | None:
+    """A finished (task, method) saved by an earlier run with the same config, else None."""
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if data.get("config") != _plain(dataclasses.asdict(config)):
+        return None
+    return {"arrays": data["arrays"], "summary": data["summary"]}
+
+
 def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resume=False, chunk=None) -> Result:
     """Every method's sweep on every task; per task and method the sweep table, the best point's
-    E bands against evaluations, its fraction solved and the wall time."""
+    E bands against evaluations, its fraction solved and the wall time. With ``checkpoint_dir``
+    each finished (task, method) is saved there, and ``resume`` reuses those of the same config
+    (``chunk`` is not used: a sweep is one call)."""
     try:
         import evosax  # noqa: F401
     except ImportError:
@@ -346,24 +379,18 @@ def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resum
                       "cma_variant": "CMA-ES" if n_dims <= config.full_cma_max_dims else "sep-CMA-ES"}
         arrays[name] = {}
         for mi, (method, points) in enumerate(sweeps(config, task).items()):
-            key = jax.random.fold_in(jax.random.fold_in(root, ti), mi)
-            t1 = time.perf_counter()
-            traces = run_method(method, task, points, config, key)
-            wall = time.perf_counter() - t1
-            rows = [_point_row(p, t) for p, t in zip(points, traces)]
-            b = _best(rows)
-            best = traces[b]
-            arrays[name][method] = {
-                "evaluations": best.evaluations, "E": quantile_bands(best.E),
-                "solved_fraction": best.solved.mean(axis=1), "sweep": rows, "best_point": b,
-            }
-            summary[f"{name}.{method}"] = {
-                **{k: rows[b][k] for k in ("solved_fraction", "median_evaluations_to_solve", "median_final_E")},
-                "best_point": {k: rows[b][k] for k in points[b]}, "evaluations": int(best.evaluations[-1]),
-                "sweep_points": len(points), "runs_per_point": config.runs, "sweep_wall_s": round(wall, 2),
-            }
+            saved = os.path.join(checkpoint_dir, f"compare_{name}_{method}.json") if checkpoint_dir else None
+            part = _load_part(saved, config) if resume and saved else None
+            if part is None:
+                part = _run_part(name, method, task, points, config, jax.random.fold_in(jax.random.fold_in(root, ti), mi))
+                if saved:  # a finished (task, method) is never lost
+                    text = json.dumps(_plain({"config": dataclasses.asdict(config), **part}), allow_nan=False)
+                    atomic_write(saved, lambda f: f.write(text.encode()))
+            arrays[name][method], summary[f"{name}.{method}"] = part["arrays"], part["summary"]
             if progress:
-                print(f"compare: {name} {method}: {rows[b]} ({wall:.1f} s)", flush=True)
+                s = part["summary"]
+                print(f"compare: {name} {method}: solved {s['solved_fraction']:.0%} at {s['best_point']} "
+                      f"({s['sweep_wall_s']:.1f} s)", flush=True)
     arrays["tasks"] = info
     return Result("compare", dataclasses.asdict(config), summary, arrays, time.perf_counter() - t0)
 
