@@ -210,11 +210,31 @@ def one_plus_one(system, params, *, key, budget: int, records: int, monitor: Cal
     return _trace(np.arange(records + 1) * steps, E_list, ok_list, carry[0], t0)
 
 
-def backprop(loss: Callable, params, optimizer, *, budget: int, records: int, monitor: Callable) -> Trace:
-    """Gradient steps of ``optimizer`` (an optax transformation, one per call: sweep by calling
-    again) on ``loss(params) -> scalar`` (one run's params), ``budget`` steps per run."""
+def backprop(loss: Callable, params, optimizer, *, budget: int, records: int, monitor: Callable,
+             learning_rate=None) -> Trace:
+    """Gradient steps on ``loss(params) -> scalar`` (one run's params), ``budget`` steps per run.
+
+    ``optimizer`` is an optax transformation, or with ``learning_rate`` (a scalar or one per run:
+    a sweep in one call) an optax factory such as ``optax.sgd``, wrapped in
+    ``optax.inject_hyperparams``.
+    """
+    import optax
+
     t0 = time.perf_counter()
     steps = _check_budget(budget, records, 1)
+    B = _n_runs(params)
+    if learning_rate is not None:
+        lr = _per_run(learning_rate, B, "learning_rate", jnp.result_type(*jax.tree_util.tree_leaves(params)))
+        if not bool(jnp.all(lr > 0)):
+            raise ValueError("learning_rate must be > 0")
+        optimizer = optax.inject_hyperparams(optimizer)(learning_rate=1.0)
+
+        def init(p, rate):
+            state = optimizer.init(p)
+            return p, state._replace(hyperparams={**state.hyperparams, "learning_rate": rate})
+        carry = jax.jit(jax.vmap(init))(params, lr)
+    else:
+        carry = jax.jit(jax.vmap(lambda p: (p, optimizer.init(p))))(params)
 
     def step(carry, _):
         p, s = carry
@@ -223,7 +243,6 @@ def backprop(loss: Callable, params, optimizer, *, budget: int, records: int, mo
         return (jax.tree_util.tree_map(lambda a, u: a + u, p, updates), s), None
 
     block = jax.jit(jax.vmap(lambda c: jax.lax.scan(step, c, None, length=steps)[0]))
-    carry = jax.jit(jax.vmap(lambda p: (p, optimizer.init(p))))(params)
     E_list, ok_list = [], []
     _record(monitor, params, E_list, ok_list)
     for _ in range(records):

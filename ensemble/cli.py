@@ -29,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list the study ids")
     c = sub.add_parser("claims", help="check the paper's claims against study JSONs, write a markdown table")
     c.add_argument("--column", action="append", default=[], metavar="NAME=DIR",
-                   help="a results folder as a column (repeatable; default: docs/results and its graded, graded_clip folders)")
+                   help="a results folder as a column (repeatable; default: docs/results and its clip, normalized, locked folders)")
     c.add_argument("--out", default=os.path.join("docs", "claims.md"), help="markdown file to write (default docs/claims.md)")
     return p
 

@@ -91,14 +91,22 @@ def _evosax_loop(strategy, ep, b, key, x0, gens, records):
 
 
 def test_backprop_is_gradient_descent_in_closed_form(rng):
-    """sgd(lr) on |x - a|^2: x_k - a = (1 - 2 lr)^k (x_0 - a), float64."""
-    x0 = rng.normal(size=(2, A.size))
-    lr, steps, records = 0.1, 5, 3
-    trace = baselines.backprop(sphere, {"x": jnp.asarray(x0)}, optax.sgd(lr), budget=steps * records,
+    """sgd(lr) on |x - a|^2: x_k - a = (1 - 2 lr)^k (x_0 - a), float64; a per-run learning rate
+    (one call for a sweep) gives each run its own lr."""
+    x0 = rng.normal(size=(3, A.size))
+    steps, records = 5, 3
+    fixed = baselines.backprop(sphere, {"x": jnp.asarray(x0)}, optax.sgd(0.1), budget=steps * records,
+                               records=records, monitor=monitor)
+    lr = np.array([0.1, 0.05, 0.2])
+    swept = baselines.backprop(sphere, {"x": jnp.asarray(x0)}, optax.sgd, learning_rate=lr, budget=steps * records,
                                records=records, monitor=monitor)
     for k in range(records + 1):
-        want = np.sum(((1 - 2 * lr) ** (k * steps) * (x0 - A)) ** 2, axis=1)
-        np.testing.assert_allclose(trace.E[k], want, rtol=1e-10)
+        np.testing.assert_allclose(fixed.E[k], np.sum(((1 - 2 * 0.1) ** (k * steps) * (x0 - A)) ** 2, axis=1), rtol=1e-10)
+        want = np.sum(((1 - 2 * lr[:, None]) ** (k * steps) * (x0 - A)) ** 2, axis=1)
+        np.testing.assert_allclose(swept.E[k], want, rtol=1e-10)
+    with pytest.raises(ValueError, match="^learning_rate must"):
+        baselines.backprop(sphere, {"x": jnp.asarray(x0)}, optax.sgd, learning_rate=[0.1, -1.0, 0.1], budget=4,
+                           records=2, monitor=monitor)
 
 
 def test_autonomous_records_are_the_members_weights_at_each_chunk(rng):

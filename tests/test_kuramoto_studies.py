@@ -133,6 +133,9 @@ def test_regime_presets_apply_before_overrides(tmp_path):
             assert cfg[k] == v, k
     assert cfg["tau"] == TINY["tau"] and cfg["R0"] == 0.97
     assert cfg["T"] == 0.5 and cfg["frequencies"] == "even"
+    assert studies.with_regime("cmp", "below", {"seed": 3})["tau_factor"] == 1.0  # version 0.2's cmp exactly
+    assert "tau_factor" not in studies.with_regime("fig5", "below", {})  # only where the study has the field
+    assert studies.with_regime("fig5", "locked", {"R0": 0.5})["R0"] == 0.5
     with pytest.raises(ValueError, match="^regime must be one of"):
         studies.reproduce("fig5", str(tmp_path), regime="chaotic", **TINY)
     with pytest.raises(ValueError, match="^regime applies to the Kuramoto studies"):

@@ -32,6 +32,22 @@ def get(study: str) -> ModuleType:
     raise ValueError(f"study must be one of {', '.join(STUDIES)}, got {study!r}")
 
 
+def with_regime(study: str, regime: str | None, overrides: dict) -> dict:
+    """``overrides`` on top of the named Kuramoto regime's settings (``_kuramoto.REGIMES``), those
+    the study's ``Config`` has (``tau_factor`` only for cmp); ``regime`` None: ``overrides``."""
+    if regime is None:
+        return dict(overrides)
+    from ._kuramoto import REGIMES, KuramotoConfig
+
+    module = get(study)
+    if regime not in REGIMES:
+        raise ValueError(f"regime must be one of {', '.join(REGIMES)}, got {regime!r}")
+    if not issubclass(module.Config, KuramotoConfig):
+        raise ValueError(f"regime applies to the Kuramoto studies (fig5, fig6, fig7, cmp, kmap), not {study}")
+    fields = module.Config.__dataclass_fields__
+    return {**{k: v for k, v in REGIMES[regime].items() if k in fields}, **overrides}
+
+
 def reproduce(
     study: str,
     out: str,
@@ -62,15 +78,7 @@ def reproduce(
             written (the previous checkpoint stays valid). ``ensemble.driver.Interrupted``: Ctrl-C.
     """
     module = get(study)
-    overrides = {k: v for k, v in overrides.items() if v is not None}
-    if regime is not None:
-        from ._kuramoto import REGIMES, KuramotoConfig
-
-        if regime not in REGIMES:
-            raise ValueError(f"regime must be one of {', '.join(REGIMES)}, got {regime!r}")
-        if not issubclass(module.Config, KuramotoConfig):
-            raise ValueError(f"regime applies to the Kuramoto studies (fig5, fig6, fig7, cmp, kmap), not {study}")
-        overrides = {**REGIMES[regime], **overrides}
+    overrides = with_regime(study, regime, {k: v for k, v in overrides.items() if v is not None})
     unknown = set(overrides) - set(module.Config.__dataclass_fields__)
     if unknown:
         raise ValueError(f"overrides must be fields of {study}.Config, got {sorted(unknown)}")
@@ -89,4 +97,4 @@ def reproduce(
     return result
 
 
-__all__ = ["STUDIES", "Result", "get", "reproduce", "fig1", "fig2a", "fig2b", "fig3", "fig4", "fig5", "fig6", "fig7", "cmp", "kmap", "compare"]
+__all__ = ["STUDIES", "Result", "get", "reproduce", "with_regime", "fig1", "fig2a", "fig2b", "fig3", "fig4", "fig5", "fig6", "fig7", "cmp", "kmap", "compare"]

@@ -169,7 +169,7 @@ REGIMES: dict[str, dict] = {
     "locked": dict(frequencies="even", omega_spread=0.5, T=10.0, R0=0.97, M0=0.8, error="absolute",
                    tau=0.005, S=0.2, gamma=0.001, m=1, warmup_time=100.0),
     "below": dict(frequencies="even", omega_spread=0.5, T=20.0, R0=0.5, M0=0.7, error="squared",
-                  tau=0.1, S=3.0, gamma=0.1, m=1, warmup_time=0.0),
+                  tau=0.1, S=3.0, gamma=0.1, m=1, warmup_time=0.0, tau_factor=1.0),
 }
 """Named settings of the Kuramoto studies (issue 15), applied before a run's own overrides; all
 three are reconstructions (docs/calibration.md).
@@ -180,7 +180,9 @@ three are reconstructions (docs/calibration.md).
 - ``"locked"``, the Fig. 5-7 defaults of version 0.2: evenly spaced frequencies in
   [-0.5, 0.5]; the uniform network is already phase-locked (R 0.89) and is pushed to R0 0.97.
 - ``"below"``, the cmp defaults of version 0.2: the same frequencies, M0 0.7, the target R0 0.5
-  below the uniform network's synchrony (R 0.65).
+  below the uniform network's synchrony (R 0.65), the continuous law at the matched constants.
+
+A setting applies where the study's ``Config`` has the field (``tau_factor`` only to cmp).
 """
 
 

@@ -294,7 +294,8 @@ def run_method(method: str, task: Task, points: list[dict], config: Config, key)
         return [baselines.evolution_strategy(task.system, _strategy(method, task, n_dims, config, p), task.params,
                                              key=key, project=task.project, **common) for p in points]
     elif method == "backprop":
-        return [baselines.backprop(task.loss, task.params, optax.sgd(p["lr"]), **common) for p in points]
+        lr = np.repeat([p["lr"] for p in points], R).astype(np.float32)
+        traces = [baselines.backprop(task.loss, _tile(task.params, P), optax.sgd, learning_rate=lr, **common)]
     else:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     (t,) = traces
