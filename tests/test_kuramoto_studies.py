@@ -123,7 +123,7 @@ def test_config_errors_name_the_argument(tmp_path, study, change, name):
 def test_regime_presets_apply_before_overrides(tmp_path):
     from ensemble.studies._kuramoto import REGIMES
 
-    assert REGIMES["graded"] == {}  # the defaults since 0.3
+    assert REGIMES["graded"] == {}  # the defaults after the 0.2.0 release
     assert kc.KuramotoConfig().frequencies == "lorentzian" and kc.KuramotoConfig().R0 == 0.7
     result = studies.reproduce("fig5", str(tmp_path), regime="locked", r_time=30.0, final_span=1,
                                **{**TINY, "T": 0.5, "record_every": 10})

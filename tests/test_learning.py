@@ -161,55 +161,41 @@ def test_discrete_map_delay_bookkeeping(rng, m, S):
     assert int(state.n) == len(errors)
 
 
-@pytest.mark.parametrize("clip", [0.05, 0.5])
-def test_clipped_gain_variant_matches_numpy(rng, clip):
-    """discrete(clip=c): the gain -(E - E_d)/tau clipped to [-c, c], otherwise eq. (4)."""
+VARIANTS = [  # (options of learning.discrete, its name, the gain as a function of G = -(E - E_d)/tau, |G| where it departs)
+    (dict(clip=0.05), "discrete(clip=0.05)", lambda G: min(max(G, -0.05), 0.05), 0.05),
+    (dict(clip=0.5), "discrete(clip=0.5)", lambda G: min(max(G, -0.5), 0.5), 0.5),
+    (dict(normalize=True), "discrete(normalized)", lambda G: G / (1 + abs(G)), 1.0),
+]
+
+
+@pytest.mark.parametrize("options, name, gain_of, departs", VARIANTS)
+def test_stabilized_gain_variants_match_numpy(rng, options, name, gain_of, departs):
+    """discrete(clip=c): the gain G clipped to [-c, c]; discrete(normalize=True): G / (1 + |G|);
+    otherwise eq. (4)."""
     w0 = _tree(rng)
     errors = rng.uniform(0, 1, 10)
-    tau, S, m = 0.2, 0.3, 2  # |dE|/tau up to 5: the clip is active on most steps
+    tau, S, m = 0.2, 0.3, 2  # |G| up to 5: the variant departs from eq. (4) on most steps
     keys = [jax.random.key(200 + n) for n in range(len(errors))]
     xis = [_np(learning.normal_like(k, w0)) for k in keys]
     ws, active = [w0], 0
     for n, E in enumerate(errors):
         d = max(n - m, 0)
-        gain = -(E - errors[d]) / tau
-        active += abs(gain) > clip
-        gain = min(max(gain, -clip), clip)
-        ws.append({k: ws[n][k] + gain * (ws[n][k] - ws[d][k]) + S * E * xis[n][k] for k in w0})
+        G = -(E - errors[d]) / tau
+        active += abs(G) > departs
+        ws.append({k: ws[n][k] + gain_of(G) * (ws[n][k] - ws[d][k]) + S * E * xis[n][k] for k in w0})
     assert active >= 3
-    lmap = learning.discrete(max_delay=3, clip=clip)
-    assert lmap.name == f"discrete(clip={clip:g})"
+    lmap = learning.discrete(max_delay=3, **options)
+    assert lmap.name == name
     w, state = w0, lmap.init(w0)
     for n, E in enumerate(errors):
         w, state = jax.jit(lmap.step)(w, state, {"E": jnp.float64(E)}, learning.DiscreteHyper(tau, S, m), keys[n])
         for k in w0:
             np.testing.assert_allclose(np.asarray(w[k]), ws[n + 1][k], rtol=1e-11, atol=1e-13)
+
+
+def test_variant_options_are_checked():
     with pytest.raises(ValueError, match="^clip must"):
         learning.discrete(2, clip=0.0)
-
-
-def test_normalized_gain_variant_matches_numpy(rng):
-    """discrete(normalize=True): the gain G = -(E - E_d)/tau becomes G / (1 + |G|), otherwise eq. (4)."""
-    w0 = _tree(rng)
-    errors = rng.uniform(0, 1, 10)
-    tau, S, m = 0.2, 0.3, 2  # |G| up to 5: far from the literal gain on most steps
-    keys = [jax.random.key(300 + n) for n in range(len(errors))]
-    xis = [_np(learning.normal_like(k, w0)) for k in keys]
-    ws, far = [w0], 0
-    for n, E in enumerate(errors):
-        d = max(n - m, 0)
-        G = -(E - errors[d]) / tau
-        far += abs(G) > 1
-        gain = G / (1 + abs(G))
-        ws.append({k: ws[n][k] + gain * (ws[n][k] - ws[d][k]) + S * E * xis[n][k] for k in w0})
-    assert far >= 3
-    lmap = learning.discrete(max_delay=3, normalize=True)
-    assert lmap.name == "discrete(normalized)"
-    w, state = w0, lmap.init(w0)
-    for n, E in enumerate(errors):
-        w, state = jax.jit(lmap.step)(w, state, {"E": jnp.float64(E)}, learning.DiscreteHyper(tau, S, m), keys[n])
-        for k in w0:
-            np.testing.assert_allclose(np.asarray(w[k]), ws[n + 1][k], rtol=1e-11, atol=1e-13)
     with pytest.raises(ValueError, match="^clip and normalize"):
         learning.discrete(2, clip=0.5, normalize=True)
     with pytest.raises(ValueError, match="^normalize must"):

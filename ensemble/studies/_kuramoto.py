@@ -4,7 +4,7 @@ Every value here is a reconstruction: the paper's M0, R0, tau, S, gamma, m and T
 were lost (SPEC §3). The defaults are chosen by the calibration sweeps recorded
 in ``docs/calibration.md`` (section "Kuramoto (eq. 4 + 13)"); change them here, in one place.
 
-The regime they pick, ``"graded"`` (calibration K10, K11; the default since version 0.3):
+The regime they pick, ``"graded"`` (calibration K10-K13; the default after the 0.2.0 release):
 ``N = 10`` natural frequencies at the quantiles of a Lorentzian of half-width 0.25, whose
 synchrony grows gradually with the coupling (uniform ``w_ij = K``: R 0.44 / 0.60 / 0.71 at K 0.6
 / 0.8 / 0.9). The initial network (all ``w_ij = M0 = 0.8``) has a low, fluctuating R of about 0.6;
@@ -174,7 +174,7 @@ REGIMES: dict[str, dict] = {
 """Named settings of the Kuramoto studies (issue 15), applied before a run's own overrides; all
 three are reconstructions (docs/calibration.md).
 
-- ``"graded"``, the defaults since version 0.3: Lorentzian frequencies (half-width 0.25),
+- ``"graded"``, the defaults after the 0.2.0 release: Lorentzian frequencies (half-width 0.25),
   whose synchrony grows gradually with the coupling; the uniform network at M0 0.8 has a low,
   fluctuating R of 0.60, and learning raises it to R0 0.7 (calibration K10, K11).
 - ``"locked"``, the Fig. 5-7 defaults of version 0.2: evenly spaced frequencies in

@@ -61,7 +61,7 @@ class Config(KuramotoConfig):
         tau_factor, S_factor: calibrated multipliers of the matched values.
     """
 
-    # The Kuramoto studies' regime (graded, since 0.3; version 0.2's cmp regime is REGIMES["below"]).
+    # The Kuramoto studies' regime (graded, after the 0.2.0 release; that release's cmp regime is REGIMES["below"]).
     members: int = 256
     n_windows: int = 100
     tau_c: float | None = None
