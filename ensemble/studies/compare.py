@@ -393,6 +393,7 @@ def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resum
                 print(f"compare: {name} {method}: solved {s['solved_fraction']:.0%} at {s['best_point']} "
                       f"({s['sweep_wall_s']:.1f} s)", flush=True)
     arrays["tasks"] = info
+    summary["sweeps_wall_s"] = round(sum(v["sweep_wall_s"] for v in summary.values()), 1)  # whatever was resumed
     return Result("compare", dataclasses.asdict(config), summary, arrays, time.perf_counter() - t0)
 
 
@@ -416,6 +417,7 @@ def plot(result: Result, path: str | None = None):
         t = result.arrays["tasks"][name]
         ax.set(xscale="log", yscale="log", xlabel="evaluations per run", ylabel="E of the current solution",
                title=f"{name} ({t['n_params']} parameters)")
+        ax.set_ylim(bottom=max(ax.get_ylim()[0], 1e-16))  # an exact 0 (float32 underflow) would stretch it
         ax.legend(fontsize=7, title="method (runs solved)", title_fontsize=7)
     for ax in list(axes.flat)[len(names):]:
         ax.set_visible(False)
