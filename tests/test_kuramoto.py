@@ -390,11 +390,13 @@ def test_frequencies_kinds_against_their_formulas():
 
 
 def test_kuramoto_config_frequencies_option():
-    from ensemble.studies._kuramoto import KuramotoConfig
+    from ensemble.studies._kuramoto import REGIMES, KuramotoConfig
 
-    cfg = KuramotoConfig(frequencies="lorentzian", omega_spread=0.25)
-    np.testing.assert_array_equal(np.asarray(cfg.oscillators().omega), ku.frequencies(10, "lorentzian", 0.25))
-    np.testing.assert_array_equal(np.asarray(KuramotoConfig().oscillators().omega), ku.default_omega(10, 0.5))
+    cfg = KuramotoConfig(frequencies="gaussian", omega_spread=0.5)
+    np.testing.assert_array_equal(np.asarray(cfg.oscillators().omega), ku.frequencies(10, "gaussian", 0.5))
+    np.testing.assert_array_equal(np.asarray(KuramotoConfig().oscillators().omega), ku.frequencies(10, "lorentzian", 0.25))
+    locked = KuramotoConfig(**REGIMES["locked"])  # version 0.2.0's frequencies, exactly
+    np.testing.assert_array_equal(np.asarray(locked.oscillators().omega), ku.default_omega(10, 0.5))
     with pytest.raises(ValueError, match="^frequencies must be one of"):
         KuramotoConfig(frequencies="flat").validate()
 

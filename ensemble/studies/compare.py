@@ -175,10 +175,11 @@ def _kuramoto_task(budget, runs, seed) -> Task:
         w = p["w"]
         return {"w": w * (cfg.M0 / jnp.maximum(ku.mean_abs_upper(w), 1e-12))}
 
+    check_phases = jax.random.uniform(jax.random.key(seed + 1), (runs, cfg.N), jnp.float32, 0, 2 * np.pi)
+
     def monitor(p):
-        w = p["w"]
-        B = w.shape[0]
-        phases = jax.random.uniform(jax.random.key(seed + 1), (B, cfg.N), jnp.float32, 0, 2 * np.pi)
+        w = p["w"]  # (points x runs, P): run r is checked from the same phases at every point
+        phases = jnp.tile(check_phases, (w.shape[0] // runs, 1))
         R = np.asarray(cfg.frozen_R(w, phases), float).mean(axis=1)
         M = np.asarray(ku.mean_abs_upper(w), float)
         ok = cfg.success(R) & (np.abs(M - cfg.M0) <= 0.1 * cfg.M0)
