@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
+import threading
 from typing import Callable, IO
 
 try:
@@ -30,6 +32,32 @@ class LockedError(RuntimeError):
     """Another live process holds the run lock of the same study and folder."""
 
 
+@contextlib.contextmanager
+def deferred_sigint():
+    """Hold a Ctrl-C (SIGINT) that arrives inside the block until the block has finished, then
+    deliver it as before (``KeyboardInterrupt`` under Python's default handler): a write is never
+    cut in half, where a library's own cleanup (zipfile's, for an npz) could turn the interrupt
+    into another error. Outside the main thread, or where signals cannot be set, a plain block."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = []
+    try:
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: held.append(frame))
+    except (ValueError, OSError):  # pragma: no cover - no signal handling here
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if held:
+        if callable(previous):
+            previous(signal.SIGINT, held[0])
+        elif previous == signal.SIG_DFL:
+            raise KeyboardInterrupt
+
+
 def atomic_write(path: str, write: Callable[[IO[bytes]], None]) -> None:
     """Write ``path`` through ``write(f)`` on a temporary file, then rename it into place.
 
@@ -39,11 +67,12 @@ def atomic_write(path: str, write: Callable[[IO[bytes]], None]) -> None:
     """
     tmp = f"{path}.tmp{os.getpid()}"
     try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        with deferred_sigint():
+            with open(tmp, "wb") as f:
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.remove(tmp)

@@ -40,6 +40,7 @@ import numpy as np
 
 from . import _checks, _describe
 from . import layout as _layout
+from ._files import deferred_sigint
 from .learning import LearningMap
 
 PyTree = Any
@@ -654,8 +655,9 @@ def evolve(
                 traces = {k: [v] for k, v in so_far.items()}
                 its = _iterations(start, done, record_every)
                 if checkpoint is not None:
-                    ckpt.save(checkpoint, state, so_far, its, fingerprint)
-                    saved = done
+                    with deferred_sigint():  # a Ctrl-C waits for the whole checkpoint (npz and JSON)
+                        ckpt.save(checkpoint, state, so_far, its, fingerprint)
+                        saved = done
                 if on_chunk is not None:
                     on_chunk(state, so_far, ChunkInfo(done, n_iterations, its))
     except KeyboardInterrupt:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import warnings
+import zipfile
 
 import jax
 import numpy as np
@@ -199,6 +200,25 @@ def test_ctrl_c_in_evolve_names_what_is_checkpointed(tmp_path):
     with pytest.raises(driver.Interrupted) as info:
         run(checkpoint=str(tmp_path / "ck"), on_chunk=interrupt)
     assert (info.value.done, info.value.total) == (20, 40) and isinstance(info.value, KeyboardInterrupt)
+
+
+def test_ctrl_c_mid_write_finishes_the_file_then_interrupts(tmp_path):
+    """A SIGINT inside a write (here in the middle of an npz) waits until the file is complete
+    and renamed, then arrives: no torn file, and no library cleanup error instead of the interrupt."""
+    path = str(tmp_path / "a.npz")
+
+    def write(f):
+        with zipfile.ZipFile(f, "w") as z:
+            with z.open("a.npy", "w") as member:
+                member.write(b"x" * 10)
+                os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while the zip member is open
+                member.write(b"y" * 10)
+
+    with pytest.raises(KeyboardInterrupt):
+        _files.atomic_write(path, write)
+    with zipfile.ZipFile(path) as z:
+        assert z.read("a.npy") == b"x" * 10 + b"y" * 10
+    assert os.listdir(tmp_path) == ["a.npz"]  # no temporary file left
 
 
 def test_cli_ctrl_c_is_one_line_exit_130_and_resumes(tmp_path):
