@@ -80,6 +80,11 @@ def _per_run(value, B: int, name: str, dtype=jnp.float32) -> jnp.ndarray:
     return a
 
 
+def n_params(params) -> int:
+    """Parameters of one run in stacked ``params`` (every leaf's size without its leading run axis)."""
+    return sum(int(np.prod(jnp.shape(x)[1:])) for x in jax.tree_util.tree_leaves(params))
+
+
 def _n_runs(params) -> int:
     leaves = jax.tree_util.tree_leaves(params)
     if not leaves:
@@ -176,8 +181,7 @@ def one_plus_one(system, params, *, key, budget: int, records: int, monitor: Cal
     sigma = _per_run(sigma, B, "sigma", dtype)
     if not bool(jnp.all(sigma > 0)):
         raise ValueError("sigma must be > 0")
-    n = sum(int(np.prod(jnp.shape(x)[1:])) for x in jax.tree_util.tree_leaves(params))
-    d = 1.0 + n / 2.0
+    d = 1.0 + n_params(params) / 2.0
     keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(B))
 
     def init(p0, k, s0):
@@ -274,4 +278,4 @@ def autonomous(system, learning_map, params, hyper, *, key, budget: int, records
     return _trace(np.arange(records + 1) * steps, E_list, ok_list, run.params, t0)
 
 
-__all__ = ["Trace", "evolution_strategy", "one_plus_one", "backprop", "autonomous", "FAILED_E"]
+__all__ = ["Trace", "n_params", "evolution_strategy", "one_plus_one", "backprop", "autonomous", "FAILED_E"]

@@ -123,6 +123,11 @@ def test_autonomous_records_are_the_members_weights_at_each_chunk(rng):
     np.testing.assert_array_equal(trace.evaluations, [0, 10, 20, 30])
 
 
+def test_n_params_counts_one_runs_parameters():
+    assert baselines.n_params({"a": jnp.zeros((3, 4, 5)), "b": jnp.zeros((3, 2))}) == 22
+    assert ensemble.baselines is baselines  # exported from the package
+
+
 def test_budget_and_sigma_errors_name_the_argument():
     x0 = {"x": jnp.zeros((2, A.size))}
     with pytest.raises(ValueError, match="^budget must allow"):

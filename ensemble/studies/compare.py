@@ -137,10 +137,6 @@ class Task(NamedTuple):
     solved: str
 
 
-def _n_dims(params) -> int:
-    return sum(int(np.prod(np.shape(x)[1:])) for x in jax.tree_util.tree_leaves(params))
-
-
 def popsize(n_dims: int) -> int:
     """The population size of every ES: the usual ``4 + floor(3 ln n)``, rounded up to even
     (OpenAI-ES samples antithetic pairs)."""
@@ -272,7 +268,7 @@ def run_method(method: str, task: Task, points: list[dict], config: Config, key)
     import optax
 
     R = config.runs
-    n_dims = _n_dims(task.params)
+    n_dims = baselines.n_params(task.params)
     P = len(points)
     common = dict(budget=task.budget, records=config.records, monitor=task.monitor)
     if method == "al":
@@ -376,7 +372,7 @@ def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resum
     root = jax.random.key(config.seed)
     summary, arrays, info = {}, {}, {}
     for ti, (name, task) in enumerate(tasks(config).items()):
-        n_dims = _n_dims(task.params)
+        n_dims = baselines.n_params(task.params)
         info[name] = {"solved": task.solved, "n_params": n_dims, "popsize": popsize(n_dims), "budget": task.budget,
                       "cma_variant": "CMA-ES" if n_dims <= config.full_cma_max_dims else "sep-CMA-ES"}
         arrays[name] = {}
