@@ -478,13 +478,14 @@ class Oscillators(NamedTuple):
 
     def _measure_fused(self, w: jax.Array, phases: jax.Array):
         """The window of ``B`` members as one Pallas kernel per block (:mod:`ensemble.kuramoto_fused`),
-        padded with inert members to whole blocks; compiled on a GPU, interpreted elsewhere."""
+        padded with inert members to whole blocks; compiled for a GPU, interpreted elsewhere
+        (chosen per platform when lowered)."""
         from . import kuramoto_fused as kf
 
         B, dtype = w.shape[0], w.dtype
         wp, php = _pad_members(w, phases.astype(dtype), kf.padded_members(B))
-        phi, rsum = kf.window(wp.T, php.T, omega=tuple(float(o) for o in np.asarray(self.omega)), dt=float(self.dt),
-                              n_steps=self.n_steps, interpret=jax.default_backend() != "gpu")
+        phi, rsum = kf.window_on_platform(wp.T, php.T, omega=tuple(float(o) for o in np.asarray(self.omega)),
+                                          dt=float(self.dt), n_steps=self.n_steps)
         R = rsum[:B] / jnp.asarray(self.n_steps, dtype)
         return {"E": self.error_of(R), "R": R, "M": mean_abs_upper(w)}, phi[:, :B].T
 

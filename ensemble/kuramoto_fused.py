@@ -58,6 +58,7 @@ def window(w_pairs: jax.Array, phases: jax.Array, *, omega: tuple, dt: float, n_
         ``(phases_end (N, B), rsum (B,))``, rsum the sum of ``r`` after each of the steps.
     """
     from jax.experimental import pallas as pl
+    from jax.experimental.pallas import triton as pltriton
 
     P, B = w_pairs.shape
     N = phases.shape[0]
@@ -120,9 +121,22 @@ def window(w_pairs: jax.Array, phases: jax.Array, *, omega: tuple, dt: float, n_
         in_specs=[pl.BlockSpec((Pp, block), lambda b: (0, b)), pl.BlockSpec((Np, block), lambda b: (0, b))],
         out_specs=(pl.BlockSpec((Np, block), lambda b: (0, b)), pl.BlockSpec((block,), lambda b: (b,))),
         interpret=interpret,
+        # Triton, named: since jax 0.7 a bare pallas_call lowers to Mosaic GPU on NVIDIA, which
+        # has no per-thread ``sqrt`` (tests/test_kuramoto_fused.py lowers it for CUDA on a CPU).
+        compiler_params=pltriton.CompilerParams(num_warps=max(1, block // 32), num_stages=1),
         name="kuramoto_window",
     )(w_in, ph_in)
     return ph_out[:N], rsum
+
+
+def window_on_platform(w_pairs: jax.Array, phases: jax.Array, **kwargs):
+    """:func:`window`, compiled through Triton where the program is lowered for an NVIDIA or AMD
+    GPU and interpreted on any other platform. The choice is made per platform when the program
+    is lowered (``lax.platform_dependent``), not from ``jax.default_backend()``: a program placed
+    on the CPU of a GPU machine still runs, and a CPU can lower the GPU program (the tests do)."""
+    compiled = functools.partial(window, interpret=False, **kwargs)
+    interpreted = functools.partial(window, interpret=True, **kwargs)
+    return jax.lax.platform_dependent(w_pairs, phases, cuda=compiled, rocm=compiled, default=interpreted)
 
 
 def flops_per_step(N: int) -> int:
@@ -132,4 +146,4 @@ def flops_per_step(N: int) -> int:
     return N * (2 * (2 * (N - 1) - 1) + 7) + 2 * (N - 1) + 5
 
 
-__all__ = ["BLOCK", "window", "padded_members", "flops_per_step"]
+__all__ = ["BLOCK", "window", "window_on_platform", "padded_members", "flops_per_step"]
