@@ -9,12 +9,15 @@ Writes one JSON (default ``benchmarks/results_gpu.json``) with, for ``network`` 
   ``throughput``, the best of them (network-iterations/s; oscillator-network Euler steps/s);
 - ``state_bytes_per_member`` (the carried state: parameters, delay buffers, system state) and
   ``evolve_bytes_per_member`` (``ensemble.driver.bytes_per_member``, what ``evolve`` budgets);
-- ``bytes_per_unit``: a traffic model of the vectorized path, bytes that must cross the memory
-  bus per unit of throughput: for the networks the whole state read and written once per
-  iteration; for Kuramoto, per Euler step, the ``N x N`` coupling matrix read and the ``N``
-  phases read and written (each step is a separate pass over memory), plus the state per window;
+- ``bytes_per_unit``: bytes that cross the memory bus per unit of throughput, from the program
+  compiled for the H200 (``benchmarks/results_gpu_aot.json``, :mod:`benchmarks.gpu_aot`: every
+  kernel's operands and results) where that file has the kernel, else (``bytes_per_unit_source``)
+  from the state; ``bytes_per_unit_model`` is always the state model: for the networks the whole
+  state read and written once per iteration; for Kuramoto, per Euler step, the ``N x N``
+  coupling matrix read and the ``N`` phases read and written, plus the state per window;
 - ``fraction_of_bandwidth``: ``bytes_per_unit x throughput / peak``, ``peak`` the device's
   nominal bandwidth where known (H200 4.8 TB/s), else the measured copy bandwidth (both kept);
+  above 1 where the working set stays in the 60 MB L2 between kernels;
 - ``layout_ab``: at the largest size, the throughput with the CPU layout's cache blocks forced
   (``ensemble.layout.use("cpu")``) against the accelerator layout;
 - ``short_runs``: 10 iterations of 64 members of each kernel compared with the CPU's
@@ -43,6 +46,7 @@ NOMINAL_FP32 = {"H200": 6.7e13, "H100": 6.7e13, "A100": 1.95e13, "L4": 3.0e13, "
 KERNELS = ("network", "robust_network", "kuramoto", "kuramoto_fused")
 SHORT_RUNS = dict(members=64, n_iterations=10)
 CPU_SHORT_RUNS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "short_runs_cpu.json")
+GPU_AOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results_gpu_aot.json")
 ITERATIONS_PER_CALL = {"network": 20, "robust_network": 10, "kuramoto": 4, "kuramoto_fused": 4}
 
 
@@ -67,7 +71,7 @@ def state_bytes(name: str) -> int:
 
 
 def bytes_per_unit(name: str) -> float:
-    """Traffic model of the vectorized path (module docstring)."""
+    """Traffic model from the state alone (module docstring)."""
     per_iteration = 2 * state_bytes(name)
     if name == "kuramoto_fused":  # weights and phases read once, phases written once per window
         return per_iteration / unit_factor(name)
@@ -75,6 +79,19 @@ def bytes_per_unit(name: str) -> float:
         return float(per_iteration)
     N, n_steps = bench.KU["N"], unit_factor(name)
     return 4.0 * (N * N + 2 * N) + per_iteration / n_steps
+
+
+def compiled_bytes_per_unit(name: str, B: int, path: str = GPU_AOT) -> float | None:
+    """Bytes per unit that the program compiled for the H200 moves (``benchmarks/gpu_aot.py``:
+    every kernel's operands and results, loops by their trip counts), at the compiled ensemble
+    size nearest ``B``; None without that file or kernel."""
+    if not os.path.exists(path):
+        return None
+    rows = [r for r in json.load(open(path)).get("kernels", {}).get(name, []) if r.get("bytes_per_iteration")]
+    if not rows:
+        return None
+    row = min(rows, key=lambda r: abs(np.log(r["members"] / B)))
+    return row["bytes_per_iteration"] / unit_factor(name)
 
 
 def copy_bandwidth(n_floats: int) -> float:
@@ -203,7 +220,9 @@ def main(json_path: str, *, sizes=(1_000, 10_000, 100_000, 1_000_000), repeats: 
             write()
             continue
         best = max(ok, key=lambda r: r["throughput"])
-        bpu = bytes_per_unit(name)
+        model = bytes_per_unit(name)
+        compiled = compiled_bytes_per_unit(name, best["members"])
+        bpu = compiled or model
         res[name] = {
             "throughput": best["throughput"],
             "best_members": best["members"],
@@ -213,7 +232,10 @@ def main(json_path: str, *, sizes=(1_000, 10_000, 100_000, 1_000_000), repeats: 
             "state_bytes_per_member": state_bytes(name),
             "evolve_bytes_per_member": driver.bytes_per_member(*problem(name, 1)[:3], 1),
             "bytes_per_unit": bpu,
+            "bytes_per_unit_source": "compiled program (results_gpu_aot.json)" if compiled else "state model",
             "fraction_of_bandwidth": bpu * best["throughput"] / peak,
+            "bytes_per_unit_model": model,
+            "fraction_of_bandwidth_model": model * best["throughput"] / peak,
         }
         if name == "kuramoto_fused":
             from ensemble import kuramoto_fused as kf

@@ -4,10 +4,13 @@ No GPU is needed to *lower* a program for one: JAX emits the StableHLO a CUDA ma
 compile, with each Pallas kernel as its Triton custom call. That catches, before any device run,
 what only a GPU would otherwise reveal: a Pallas kernel sent to the wrong GPU backend (a bare
 ``pallas_call`` lowers to Mosaic GPU since jax 0.7, which has no per-thread ``sqrt``), a
-primitive with no GPU lowering, or a host callback inside the compiled loop (a device-host sync
-per step; JAX refuses to lower a Python callback for a platform other than the host's, so one
-fails these tests). Compiling the lowered program (Triton to PTX) still needs a CUDA machine.
+primitive with no GPU lowering, a host callback inside the compiled loop (a device-host sync per
+step; JAX refuses to lower a Python callback for a platform other than the host's, so one fails
+here), or cache blocks of members left in the GPU program. Compiling the lowered program (Triton
+to PTX) still needs the CUDA plugin: ``benchmarks/gpu_aot.py`` does that without a GPU.
 """
+
+import re
 
 import jax
 import pytest
@@ -15,26 +18,32 @@ import pytest
 from benchmarks import accelerator
 from ensemble import driver, layout
 
+B = 4096  # above the CPU layout's block_from: the CPU program runs 16 cache blocks of 256
+CPU_BLOCK = re.compile(rf"tensor<(?:\d+x)*{layout.CPU.block_members}x")
 
-def chunk_lowered_for(platform: str, name: str, B: int = 256):
-    system, lmap, params, hyper = accelerator.problem(name, B)
-    with layout.use("accelerator"):
-        fn = driver._make_chunk(system, lmap, 1, driver._block_size(B, 1), 1)
-    state = driver.init_state(system, lmap, params, jax.random.key(0))
-    hyper = driver.broadcast_hyper(hyper, B)
-    return fn.trace(state, hyper, 2).lower(lowering_platforms=(platform,)).as_text()
+
+def chunk_lowered_for(platform: str, name: str, lay: str = "accelerator", members: int = B) -> str:
+    """The chunk of a benchmark problem, traced and lowered under the layout ``lay``."""
+    system, lmap, params, hyper = accelerator.problem(name, members)
+    with layout.use(lay):  # the layout shapes the trace (the Kuramoto window reads it), not only the jit
+        fn = driver._make_chunk(system, lmap, 1, driver._block_size(members, 1), 1)
+        state = driver.init_state(system, lmap, params, jax.random.key(0))
+        hyper = driver.broadcast_hyper(hyper, members)
+        return fn.trace(state, hyper, 2).lower(lowering_platforms=(platform,)).as_text()
 
 
 @pytest.mark.parametrize("name", accelerator.KERNELS)
-def test_every_benchmark_chunk_lowers_for_cuda(name):
-    text = chunk_lowered_for("cuda", name)
-    triton = text.count("xla.gpu.triton")
-    if name == "kuramoto_fused":
-        assert triton == 1  # the window, compiled: one kernel in the scan body
-    else:
-        assert triton == 0
+def test_every_benchmark_chunk_lowers_for_cuda_as_one_program_over_all_members(name):
+    gpu = chunk_lowered_for("cuda", name)
+    assert gpu.count("xla.gpu.triton") == (1 if name == "kuramoto_fused" else 0)  # the fused window, compiled
+    # No member blocks in the accelerator layout: no tensor with a 256-member block axis, and one
+    # while loop fewer than the CPU layout (its lax.map over blocks) in the same program.
+    assert not CPU_BLOCK.search(gpu)
+    blocked = chunk_lowered_for("cuda", name, "cpu")
+    assert CPU_BLOCK.search(blocked)
+    assert gpu.count("stablehlo.while") == blocked.count("stablehlo.while") - 1
 
 
 def test_fused_window_is_interpreted_when_lowered_for_the_cpu():
-    text = chunk_lowered_for("cpu", "kuramoto_fused")
+    text = chunk_lowered_for("cpu", "kuramoto_fused", members=256)
     assert "triton" not in text and "mosaic" not in text.lower()

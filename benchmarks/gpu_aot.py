@@ -1,0 +1,247 @@
+"""The GPU programs compiled for an H200 on a machine without a GPU (deviceless AOT; issues 12, 16).
+
+XLA's CUDA plugin can compile for a GPU it does not see, from a *target config* (the device's
+compute capability, SM count, memory; :data:`H200`). This compiles exactly what ``evolve`` runs
+on a GPU, the benchmark problems' chunk (:mod:`benchmarks.accelerator`, accelerator layout), and
+reads off the compiled program what needs no device:
+
+- ``compiled``: it compiles (Triton kernel to PTX included), and ``compile_s`` on this machine;
+- ``bytes_per_member``: XLA's buffer assignment (arguments, outputs, temporaries) per member, so
+  whether 1e6 members fit in the H200's 141 GB;
+- ``kernels_per_iteration`` (GPU kernel launches per learning iteration, loops unrolled by their
+  trip counts) and, for Kuramoto, ``kernels_per_euler_step`` and ``bytes_per_euler_step``: the
+  bytes each kernel of the Euler loop's body reads and writes, summed, per member (every kernel
+  moves its operands and results through memory: the traffic model of the vectorized window);
+- ``ptxas`` (with ``nvidia-cuda-nvcc`` installed): registers and spills per thread of the fused
+  Kuramoto kernel, from ``ptxas -v`` on the PTX that XLA emitted.
+
+Run it (nothing in ``make test`` needs the plugin; the CPU-only check is
+``tests/test_gpu_lowering.py``)::
+
+    python -m venv /tmp/cuda && /tmp/cuda/bin/pip install -e . "jax-cuda13-plugin==$JAXV" \
+        "jax-cuda13-pjrt==$JAXV" nvidia-cuda-nvcc         # JAXV: the installed jax version
+    /tmp/cuda/bin/python -m benchmarks.gpu_aot --json benchmarks/results_gpu_aot.json
+
+The numbers are a compiler's plan, not a measurement: the device run (``benchmarks/gpu_check.sh``)
+measures throughput.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+H200 = """
+gpu_device_info {
+  threads_per_block_limit: 1024 threads_per_warp: 32 shared_memory_per_block: 49152
+  shared_memory_per_core: 233472 threads_per_core_limit: 2048 core_count: 132 fpus_per_core: 128
+  block_dim_limit_x: 2147483647 block_dim_limit_y: 65535 block_dim_limit_z: 65535
+  memory_bandwidth: 4800000000000 l2_cache_size: 62914560 clock_rate_ghz: 1.98
+  device_memory_size: 150754820096 shared_memory_per_block_optin: 232448
+  cuda_compute_capability { major: 9 minor: 0 }
+  registers_per_core_limit: 65536 registers_per_block_limit: 65536
+}
+platform_name: "CUDA"
+dnn_version_info { major: 9 minor: 12 }
+runtime_version { major: 13 minor: 0 patch: 0 }
+device_description_str: "NVIDIA H200"
+"""
+"""Target config of the H200 (text proto of ``stream_executor.GpuTargetConfigProto``): sm_90,
+132 SMs, 141 GB (143,771 MiB seen by nvidia-smi on the lent machine), 4.8 TB/s, 60 MB L2; CUDA
+13 and cuDNN 9.12 as on the lent machine's image. Ours, from the public specifications."""
+
+_DTYPE_BYTES = {"pred": 1, "s8": 1, "u8": 1, "s16": 2, "u16": 2, "f16": 2, "bf16": 2, "s32": 4, "u32": 4, "f32": 4,
+                "s64": 8, "u64": 8, "f64": 8}
+_ARRAY = re.compile(r"\b(" + "|".join(_DTYPE_BYTES) + r")\[([\d,]*)\]")
+_INSTR = re.compile(r"^\s*(?:ROOT )?%([\w.\-]+) = (.*?) ([a-z][\w-]*)\((.*?)\)(.*)$")
+_SLICING = {"gather", "dynamic-slice", "slice"}
+_IN_PLACE = re.compile(r"dynamic[_-]update[_-]slice|scatter")
+_FREE = {"parameter", "get-tuple-element", "tuple", "constant", "bitcast", "after-all", "partition-id",
+         "replica-id", "iota"}
+
+
+def _bytes(type_text: str) -> int:
+    total = 0
+    for dtype, dims in _ARRAY.findall(type_text):
+        n = 1
+        for d in filter(None, dims.split(",")):
+            n *= int(d)
+        total += n * _DTYPE_BYTES[dtype]
+    return total
+
+
+def parse_hlo(text: str) -> dict:
+    """``{computation: [(name, opcode, own bytes, operand names, attributes)]}`` of an optimized
+    HLO module's text (``compiled.as_text()``), the entry under ``"ENTRY"``; a parameter's
+    operand is its index."""
+    comps, cur = {}, None
+    for line in text.splitlines():
+        head = re.match(r"^(ENTRY )?%([\w.\-]+) .*\{\s*$", line)
+        if head:
+            cur = comps["ENTRY" if head.group(1) else head.group(2)] = []
+            continue
+        m = _INSTR.match(line) if cur is not None else None
+        if m:
+            name, type_text, op, operands, attrs = m.groups()
+            args = [operands.strip()] if op == "parameter" else re.findall(r"%([\w.\-]+)", operands)
+            cur.append((name, op, _bytes(type_text), args, attrs))
+    return comps
+
+
+def _reads(comps: dict, fusion_attrs: str, operand_bytes: list[int]) -> list[int]:
+    """Bytes a fusion reads of each operand: all of it, or only the slices its body takes where
+    the body uses that operand only through ``gather``, ``dynamic-slice`` or ``slice``."""
+    called = re.search(r"calls=%([\w.\-]+)", fusion_attrs)
+    body = comps.get(called.group(1)) if called else None
+    if not body:
+        return operand_bytes
+    index = {name: int(args[0]) for name, op, _, args, _ in body if op == "parameter"}
+    sliced: dict[int, int] = {}
+    whole: set[int] = set()
+    for _, op, own, args, _ in body:
+        for pos, a in enumerate(args if op != "parameter" else ()):
+            if a in index:
+                if op in _SLICING and pos == 0:
+                    sliced[index[a]] = sliced.get(index[a], 0) + own
+                else:
+                    whole.add(index[a])
+    return [min(b, sliced[i]) if i in sliced and i not in whole else b for i, b in enumerate(operand_bytes)]
+
+
+def loop_cost(comps: dict, comp: str = "ENTRY") -> tuple[int, int]:
+    """``(kernels, bytes)`` of one execution of computation ``comp``: every instruction that is a
+    GPU kernel (fusions, copies, custom calls, unfused ops) counted once with the bytes of its
+    results and of the operands it reads (a fusion that only gathers or slices an operand, the
+    slices; an in-place update, a dynamic-update-slice or scatter, without the buffer it
+    updates); a ``while`` counted as its body times its known trip count. An upper bound on the
+    memory traffic where data stays in cache between kernels."""
+    sizes = {name: b for name, _, b, _, _ in comps[comp]}
+    kernels = moved = 0
+    for name, op, own, operands, attrs in comps[comp]:
+        if op == "while":
+            body = re.search(r"body=%([\w.\-]+)", attrs).group(1)
+            trips = re.search(r'known_trip_count":\{"n":"(\d+)"', attrs)
+            k, b = loop_cost(comps, body)
+            n = int(trips.group(1)) if trips else 1
+            kernels, moved = kernels + n * k, moved + n * b
+        elif op not in _FREE:
+            kernels += 1
+            full = [sizes.get(o, 0) for o in operands]
+            ins = _reads(comps, attrs, full) if op == "fusion" else full
+            step = own + sum(ins)
+            if _IN_PLACE.search(name) and full:  # updates a buffer in place: only the slice moves
+                big = max(range(len(full)), key=full.__getitem__)
+                step -= ins[big] + min(full[big], own)
+            moved += step
+    return kernels, moved
+
+
+def innermost_loop(comps: dict) -> str | None:
+    """The body of the deepest ``while`` (the Kuramoto window's Euler loop)."""
+    def depth(comp):
+        bodies = [re.search(r"body=%([\w.\-]+)", a).group(1) for _, op, _, _, a in comps[comp] if op == "while"]
+        best = (0, None)
+        for b in bodies:
+            d, inner = depth(b)
+            best = max(best, (d + 1, inner or b), key=lambda x: x[0])
+        return best
+    return depth("ENTRY")[1]
+
+
+def ptxas_stats(ptx_path: str, arch: str = "sm_90a") -> dict | None:
+    """Registers and spills per thread of every kernel in a PTX file (``ptxas -v``)."""
+    ptxas = shutil.which("ptxas") or next(iter(glob.glob(os.path.join(sys.prefix, "lib", "python*", "site-packages",
+                                                                    "nvidia", "cu*", "bin", "ptxas"))), None)
+    if ptxas is None:
+        return None
+    out = subprocess.run([ptxas, f"-arch={arch}", "-v", "-O3", ptx_path, "-o", os.devnull], capture_output=True,
+                         text=True, check=True).stderr
+    regs = re.search(r"Used (\d+) registers", out)
+    spills = re.search(r"(\d+) bytes spill stores, (\d+) bytes spill loads", out)
+    return {"arch": arch, "registers_per_thread": int(regs.group(1)) if regs else None,
+            "spill_store_bytes": int(spills.group(1)) if spills else None,
+            "spill_load_bytes": int(spills.group(2)) if spills else None,
+            "ptxas": subprocess.run([ptxas, "--version"], capture_output=True, text=True).stdout.strip().splitlines()[-1]}
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="1000,1000000", help="ensemble sizes, comma-separated")
+    ap.add_argument("--kernels", default=None, help="subset of benchmarks.accelerator.KERNELS, comma-separated")
+    ap.add_argument("--json", default=None, help="write the results here")
+    args = ap.parse_args(argv)
+
+    dump = tempfile.mkdtemp(prefix="gpu_aot_")
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_dump_to={dump}".strip()
+    import jax
+    jax.config.update("jax_platforms", "cpu")  # no GPU client: the compile-only one below
+    from jax.experimental import topologies
+
+    from benchmarks import accelerator
+    from ensemble import driver, layout
+
+    try:
+        topo = topologies.get_topology_desc(platform="cuda", target_config=H200, topology="1x1x1")
+    except Exception as exc:  # noqa: BLE001 - the plugin is an optional install
+        raise SystemExit(f"gpu_aot needs JAX's CUDA plugin (jax-cuda13-plugin and jax-cuda13-pjrt of jax "
+                         f"{jax.__version__}): {type(exc).__name__}: {exc}")
+    mesh = topologies.make_mesh(topo=topo, mesh_shape=(1,), axis_names=("x",))
+    on_gpu = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+    abstract = lambda tree: jax.tree_util.tree_map(  # noqa: E731
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=on_gpu), tree)
+
+    names = args.kernels.split(",") if args.kernels else list(accelerator.KERNELS)
+    res = {"device": "NVIDIA H200 (target config, no device)", "jax": jax.__version__, "kernels": {}}
+    for name in names:
+        rows = []
+        for B in (int(s) for s in args.sizes.split(",")):
+            system, lmap, params, hyper = accelerator.problem(name, B)
+            n_it = accelerator.ITERATIONS_PER_CALL[name]
+            with layout.use("accelerator"):
+                fn = driver._make_chunk(system, lmap, 1, driver._block_size(B, 1), 1)
+                state = jax.eval_shape(lambda p: driver.init_state(system, lmap, p, jax.random.key(0)), params)
+                hyp = jax.eval_shape(lambda: driver.broadcast_hyper(hyper, B))
+                t0 = time.perf_counter()
+                compiled = fn.trace(abstract(state), abstract(hyp), n_it).lower().compile()
+            row = {"members": B, "compiled": True, "compile_s": time.perf_counter() - t0}
+            mem = compiled.memory_analysis()
+            row["bytes_per_member"] = {
+                "arguments": mem.argument_size_in_bytes / B, "outputs": mem.output_size_in_bytes / B,
+                "temporaries": mem.temp_size_in_bytes / B, "donated": mem.alias_size_in_bytes / B,
+                "peak": (mem.argument_size_in_bytes + mem.output_size_in_bytes - mem.alias_size_in_bytes
+                         + mem.temp_size_in_bytes) / B}
+            comps = parse_hlo(compiled.as_text())
+            kernels, moved = loop_cost(comps)
+            row["kernels_per_iteration"] = kernels / n_it
+            row["bytes_per_iteration"] = moved / n_it / B
+            if name.startswith("kuramoto"):
+                body = innermost_loop(comps)
+                if name == "kuramoto" and body is not None:
+                    k, b = loop_cost(comps, body)
+                    row["kernels_per_euler_step"], row["bytes_per_euler_step"] = k, b / B
+                row["triton_kernels"] = compiled.as_text().count("__triton") + compiled.as_text().count("xla.gpu.triton")
+            rows.append(row)
+            print(name, json.dumps(row), flush=True)
+        res["kernels"][name] = rows
+    ptx = [p for p in glob.glob(os.path.join(dump, "*.ptx")) if ".entry kuramoto_window" in open(p).read()]
+    if ptx:
+        res["kernels"].setdefault("kuramoto_fused", [])
+        res["kuramoto_fused_ptxas"] = ptxas_stats(ptx[0])
+        print("kuramoto_fused ptxas", res["kuramoto_fused_ptxas"])
+    shutil.rmtree(dump, ignore_errors=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(res, f, indent=1)
+    return res
+
+
+if __name__ == "__main__":
+    main()
