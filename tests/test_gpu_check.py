@@ -33,3 +33,23 @@ def test_gpu_check_dry_run_writes_the_gpu_json(tmp_path):
     assert figs["fig1"]["wall_s"] is not None and (tmp_path / "figures" / "fig1.json").exists()
     assert figs["cmp"]["wall_s"] is None and res["figures_wall_s"] is None  # budget of 1 s: the rest skipped
     assert (tmp_path / "quick" / "fig1.json").exists() and (tmp_path / "env.txt").exists()
+
+
+def test_figures_run_the_paper_nine_first_and_survive_a_failing_study(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    from benchmarks import accelerator
+
+    ran = []
+
+    def fake(study, out, quick):
+        ran.append(study)
+        if study == "compare":
+            raise ImportError("compare needs evosax")
+        return SimpleNamespace(summary={"diverged": 0})
+
+    monkeypatch.setattr(accelerator.studies, "reproduce", fake)
+    res = accelerator.figures(str(tmp_path), quick=True, budget_s=60)
+    assert ran[:9] == list(accelerator.PAPER_STUDIES) and set(ran) == set(accelerator.studies.STUDIES)
+    assert res["by_study"]["compare"]["wall_s"] is None and "evosax" in res["by_study"]["compare"]["error"]
+    assert res["figures_wall_s"] == round(sum(res["by_study"][s]["wall_s"] for s in accelerator.PAPER_STUDIES), 2)
