@@ -35,8 +35,10 @@ else
   # float32 sums in a fixed order on the GPU too (no atomics): same seed, same numbers
   export XLA_FLAGS="${XLA_FLAGS:-} --xla_gpu_deterministic_ops=true"
   T_TESTS=${T_TESTS:-75}; T_QUICK=${T_QUICK:-75}; T_BENCH=${T_BENCH:-300}
-  TESTS=(tests/test_learning.py tests/test_feedforward.py tests/test_kuramoto.py tests/test_layout.py
-         tests/test_driver.py tests/test_helpers.py)
+  # the fused window first: on a GPU its tests compare the compiled Triton kernel with the
+  # vectorized window (within 1e-5), which nothing on a CPU can check
+  TESTS=(tests/test_kuramoto_fused.py tests/test_learning.py tests/test_feedforward.py tests/test_kuramoto.py
+         tests/test_layout.py tests/test_driver.py tests/test_helpers.py)
   QUICK=(fig1 fig2a fig3 fig5)
   BENCH=(--accelerator --figures-budget "${FIGURES_BUDGET:-150}")
 fi
