@@ -24,6 +24,7 @@ iterations), and are not promised to be bitwise equal.
 from __future__ import annotations
 
 import functools
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -58,7 +59,6 @@ def window(w_pairs: jax.Array, phases: jax.Array, *, omega: tuple, dt: float, n_
         ``(phases_end (N, B), rsum (B,))``, rsum the sum of ``r`` after each of the steps.
     """
     from jax.experimental import pallas as pl
-    from jax.experimental.pallas import triton as pltriton
 
     P, B = w_pairs.shape
     N = phases.shape[0]
@@ -123,19 +123,33 @@ def window(w_pairs: jax.Array, phases: jax.Array, *, omega: tuple, dt: float, n_
         interpret=interpret,
         # Triton, named: since jax 0.7 a bare pallas_call lowers to Mosaic GPU on NVIDIA, which
         # has no per-thread ``sqrt`` (tests/test_kuramoto_fused.py lowers it for CUDA on a CPU).
-        compiler_params=pltriton.CompilerParams(num_warps=max(1, block // 32), num_stages=1),
+        compiler_params=None if interpret else _triton().CompilerParams(num_warps=max(1, block // 32), num_stages=1),
         name="kuramoto_window",
     )(w_in, ph_in)
     return ph_out[:N], rsum
+
+
+def _triton():
+    """Pallas' Triton backend module, or None where this jax has none (jax 0.11 deprecates it)."""
+    try:
+        from jax.experimental.pallas import triton
+    except ImportError:
+        return None
+    return triton if hasattr(triton, "CompilerParams") else None
 
 
 def window_on_platform(w_pairs: jax.Array, phases: jax.Array, **kwargs):
     """:func:`window`, compiled through Triton where the program is lowered for an NVIDIA or AMD
     GPU and interpreted on any other platform. The choice is made per platform when the program
     is lowered (``lax.platform_dependent``), not from ``jax.default_backend()``: a program placed
-    on the CPU of a GPU machine still runs, and a CPU can lower the GPU program (the tests do)."""
-    compiled = functools.partial(window, interpret=False, **kwargs)
+    on the CPU of a GPU machine still runs, and a CPU can lower the GPU program (the tests do).
+    Where this jax has no Triton backend, the window is interpreted everywhere, with a warning."""
     interpreted = functools.partial(window, interpret=True, **kwargs)
+    if _triton() is None:
+        warnings.warn("this jax has no Pallas Triton backend: the fused Kuramoto window runs in interpret mode "
+                      "(correct, slow); use kernel='vectorized'", RuntimeWarning, stacklevel=2)
+        return interpreted(w_pairs, phases)
+    compiled = functools.partial(window, interpret=False, **kwargs)
     return jax.lax.platform_dependent(w_pairs, phases, cuda=compiled, rocm=compiled, default=interpreted)
 
 

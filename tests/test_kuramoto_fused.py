@@ -79,3 +79,16 @@ def test_fused_kernel_option_is_checked():
     with pytest.raises(ValueError, match="^block must be a power of two"):
         kf.window(jnp.zeros((6, 12)), jnp.zeros((4, 12)), omega=(0.0,) * 4, dt=0.1, n_steps=1, block=8, interpret=True)
     assert kf.padded_members(1) == kf.BLOCK and kf.padded_members(kf.BLOCK + 1) == 2 * kf.BLOCK
+
+
+def test_without_a_triton_backend_the_window_is_interpreted_with_a_warning(monkeypatch, rng):
+    """A future jax without Pallas' Triton backend (deprecated in 0.11) still runs the window."""
+    N, B = 4, 8
+    w, phases = random_members(rng, B, N, jnp.float32)
+    kw = dict(omega=(0.1, -0.1, 0.2, -0.2), dt=0.05, n_steps=5, block=8)
+    want = kf.window(w.T, phases.T, interpret=True, **kw)
+    monkeypatch.setattr(kf, "_triton", lambda: None)
+    with pytest.warns(RuntimeWarning, match="no Pallas Triton backend"):
+        got = kf.window_on_platform(w.T, phases.T, **kw)
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
