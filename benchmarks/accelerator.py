@@ -9,10 +9,10 @@ Writes one JSON (default ``benchmarks/results_gpu.json``) with, for ``network`` 
   ``throughput``, the best of them (network-iterations/s; oscillator-network Euler steps/s);
 - ``state_bytes_per_member`` (the carried state: parameters, delay buffers, system state) and
   ``evolve_bytes_per_member`` (``ensemble.driver.bytes_per_member``, what ``evolve`` budgets);
-- ``bytes_per_unit``: bytes that cross the memory bus per unit of throughput, from the program
-  compiled for the H200 (``benchmarks/results_gpu_aot.json``, :mod:`benchmarks.gpu_aot`: every
-  kernel's operands and results) where that file has the kernel, else (``bytes_per_unit_source``)
-  from the state; ``bytes_per_unit_model`` is always the state model: for the networks the whole
+- ``bytes_per_unit``: bytes that cross the memory bus per unit of throughput, on a GPU from the
+  program compiled for the H200 (``benchmarks/results_gpu_aot.json``, :mod:`benchmarks.gpu_aot`:
+  every kernel's operands and results) where that file has the kernel, else
+  (``bytes_per_unit_source``) from the state; ``bytes_per_unit_model`` is always the state model: for the networks the whole
   state read and written once per iteration; for Kuramoto, per Euler step, the ``N x N``
   coupling matrix read and the ``N`` phases read and written, plus the state per window;
 - ``fraction_of_bandwidth``: ``bytes_per_unit x throughput / peak``, ``peak`` the device's
@@ -234,7 +234,8 @@ def main(json_path: str, *, sizes=(1_000, 10_000, 100_000, 1_000_000), repeats: 
             continue
         best = max(ok, key=lambda r: r["throughput"])
         model = bytes_per_unit(name)
-        compiled = compiled_bytes_per_unit(name, best["members"])
+        # the compiled program's traffic is the GPU's (compiled for an H200); a CPU dry run keeps the model
+        compiled = compiled_bytes_per_unit(name, best["members"]) if dev.platform == "gpu" else None
         bpu = compiled or model
         res[name] = {
             "throughput": best["throughput"],

@@ -25,6 +25,7 @@ def test_gpu_check_dry_run_writes_the_gpu_json(tmp_path):
         assert r["throughput"] == max(row["throughput"] for row in r["by_members"]) > 0
         assert r["compile_s_est"] >= 0 and r["state_bytes_per_member"] > 0 and r["bytes_per_unit"] > 0
         assert 0 < r["fraction_of_bandwidth"] and "skipped" in r["layout_ab"]  # no CPU blocks at 64 members
+        assert r["bytes_per_unit_source"] == "state model" and r["bytes_per_unit"] == r["bytes_per_unit_model"]  # a CPU
     fused = res["kuramoto_fused"]  # Pallas interpret mode here: slow, but the same code path
     assert fused["flops_per_step"] > 0 and fused["vs_vectorized_best"] > 0 and fused["fraction_of_fp32_peak"] is None
     # 10 iterations of 64 members: the same numbers as the committed CPU reference
