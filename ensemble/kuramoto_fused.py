@@ -122,7 +122,7 @@ def window(w_pairs: jax.Array, phases: jax.Array, *, omega: tuple, dt: float, n_
         out_specs=(pl.BlockSpec((Np, block), lambda b: (0, b)), pl.BlockSpec((block,), lambda b: (b,))),
         interpret=interpret,
         # Triton, named: since jax 0.7 a bare pallas_call lowers to Mosaic GPU on NVIDIA, which
-        # has no per-thread ``sqrt`` (tests/test_kuramoto_fused.py lowers it for CUDA on a CPU).
+        # has no per-thread ``sqrt`` (tests/test_gpu_lowering.py lowers it for CUDA on a CPU).
         compiler_params=None if interpret else _triton().CompilerParams(num_warps=max(1, block // 32), num_stages=1),
         name="kuramoto_window",
     )(w_in, ph_in)
