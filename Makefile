@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test figures regimes install clean
+.PHONY: demo test figures regimes gpu-aot install clean
 
 FIGURES := fig1 fig2a fig2b fig3 fig4 fig5 fig6 fig7 cmp kmap compare
 
@@ -51,6 +51,17 @@ regimes: $(STAMP)
 	done
 	$(BIN)/python -m ensemble reproduce cmp --regime below --out docs/results/locked --resume --quiet
 	$(BIN)/python -m ensemble claims
+
+# The GPU programs compiled for an H200 on this machine, no GPU needed (benchmarks/gpu_aot.py):
+# a second venv with JAX's CUDA plugin of the same jax version (about 250 MB, no CUDA libraries),
+# then benchmarks/results_gpu_aot.json (about 2 minutes on 2 cores).
+AOT_VENV ?= .venv-cuda
+gpu-aot: $(STAMP)
+	@test -x $(AOT_VENV)/bin/python || $(PYTHON) -m venv $(AOT_VENV)
+	JAXV=$$($(BIN)/python -c "import jax; print(jax.__version__)") && \
+	$(AOT_VENV)/bin/python -m pip install --quiet -e . "jax==$$JAXV" "jaxlib==$$JAXV" \
+	  "jax-cuda13-plugin==$$JAXV" "jax-cuda13-pjrt==$$JAXV" nvidia-cuda-nvcc
+	$(AOT_VENV)/bin/python -m benchmarks.gpu_aot --sizes 1000,10000,100000,1000000 --json benchmarks/results_gpu_aot.json
 
 clean:
 	rm -rf results .pytest_cache

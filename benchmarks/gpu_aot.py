@@ -15,12 +15,11 @@ reads off the compiled program what needs no device:
 - ``ptxas`` (with ``nvidia-cuda-nvcc`` installed): registers and spills per thread of the fused
   Kuramoto kernel, from ``ptxas -v`` on the PTX that XLA emitted.
 
-Run it (nothing in ``make test`` needs the plugin; the CPU-only check is
-``tests/test_gpu_lowering.py``)::
+Run it with ``make gpu-aot`` (a second venv with ``jax-cuda13-plugin`` and ``jax-cuda13-pjrt``
+of the installed jax version and ``nvidia-cuda-nvcc`` for ptxas; nothing in ``make test`` needs
+the plugin, the CPU-only check is ``tests/test_gpu_lowering.py``)::
 
-    python -m venv /tmp/cuda && /tmp/cuda/bin/pip install -e . "jax-cuda13-plugin==$JAXV" \
-        "jax-cuda13-pjrt==$JAXV" nvidia-cuda-nvcc         # JAXV: the installed jax version
-    /tmp/cuda/bin/python -m benchmarks.gpu_aot --json benchmarks/results_gpu_aot.json
+    .venv-cuda/bin/python -m benchmarks.gpu_aot --sizes 1000,1000000 --json benchmarks/results_gpu_aot.json
 
 The numbers are a compiler's plan, not a measurement: the device run (``benchmarks/gpu_check.sh``)
 measures throughput.
