@@ -157,8 +157,9 @@ def innermost_loop(comps: dict) -> str | None:
 
 def ptxas_stats(ptx_path: str, arch: str = "sm_90a") -> dict | None:
     """Registers and spills per thread of every kernel in a PTX file (``ptxas -v``)."""
-    ptxas = shutil.which("ptxas") or next(iter(glob.glob(os.path.join(sys.prefix, "lib", "python*", "site-packages",
-                                                                    "nvidia", "cu*", "bin", "ptxas"))), None)
+    # the ptxas of this venv's nvidia-cuda-nvcc (make gpu-aot installs it), else one on PATH
+    ptxas = next(iter(glob.glob(os.path.join(sys.prefix, "lib", "python*", "site-packages", "nvidia", "cu*", "bin",
+                                             "ptxas"))), None) or shutil.which("ptxas")
     if ptxas is None:
         return None
     out = subprocess.run([ptxas, f"-arch={arch}", "-v", "-O3", ptx_path, "-o", os.devnull], capture_output=True,
