@@ -51,6 +51,17 @@ def nonnegative(name: str, x: Any) -> None:
         raise ValueError(f"{name} must be >= 0 and finite, got {_show(arr)}")
 
 
+def log_range(config: Any, name: str) -> None:
+    """A config's log-spaced grid ``{name}_min`` .. ``{name}_max`` over ``n_{name}`` points: both
+    ends finite and > 0, ``{name}_max >= {name}_min``, ``n_{name}`` an integer >= 1."""
+    lo, hi = getattr(config, f"{name}_min"), getattr(config, f"{name}_max")
+    positive(f"{name}_min", lo)
+    positive(f"{name}_max", hi)
+    if hi < lo:
+        raise ValueError(f"{name}_max must be >= {name}_min ({lo}), got {hi}")
+    integer_at_least(f"n_{name}", getattr(config, f"n_{name}"), 1)
+
+
 def integer_at_least(name: str, x: Any, low: int, high: int | None = None) -> None:
     """Every entry of ``x`` is an integer in ``[low, high]``."""
     arr = _values(name, x)

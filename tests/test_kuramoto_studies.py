@@ -108,6 +108,8 @@ def test_fig7_json_keys(tmp_path):
     ("fig6", dict(gamma_min=-1.0), "gamma_min"),
     ("fig6", dict(gamma_min=1.0, gamma_max=0.1), "gamma_max"),
     ("fig6", dict(n_gamma=0), "n_gamma"),
+    ("kmap", dict(tau_min=1.0, tau_max=0.1), "tau_max"),
+    ("kmap", dict(tau_min=float("nan")), "tau_min"),
     ("fig7", dict(windows=()), "windows"),
     ("fig7", dict(windows=(1.0, -2.0)), "windows"),
     ("fig7", dict(R0=1.5), "R0"),

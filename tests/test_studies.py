@@ -63,6 +63,10 @@ def test_reproduce_rejects_unknown_study_and_bad_config(tmp_path):
         studies.reproduce("fig2a", str(tmp_path), tau=-1.0)
     with pytest.raises(ValueError, match="^overrides must"):
         studies.reproduce("fig2a", str(tmp_path), nonsense=1)
+    with pytest.raises(ValueError, match="^S_max must be >= S_min"):
+        studies.reproduce("fig3", str(tmp_path), S_min=0.5, S_max=0.1)
+    with pytest.raises(ValueError, match="^n_tau must"):
+        studies.reproduce("fig3", str(tmp_path), n_tau=0)
 
 
 def _cli(*args):

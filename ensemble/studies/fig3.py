@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import feedforward as ff
 from .. import learning, patterns, stability
-from .._checks import integer_at_least, positive
+from .._checks import log_range
 from ..driver import evolve
 from ._common import NetworkConfig, Result, finish_figure
 
@@ -48,14 +48,8 @@ class Config(NetworkConfig):
 
     def validate(self) -> None:
         super().validate()
-        for name in ("tau_min", "tau_max", "S_min", "S_max"):
-            positive(name, getattr(self, name))
-        if self.tau_max < self.tau_min:
-            raise ValueError(f"tau_max must be >= tau_min ({self.tau_min}), got {self.tau_max}")
-        if self.S_max < self.S_min:
-            raise ValueError(f"S_max must be >= S_min ({self.S_min}), got {self.S_max}")
-        integer_at_least("n_tau", self.n_tau, 1)
-        integer_at_least("n_S", self.n_S, 1)
+        log_range(self, "tau")
+        log_range(self, "S")
 
     def grid(self) -> tuple[np.ndarray, np.ndarray]:
         return np.geomspace(self.tau_min, self.tau_max, self.n_tau), np.geomspace(self.S_min, self.S_max, self.n_S)

@@ -23,7 +23,7 @@ import warnings
 
 import numpy as np
 
-from .._checks import integer_at_least, positive
+from .._checks import log_range, positive
 from ._common import Result, finish_figure
 from ._kuramoto import KuramotoConfig, run_ensemble
 
@@ -44,11 +44,7 @@ class Config(KuramotoConfig):
 
     def validate(self) -> None:
         super().validate()
-        positive("gamma_min", self.gamma_min)
-        positive("gamma_max", self.gamma_max)
-        if self.gamma_max < self.gamma_min:
-            raise ValueError(f"gamma_max must be >= gamma_min ({self.gamma_min}), got {self.gamma_max}")
-        integer_at_least("n_gamma", self.n_gamma, 1)
+        log_range(self, "gamma")
         positive("M_tolerance", self.M_tolerance)
 
     def grid(self) -> np.ndarray:

@@ -21,7 +21,7 @@ import jax
 import numpy as np
 
 from .. import stability
-from .._checks import integer_at_least, positive
+from .._checks import integer_at_least, log_range, positive
 from ._common import Result, finish_figure
 from ._kuramoto import KuramotoConfig, run_ensemble
 
@@ -49,11 +49,7 @@ class Config(KuramotoConfig):
 
     def validate(self) -> None:
         super().validate()
-        positive("tau_min", self.tau_min)
-        positive("tau_max", self.tau_max)
-        if self.tau_max < self.tau_min:
-            raise ValueError(f"tau_max must be >= tau_min ({self.tau_min}), got {self.tau_max}")
-        integer_at_least("n_tau", self.n_tau, 1)
+        log_range(self, "tau")
         if len(self.S_values) < 1:
             raise ValueError("S_values must hold at least one noise intensity S")
         for S in self.S_values:
