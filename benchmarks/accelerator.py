@@ -56,6 +56,9 @@ def log(*a):
 
 
 def problem(name: str, B: int):
+    """``(system, map, params, hyper)`` of benchmark kernel ``name`` (:data:`KERNELS`) at ``B`` members."""
+    if name not in KERNELS:
+        raise ValueError(f"name must be one of {KERNELS}, got {name!r}")
     if name.startswith("kuramoto"):
         system, lmap, params, hyper = bench.kuramoto_problem(B)
         return (system._replace(kernel="fused") if name == "kuramoto_fused" else system), lmap, params, hyper

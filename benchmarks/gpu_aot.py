@@ -188,6 +188,17 @@ def main(argv=None) -> dict:
     from benchmarks import accelerator
     from ensemble import driver, layout
 
+    names = args.kernels.split(",") if args.kernels else list(accelerator.KERNELS)
+    unknown = [n for n in names if n not in accelerator.KERNELS]
+    if unknown:
+        ap.error(f"--kernels must name some of {', '.join(accelerator.KERNELS)}, got {', '.join(unknown)}")
+    try:
+        sizes = [int(s) for s in args.sizes.split(",")]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        ap.error(f"--sizes must be positive integers separated by commas, got {args.sizes!r}")
+
     try:
         topo = topologies.get_topology_desc(platform="cuda", target_config=H200, topology="1x1x1")
     except Exception as exc:  # noqa: BLE001 - the plugin is an optional install
@@ -198,11 +209,10 @@ def main(argv=None) -> dict:
     abstract = lambda tree: jax.tree_util.tree_map(  # noqa: E731
         lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=on_gpu), tree)
 
-    names = args.kernels.split(",") if args.kernels else list(accelerator.KERNELS)
     res = {"device": "NVIDIA H200 (target config, no device)", "jax": jax.__version__, "kernels": {}}
     for name in names:
         rows = []
-        for B in (int(s) for s in args.sizes.split(",")):
+        for B in sizes:
             system, lmap, params, hyper = accelerator.problem(name, B)
             n_it = accelerator.ITERATIONS_PER_CALL[name]
             with layout.use("accelerator"):

@@ -44,3 +44,20 @@ def test_a_fusion_that_slices_a_buffer_reads_only_the_slice():
     comps = gpu_aot.parse_hlo(text)
     kernels, moved = gpu_aot.loop_cost(comps)
     assert kernels >= 1 and 8000 <= moved <= 8100  # one 4 kB row read, 4 kB written, not the 400 kB buffer
+
+
+def test_unknown_kernels_and_bad_sizes_are_refused_by_name():
+    import os
+    import subprocess
+    import sys
+
+    import pytest
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": root}
+    for args, word in ((["--kernels", "network,warp"], "--kernels"), (["--sizes", "1000,0"], "--sizes")):
+        done = subprocess.run([sys.executable, "-m", "benchmarks.gpu_aot", *args], cwd=root, env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2 and f"{word} must" in done.stderr, done.stderr
+    with pytest.raises(ValueError, match="^name must be one of"):
+        accelerator.problem("warp", 8)
