@@ -23,3 +23,17 @@ def pytest_configure(config):
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+@pytest.fixture
+def assert_same_angles():
+    """``check(got, want, atol)``: ``got`` are wrapped phases (in ``[-pi, pi]`` to float32
+    rounding) and equal ``want`` (wrapped or not) modulo whole turns within ``atol``."""
+
+    def check(got, want, atol, err_msg=""):
+        got = np.asarray(got, np.float64)
+        assert np.all(np.abs(got) <= np.pi * (1 + 1e-6)), f"phases not wrapped: max |phase| {np.abs(got).max()} {err_msg}"
+        gap = np.abs(np.remainder(got - np.asarray(want, np.float64) + np.pi, 2 * np.pi) - np.pi)
+        assert gap.max() <= atol, f"phases differ by up to {gap.max():.3g} (mod 2 pi) > {atol} {err_msg}"
+
+    return check

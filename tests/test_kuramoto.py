@@ -1,5 +1,7 @@
 """Kuramoto networks (SPEC §3): integration, observables, the system, eq. (13), against numpy references."""
 
+from fractions import Fraction
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -34,15 +36,22 @@ def ref_simulate(w, omega, phases, dt, n_steps):
 # ------------------------------------------------------------- integration
 
 
-def test_simulate_matches_numpy_double_loop(rng):
+def test_simulate_matches_numpy_double_loop(rng, assert_same_angles, monkeypatch):
     for N in (2, 7):
         w, omega, phases = random_problem(rng, N)
         w[np.diag_indices(N)] = rng.normal(size=N)  # the diagonal must not matter
         phi, r = ku.simulate(w, omega, phases, 0.05, 50)
         phi_ref, r_ref = ref_simulate(w, omega, phases, 0.05, 50)
         assert phi.dtype == jnp.float64 and r.shape == (50,)
-        np.testing.assert_allclose(np.asarray(phi), phi_ref, rtol=0, atol=1e-12)
+        assert_same_angles(phi, phi_ref, 1e-12)
         np.testing.assert_allclose(np.asarray(r), r_ref, rtol=0, atol=1e-12)
+    # a long run is integrated in segments of WRAP_STEPS, wrapped between them: 3 segments and a rest
+    monkeypatch.setattr(ku, "WRAP_STEPS", 16)
+    phases = phases + 2 * np.pi * 1000  # far from zero: the first wrap brings them back
+    phi, r = ku.simulate(w, omega, phases, 0.05, 51)
+    phi_ref, r_ref = ref_simulate(w, omega, phases, 0.05, 51)
+    assert_same_angles(phi, phi_ref, 1e-9)
+    np.testing.assert_allclose(np.asarray(r), r_ref, rtol=0, atol=1e-9)
 
 
 def test_simulate_synchronizes_strong_coupling_and_not_zero_coupling():
@@ -152,7 +161,7 @@ def test_member_in_any_ensemble_equals_member_alone_bitwise(rng, B):
         system.measure({"w": w[0]}, phases[0, :-1], keys[0])
 
 
-def test_member_minor_window_matches_the_plain_member_major_integration(rng):
+def test_member_minor_window_matches_the_plain_member_major_integration(rng, assert_same_angles):
     """The padded member-minor window against ``_integrate`` on one member's (N,) arrays
     (float32: equal to rounding, the layouts may contract multiply-adds differently)."""
     B = 70
@@ -165,7 +174,7 @@ def test_member_minor_window_matches_the_plain_member_major_integration(rng):
         return phi, rsum / system.n_steps
 
     ph_ref, R_ref = jax.jit(jax.vmap(plain))(w, phases)
-    np.testing.assert_allclose(np.asarray(ph_got), np.asarray(ph_ref), rtol=0, atol=2e-5)
+    assert_same_angles(ph_got, ph_ref, 2e-5)
     np.testing.assert_allclose(np.asarray(got["R"]), np.asarray(R_ref), rtol=0, atol=2e-6)
 
 
@@ -408,3 +417,60 @@ def test_kuramoto_config_clip_selects_the_stabilized_map():
     assert KuramotoConfig(clip=0.5).base_map().name == "discrete(clip=0.5)"
     with pytest.raises(ValueError, match="^clip must"):
         KuramotoConfig(clip=0.0).validate()
+
+
+# ------------------------------------------------------------- phase wrapping
+
+
+PI_40 = Fraction("3.141592653589793238462643383279502884197")
+
+
+def ref_wrap(x) -> np.ndarray:
+    """The remainder of each ``x`` after whole turns, in exact rational arithmetic (pi to 40
+    digits), rounded to float64 at the end: the nearest turn, ties either way."""
+    out = []
+    for v in np.asarray(x, np.float64):
+        f = Fraction(float(v))
+        k = round(f / (2 * PI_40))
+        out.append(float(f - k * 2 * PI_40))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("dtype, largest", [(np.float32, 4e5), (np.float64, 8e8)])
+def test_wrap_phases_matches_the_exact_remainder(rng, dtype, largest):
+    """Whole turns removed, nothing else: within a few roundings of the result of the exact
+    remainder, over magnitudes up to the largest wrapped exactly."""
+    x = (rng.uniform(-1, 1, 3000) * largest ** rng.uniform(-0.5, 1, 3000)).astype(dtype)
+    x[:4] = [np.pi, -np.pi, 3 * np.pi, 0.0]
+    got = np.asarray(ku.wrap_phases(x))
+    assert got.dtype == dtype
+    want = ref_wrap(x)
+    # either end of [-pi, pi] where a phase sits on an odd multiple of pi
+    gap = np.abs(got.astype(np.float64) - want)
+    gap = np.minimum(gap, np.abs(gap - 2 * np.pi))
+    assert gap.max() <= 4 * np.finfo(dtype).eps * np.pi, gap.max()
+    assert np.abs(got).max() <= np.pi * (1 + 4 * np.finfo(dtype).eps)
+    small = np.abs(x) < 3.14
+    np.testing.assert_array_equal(got[small], x[small])  # already wrapped: untouched
+
+
+def test_carried_phases_keep_float32_resolution_over_long_runs(assert_same_angles):
+    """Free oscillators (zero weights) over 1e5 time units, float32, through ``measure_ensemble``
+    window after window: each phase must advance by omega t (mod 2 pi), to 0.003 rad here.
+    Unwrapped, the outer oscillators (|omega| 1.6) pass 1e5 rad, where float32 spacing is as
+    large as an Euler step, and stall: errors of 2 rad (measured before the wrap)."""
+    N, windows = 10, 20_000
+    omega = ku.frequencies(N, "lorentzian", 0.25, 0)
+    system = ku.Oscillators(omega, dt=0.5, T=5.0, R0=0.5)  # 10 steps of 0.5 per window
+    w = jnp.zeros((1, ku.n_pairs(N)), jnp.float32)
+    phases0 = jnp.asarray(np.linspace(0.1, 6.0, N), jnp.float32)[None]
+    keys = jax.random.split(jax.random.key(0), 1)
+
+    @jax.jit
+    def run(ph):
+        return jax.lax.scan(lambda p, _: (system.measure_ensemble({"w": w}, p, keys)[1], None), ph, None,
+                            length=windows)[0]
+
+    want = np.asarray(phases0[0], np.float64) + omega * windows * system.n_steps * 0.5
+    assert np.abs(want).max() > 1.5e5
+    assert_same_angles(run(phases0)[0], want, 0.01)
