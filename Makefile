@@ -60,7 +60,7 @@ gpu-aot: $(STAMP)
 	@test -x $(AOT_VENV)/bin/python || $(PYTHON) -m venv $(AOT_VENV)
 	JAXV=$$($(BIN)/python -c "import jax; print(jax.__version__)") && \
 	$(AOT_VENV)/bin/python -m pip install --quiet -e . "jax==$$JAXV" "jaxlib==$$JAXV" \
-	  "jax-cuda13-plugin==$$JAXV" "jax-cuda13-pjrt==$$JAXV" nvidia-cuda-nvcc
+	  "jax-cuda13-plugin==$$JAXV" "jax-cuda13-pjrt==$$JAXV" nvidia-cuda-nvcc nvidia-cuda-nvdisasm
 	$(AOT_VENV)/bin/python -m benchmarks.gpu_aot --sizes 1000,10000,100000,1000000 --json benchmarks/results_gpu_aot.json
 
 clean:

@@ -13,10 +13,13 @@ reads off the compiled program what needs no device:
   bytes each kernel of the Euler loop's body reads and writes, summed, per member (every kernel
   moves its operands and results through memory: the traffic model of the vectorized window);
 - ``ptxas`` (with ``nvidia-cuda-nvcc`` installed): registers and spills per thread of the fused
-  Kuramoto kernel, from ``ptxas -v`` on the PTX that XLA emitted.
+  Kuramoto kernel, from ``ptxas -v`` on the PTX that XLA emitted;
+- ``sass`` (with ``nvidia-cuda-nvdisasm`` installed, or an ``nvdisasm`` on PATH): the
+  fused kernel's machine code for sm_90a, its Euler loop counted by :func:`sass_loop`, and the
+  issue-bound ceiling that count allows (:func:`issue_bound`).
 
 Run it with ``make gpu-aot`` (a second venv with ``jax-cuda13-plugin`` and ``jax-cuda13-pjrt``
-of the installed jax version and ``nvidia-cuda-nvcc`` for ptxas; nothing in ``make test`` needs
+of the installed jax version, ``nvidia-cuda-nvcc`` for ptxas and ``nvidia-cuda-nvdisasm``; nothing in ``make test`` needs
 the plugin, the CPU-only check is ``tests/test_gpu_lowering.py``)::
 
     .venv-cuda/bin/python -m benchmarks.gpu_aot --sizes 1000,1000000 --json benchmarks/results_gpu_aot.json
@@ -155,11 +158,15 @@ def innermost_loop(comps: dict) -> str | None:
     return depth("ENTRY")[1]
 
 
+def _ptxas() -> str | None:
+    """The ptxas of this venv's nvidia-cuda-nvcc (make gpu-aot installs it), else one on PATH."""
+    return next(iter(glob.glob(os.path.join(sys.prefix, "lib", "python*", "site-packages", "nvidia", "cu*", "bin",
+                                            "ptxas"))), None) or shutil.which("ptxas")
+
+
 def ptxas_stats(ptx_path: str, arch: str = "sm_90a") -> dict | None:
     """Registers and spills per thread of every kernel in a PTX file (``ptxas -v``)."""
-    # the ptxas of this venv's nvidia-cuda-nvcc (make gpu-aot installs it), else one on PATH
-    ptxas = next(iter(glob.glob(os.path.join(sys.prefix, "lib", "python*", "site-packages", "nvidia", "cu*", "bin",
-                                             "ptxas"))), None) or shutil.which("ptxas")
+    ptxas = _ptxas()
     if ptxas is None:
         return None
     out = subprocess.run([ptxas, f"-arch={arch}", "-v", "-O3", ptx_path, "-o", os.devnull], capture_output=True,
@@ -170,6 +177,80 @@ def ptxas_stats(ptx_path: str, arch: str = "sm_90a") -> dict | None:
             "spill_store_bytes": int(spills.group(1)) if spills else None,
             "spill_load_bytes": int(spills.group(2)) if spills else None,
             "ptxas": subprocess.run([ptxas, "--version"], capture_output=True, text=True).stdout.strip().splitlines()[-1]}
+
+
+_SASS = re.compile(r"/\*([0-9a-f]{4,})\*/\s+(.*?)\s*;")
+_BRA = re.compile(r"^(@!?U?P\w+ )?BRA(?:\.\w+)* `?\(?(\.L_x_\d+)")
+
+
+def sass_loop(text: str) -> dict | None:
+    """The innermost-largest loop of ``nvdisasm -c`` output: its instructions, those on the fast
+    path (without the regions that a forward conditional branch skips and that hold ``DMUL``:
+    libdevice's ``sinf``/``cosf`` Payne-Hanek reduction for arguments of 1e5 and more, never
+    taken for wrapped phases), Euler steps per loop pass (``MUFU.SQRT``: one ``r`` per step), and
+    the fast path's instructions per step by opcode."""
+    ins, labels, pending = [], {}, []
+    for line in text.splitlines():
+        m = re.match(r"^\s*(\.L_x_\d+):", line)
+        if m:
+            pending.append(m.group(1))
+            continue
+        m = _SASS.search(line)
+        if m:
+            for lab in pending:
+                labels[lab] = len(ins)
+            pending = []
+            ins.append(m.group(2))
+    loops = []
+    for i, t in enumerate(ins):
+        m = _BRA.match(t)
+        if m and labels.get(m.group(2), i + 1) <= i:
+            loops.append((labels[m.group(2)], i))
+    if not loops:
+        return None
+    start, end = max(loops, key=lambda se: se[1] - se[0])
+    slow: set[int] = set()
+    for i in range(start, end + 1):
+        m = _BRA.match(ins[i])
+        if m and m.group(1):
+            j = labels.get(m.group(2), -1)
+            if i < j <= end + 1 and any(ins[k].startswith("DMUL") or " DMUL" in ins[k] for k in range(i + 1, j)):
+                slow.update(range(i + 1, j))
+    fast = [ins[i] for i in range(start, end + 1) if i not in slow]
+    opcode = lambda t: t.split()[1] if t.startswith("@") else t.split()[0]  # noqa: E731
+    steps = sum(opcode(t).startswith("MUFU.SQRT") for t in fast) or 1
+    counts: dict[str, int] = {}
+    for t in fast:
+        counts[opcode(t)] = counts.get(opcode(t), 0) + 1
+    return {"loop_instructions": end - start + 1, "fast_path_instructions": len(fast), "steps_per_pass": steps,
+            "fast_path_per_step": len(fast) / steps,
+            "by_opcode_per_step": {k: v / steps for k, v in sorted(counts.items(), key=lambda kv: -kv[1])}}
+
+
+def issue_bound(instructions_per_step: float, sms: int = 132, clock_hz: float = 1.98e9) -> float:
+    """Member-steps per second if every scheduler issued one warp instruction per cycle (4 per SM,
+    32 threads each) and nothing else limited: the ceiling of an arithmetic-bound kernel."""
+    return sms * 4 * 32 * clock_hz / instructions_per_step
+
+
+def _nvdisasm() -> str | None:
+    """The nvdisasm of this venv's nvidia-cuda-nvdisasm (make gpu-aot installs it), else one on PATH."""
+    return next(iter(glob.glob(os.path.join(sys.prefix, "lib", "python*", "site-packages", "nvidia", "cu*", "bin",
+                                            "nvdisasm"))), None) or shutil.which("nvdisasm")
+
+
+def sass_stats(ptx_path: str, arch: str = "sm_90a") -> dict | None:
+    """:func:`sass_loop` of the fused kernel compiled by ``ptxas`` and disassembled by ``nvdisasm``."""
+    ptxas = _ptxas()
+    nvdisasm = _nvdisasm()
+    if ptxas is None or nvdisasm is None:
+        return None
+    cubin = ptx_path + ".cubin"
+    subprocess.run([ptxas, f"-arch={arch}", "-O3", ptx_path, "-o", cubin], capture_output=True, check=True)
+    loop = sass_loop(subprocess.run([nvdisasm, "-c", cubin], capture_output=True, text=True, check=True).stdout)
+    if loop:
+        loop["issue_bound_steps_per_s"] = issue_bound(loop["fast_path_per_step"])
+    return loop
 
 
 def main(argv=None) -> dict:
@@ -246,6 +327,8 @@ def main(argv=None) -> dict:
         res["kernels"].setdefault("kuramoto_fused", [])
         res["kuramoto_fused_ptxas"] = ptxas_stats(ptx[0])
         print("kuramoto_fused ptxas", res["kuramoto_fused_ptxas"])
+        res["kuramoto_fused_sass"] = sass_stats(ptx[0])
+        print("kuramoto_fused sass", res["kuramoto_fused_sass"])
     shutil.rmtree(dump, ignore_errors=True)
     if args.json:
         with open(args.json, "w") as f:

@@ -5,6 +5,7 @@ import json
 
 import jax
 import jax.numpy as jnp
+import pytest
 
 from benchmarks import accelerator, gpu_aot
 
@@ -61,3 +62,37 @@ def test_unknown_kernels_and_bad_sizes_are_refused_by_name():
         assert done.returncode == 2 and f"{word} must" in done.stderr, done.stderr
     with pytest.raises(ValueError, match="^name must be one of"):
         accelerator.problem("warp", 8)
+
+
+SASS = """
+        /*0000*/                   LDG.E R2, desc[UR4][R6.64] ;
+.L_x_9:
+        /*0010*/                   FMUL R3, R2, 0.5 ;
+        /*0020*/                   FSETP.GE.AND P1, PT, |R2|, 105615, PT ;
+        /*0030*/                   BSSY B0, `(.L_x_1) ;
+        /*0040*/              @!P1 BRA `(.L_x_1) ;
+        /*0050*/                   I2F.F64.S64 R4, R8 ;
+        /*0060*/                   DMUL R4, R4, UR6 ;
+        /*0070*/                   F2F.F32.F64 R3, R4 ;
+.L_x_1:
+        /*0080*/                   BSYNC B0 ;
+        /*0090*/                   FFMA R2, R3, R3, R2 ;
+        /*00a0*/                   MUFU.SQRT R5, R2 ;
+        /*00b0*/                   FADD R2, R2, R5 ;
+        /*00c0*/                   MUFU.SQRT R5, R2 ;
+        /*00d0*/               @P2 BRA `(.L_x_9) ;
+        /*00e0*/                   STG.E desc[UR4][R6.64], R2 ;
+        /*00f0*/                   EXIT ;
+"""
+
+
+def test_sass_loop_counts_the_fast_path_of_the_loop_per_step():
+    """A loop of 13 instructions, 3 of them a skipped double-precision (slow) block, two ``r``
+    (``MUFU.SQRT``) per pass: 10 fast-path instructions, 5 per Euler step."""
+    got = gpu_aot.sass_loop(SASS)
+    assert got["loop_instructions"] == 13 and got["fast_path_instructions"] == 10
+    assert got["steps_per_pass"] == 2 and got["fast_path_per_step"] == 5.0
+    assert got["by_opcode_per_step"]["MUFU.SQRT"] == 1.0 and "DMUL" not in got["by_opcode_per_step"]
+    assert gpu_aot.sass_loop("        /*0000*/  EXIT ;") is None
+    # an H200 at full issue: 132 SMs x 4 schedulers x 32 lanes x 1.98 GHz per instruction
+    assert gpu_aot.issue_bound(1000) == pytest.approx(132 * 4 * 32 * 1.98e9 / 1000)
