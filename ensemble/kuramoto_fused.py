@@ -15,10 +15,11 @@ vectorized window stays the default there.
 The arithmetic is the vectorized window's, operation for operation: the same Euler update
 ``phi + dt (omega + (c_i (W s)_i - s_i (W c)_i) / N)``, the sums over ``j`` and over the
 oscillators of ``r`` in index order, ``r`` of the carried ``sin``/``cos``. Only the diagonal
-terms ``0 * s_i`` of ``W s`` are left out (they add an exact zero). Whether the compiler
-contracts the same multiply-adds into FMAs is its own choice, so the two paths agree to float32
-rounding (``tests/test_kuramoto_fused.py``: within 1e-5 over a window and over a few learning
-iterations), and are not promised to be bitwise equal.
+terms ``0 * s_i`` of ``W s`` are left out (they add an exact zero). Two things differ: ``sin``
+and ``cos`` are by default the kernel's own (:func:`sincos`, within 1e-7 of the exact values,
+like XLA's), and whether the compiler contracts the same multiply-adds into FMAs is its own
+choice. So the two paths agree to float32 rounding (``tests/test_kuramoto_fused.py``: within
+1e-5 over a window and over a few learning iterations), and are not promised to be bitwise equal.
 """
 
 from __future__ import annotations
@@ -28,10 +29,50 @@ import warnings
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 BLOCK = 128
 """Members per kernel instance (program): a power of two, one GPU thread per member with the
 default 4 warps."""
+
+
+SINCOS = ("polynomial", "libdevice")
+"""How the kernel evaluates ``sin`` and ``cos``: ``"polynomial"`` (the default, :func:`sincos`:
+one reduction shared by both, two short polynomials, no branches; float32 only, a float64
+window uses ``jnp.sin``/``jnp.cos``) or ``"libdevice"``
+(``jnp.sin``/``jnp.cos``, on a GPU CUDA's ``sinf``/``cosf`` with their branch to a slow path for
+arguments of 1e5 and more). For sm_90a the polynomial makes the Euler step 802 instructions and
+122 registers per thread, against 1,170 and 197 (``benchmarks/gpu_aot.py``, machine code read,
+not measured on a device)."""
+
+# Cephes sinf / cosf on [-pi/4, pi/4]
+_SIN = (-1.6666654611e-1, 8.3321608736e-3, -1.9515295891e-4)
+_COS = (4.166664568298827e-2, -1.388731625493765e-3, 2.443315711809948e-5)
+
+
+def sincos(x):
+    """``(sin x, cos x)`` of float32 ``x``: Cody-Waite reduction by ``pi/2`` in three exact parts,
+    then Cephes' ``sinf``/``cosf`` polynomials on ``[-pi/4, pi/4]``. Within 1e-7 of the exact
+    values for ``|x| < 1e5`` (``tests/test_kuramoto_fused.py``); beyond, the reduction loses
+    accuracy, where float32 phases no longer resolve an Euler step anyway. The window's phases
+    start wrapped to ``[-pi, pi]`` and move by at most ``T`` times their largest rate."""
+    from .kuramoto import _two_pi_parts
+
+    dtype = x.dtype
+    c = lambda v: jnp.asarray(v, dtype)  # noqa: E731
+    p1, p2, p3 = (part / 4 for part in _two_pi_parts(dtype))  # pi/2 in three exact parts
+    k = jnp.floor(x * c(2 / np.pi) + c(0.5))  # the nearest quadrant (Triton lowers no round)
+    r = ((x - k * p1) - k * p2) - k * p3
+    z = r * r
+    s = r + r * z * (c(_SIN[0]) + z * (c(_SIN[1]) + z * c(_SIN[2])))
+    co = (c(1.0) - c(0.5) * z) + z * z * (c(_COS[0]) + z * (c(_COS[1]) + z * c(_COS[2])))
+    q = k.astype(jnp.int32)
+    swap = (q & 1) == 1
+    sin_x = jnp.where(swap, co, s)
+    cos_x = jnp.where(swap, s, co)
+    sin_x = jnp.where((q & 2) == 2, -sin_x, sin_x)
+    cos_x = jnp.where(((q + 1) & 2) == 2, -cos_x, cos_x)
+    return sin_x, cos_x
 
 
 def _pow2(n: int) -> int:
@@ -43,9 +84,9 @@ def padded_members(B: int, block: int = BLOCK) -> int:
     return -(-int(B) // block) * block
 
 
-@functools.partial(jax.jit, static_argnames=("omega", "dt", "n_steps", "block", "interpret"))
+@functools.partial(jax.jit, static_argnames=("omega", "dt", "n_steps", "block", "interpret", "sincos_impl"))
 def window(w_pairs: jax.Array, phases: jax.Array, *, omega: tuple, dt: float, n_steps: int, block: int = BLOCK,
-           interpret: bool = False):
+           interpret: bool = False, sincos_impl: str = "polynomial"):
     """One window for ``B`` members, member axis minor.
 
     Args:
@@ -54,6 +95,7 @@ def window(w_pairs: jax.Array, phases: jax.Array, *, omega: tuple, dt: float, n_
         omega: the ``N`` natural frequencies (static floats). dt: Euler step. n_steps: steps.
         block: members per kernel instance (a power of two dividing ``B``).
         interpret: run in Pallas' interpret mode (any backend; a CPU needs it).
+        sincos_impl: how ``sin`` and ``cos`` are evaluated (:data:`SINCOS`).
 
     Returns:
         ``(phases_end (N, B), rsum (B,))``, rsum the sum of ``r`` after each of the steps.
@@ -67,6 +109,8 @@ def window(w_pairs: jax.Array, phases: jax.Array, *, omega: tuple, dt: float, n_
                          f"got {P} and {len(omega)}")
     if block & (block - 1) or B % block:
         raise ValueError(f"block must be a power of two dividing the members ({B}), got {block}")
+    if sincos_impl not in SINCOS:
+        raise ValueError(f"sincos_impl must be one of {SINCOS}, got {sincos_impl!r}")
     dtype = phases.dtype
     # Triton blocks are powers of two in every dimension: pad the rows (never read).
     Pp, Np = _pow2(max(P, 1)), _pow2(N)
@@ -96,16 +140,22 @@ def window(w_pairs: jax.Array, phases: jax.Array, *, omega: tuple, dt: float, n_
                     acc = term if acc is None else acc + term
             return acc
 
+        def sin_cos(phi):
+            if sincos_impl == "polynomial" and dtype == jnp.float32:
+                pairs = [sincos(p) for p in phi]
+                return tuple(a for a, _ in pairs), tuple(b for _, b in pairs)
+            return tuple(jnp.sin(p) for p in phi), tuple(jnp.cos(p) for p in phi)
+
         def body(step, carry):
             phi, s, c, rsum = carry
             r = order(c, s)
             rsum = jnp.where(step > 0, rsum + r, rsum)
             phi = tuple(phi[i] + dt_ * (om[i] + (c[i] * row_dot(i, s) - s[i] * row_dot(i, c)) * inv_n)
                         for i in range(N))
-            return phi, tuple(jnp.sin(p) for p in phi), tuple(jnp.cos(p) for p in phi), rsum
+            return (phi, *sin_cos(phi), rsum)
 
         phi = tuple(ph_ref[i, :] for i in range(N))
-        init = (phi, tuple(jnp.sin(p) for p in phi), tuple(jnp.cos(p) for p in phi), jnp.zeros(phi[0].shape, dtype))
+        init = (phi, *sin_cos(phi), jnp.zeros(phi[0].shape, dtype))
         phi, s, c, rsum = jax.lax.fori_loop(0, n_steps, body, init)
         rsum = rsum + order(c, s)
         for i in range(N):
@@ -160,4 +210,4 @@ def flops_per_step(N: int) -> int:
     return N * (2 * (2 * (N - 1) - 1) + 7) + 2 * (N - 1) + 5
 
 
-__all__ = ["BLOCK", "window", "window_on_platform", "padded_members", "flops_per_step"]
+__all__ = ["BLOCK", "SINCOS", "sincos", "window", "window_on_platform", "padded_members", "flops_per_step"]

@@ -40,6 +40,17 @@ def test_fused_window_matches_numpy_in_float64(rng):
         assert float(rsum[b]) == pytest.approx(want_rsum, rel=1e-12)
 
 
+def test_sincos_is_within_1e_7_of_the_exact_values(rng):
+    """The kernel's own sin and cos against float64 numpy, over magnitudes up to 1e5 and on the
+    quadrant boundaries (multiples of pi/4), where the reduction switches polynomials."""
+    x = rng.uniform(-1, 1, 200_000) * 10.0 ** rng.uniform(-4, 5, 200_000)
+    x = np.concatenate([x, np.pi / 4 * np.arange(-400, 401)]).astype(np.float32)
+    s, c = jax.jit(kf.sincos)(jnp.asarray(x))
+    x64 = x.astype(np.float64)
+    assert np.abs(np.asarray(s, np.float64) - np.sin(x64)).max() <= 1e-7
+    assert np.abs(np.asarray(c, np.float64) - np.cos(x64)).max() <= 1e-7
+
+
 def test_fused_window_matches_vectorized_window_in_float32(rng, assert_same_angles):
     """130 members (two blocks of 128, padded), N = 10, a 50-step window: within 1e-5."""
     N, B = 10, 130
@@ -59,6 +70,22 @@ def test_fused_window_matches_vectorized_window_in_float32(rng, assert_same_angl
     assert float(one["R"]) == float(b["R"][129])
 
 
+def test_both_sincos_agree_with_the_vectorized_window(rng):
+    """The kernel's own ``sin``/``cos`` and libdevice's: each within 1e-5 of the vectorized
+    window over 200 steps, and not the same bits (the option changes the program)."""
+    N, B, n = 10, 64, 200
+    vec = ku.Oscillators(ku.default_omega(N), dt=0.05, T=n * 0.05, R0=0.7)
+    w, phases = random_members(rng, B, N, jnp.float32)
+    a, _ = jax.jit(vec.measure_ensemble)({"w": w}, phases, jax.random.split(jax.random.key(0), B))
+    got = {}
+    for impl in kf.SINCOS:
+        _, rsum = kf.window(w.T, phases.T, omega=tuple(float(o) for o in vec.omega), dt=0.05, n_steps=n, block=64,
+                            interpret=True, sincos_impl=impl)
+        got[impl] = np.asarray(rsum) / n
+        np.testing.assert_allclose(got[impl], np.asarray(a["R"]), rtol=0, atol=1e-5, err_msg=impl)
+    assert not np.array_equal(got["polynomial"], got["libdevice"])
+
+
 def test_fused_learning_trajectory_matches_vectorized_for_a_few_iterations():
     N, B = 10, 8
     system = ku.Oscillators(ku.default_omega(N), dt=0.01, T=0.5, R0=0.8)
@@ -76,6 +103,9 @@ def test_fused_learning_trajectory_matches_vectorized_for_a_few_iterations():
 def test_fused_kernel_option_is_checked():
     with pytest.raises(ValueError, match="^kernel must be one of"):
         ku.Oscillators(ku.default_omega(4), kernel="cuda").check()
+    with pytest.raises(ValueError, match="^sincos_impl must be one of"):
+        kf.window(jnp.zeros((6, 8)), jnp.zeros((4, 8)), omega=(0.0,) * 4, dt=0.1, n_steps=1, block=8, interpret=True,
+                  sincos_impl="fast")
     with pytest.raises(ValueError, match="^block must be a power of two"):
         kf.window(jnp.zeros((6, 12)), jnp.zeros((4, 12)), omega=(0.0,) * 4, dt=0.1, n_steps=1, block=8, interpret=True)
     assert kf.padded_members(1) == kf.BLOCK and kf.padded_members(kf.BLOCK + 1) == 2 * kf.BLOCK
