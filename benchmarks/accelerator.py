@@ -18,8 +18,9 @@ Writes one JSON (default ``benchmarks/results_gpu.json``) with, for ``network`` 
 - ``fraction_of_bandwidth``: ``bytes_per_unit x throughput / peak``, ``peak`` the device's
   nominal bandwidth where known (H200 4.8 TB/s), else the measured copy bandwidth (both kept);
   above 1 where the working set stays in the 60 MB L2 between kernels;
-- ``sincos_ab`` (``kuramoto_fused``): the fused window alone at the best size with each of
-  ``kuramoto_fused.SINCOS`` (its own polynomial ``sin``/``cos``, the default, and libdevice's);
+- ``variants`` (``kuramoto_fused``): the fused window alone at the best size in each of
+  :data:`FUSED_VARIANTS` (its own polynomial ``sin``/``cos`` or libdevice's, with or without
+  PTX FMAs);
 - ``layout_ab``: at the largest size, the throughput with the CPU layout's cache blocks forced
   (``ensemble.layout.use("cpu")``) against the accelerator layout;
 - ``short_runs``: 10 iterations of 64 members of each kernel compared with the CPU's
@@ -152,9 +153,15 @@ def layout_ab(name: str, B: int, repeats: int) -> dict:
     return out
 
 
-def sincos_ab(B: int, repeats: int) -> dict:
-    """The fused window alone (no learning step) at ``B`` members with each of
-    ``kuramoto_fused.SINCOS``: oscillator-network Euler steps/s, and the polynomial's gain."""
+FUSED_VARIANTS = {"polynomial, fma": dict(sincos_impl="polynomial", ptx_fma=True),
+                  "polynomial, no fma": dict(sincos_impl="polynomial", ptx_fma=False),
+                  "libdevice, fma": dict(sincos_impl="libdevice", ptx_fma=True)}
+"""The fused window's variants timed by :func:`fused_variants`; the first is the default."""
+
+
+def fused_variants(B: int, repeats: int) -> dict:
+    """The fused window alone (no learning step) at ``B`` members in each of
+    :data:`FUSED_VARIANTS`: oscillator-network Euler steps/s, and each over the default."""
     from ensemble import kuramoto as ku
     from ensemble import kuramoto_fused as kf
 
@@ -164,12 +171,13 @@ def sincos_ab(B: int, repeats: int) -> dict:
     w = jnp.asarray(rng.uniform(0.5, 1.0, (ku.n_pairs(system.N), Bp)), jnp.float32)
     ph = jnp.asarray(rng.uniform(-np.pi, np.pi, (system.N, Bp)), jnp.float32)
     kw = dict(omega=tuple(float(o) for o in system.omega), dt=float(system.dt), n_steps=system.n_steps)
-    out = {"members": Bp}
-    for impl in kf.SINCOS:
-        f = jax.jit(lambda w, ph, impl=impl: kf.window_on_platform(w, ph, sincos_impl=impl, **kw))
+    out = {"members": Bp, "steps_per_s": {}}
+    for label, variant in FUSED_VARIANTS.items():
+        f = jax.jit(lambda w, ph, v=variant: kf.window_on_platform(w, ph, **v, **kw))
         jax.block_until_ready(f(w, ph))
-        out[impl] = Bp * system.n_steps / bench.best_of(lambda: jax.block_until_ready(f(w, ph)), repeats)
-    out["polynomial_over_libdevice"] = out["polynomial"] / out["libdevice"]
+        out["steps_per_s"][label] = Bp * system.n_steps / bench.best_of(lambda: jax.block_until_ready(f(w, ph)), repeats)
+    default = out["steps_per_s"][next(iter(FUSED_VARIANTS))]
+    out["over_default"] = {k: v / default for k, v in out["steps_per_s"].items()}
     return out
 
 
@@ -292,10 +300,10 @@ def main(json_path: str, *, sizes=(1_000, 10_000, 100_000, 1_000_000), repeats: 
             )
         if name == "kuramoto_fused":
             try:
-                res[name]["sincos_ab"] = sincos_ab(best["members"], repeats)
+                res[name]["variants"] = fused_variants(best["members"], repeats)
             except Exception as exc:  # noqa: BLE001 - keep the measurements above
-                res[name]["sincos_ab"] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
-            log(f"{name}: sin/cos A/B {res[name]['sincos_ab']}")
+                res[name]["variants"] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+            log(f"{name}: variants {res[name]['variants']}")
         try:
             res[name]["layout_ab"] = ab = layout_ab(name, ok[-1]["members"], repeats)
         except Exception as exc:  # noqa: BLE001 - keep the measurements above

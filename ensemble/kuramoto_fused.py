@@ -17,8 +17,8 @@ The arithmetic is the vectorized window's, operation for operation: the same Eul
 oscillators of ``r`` in index order, ``r`` of the carried ``sin``/``cos``. Only the diagonal
 terms ``0 * s_i`` of ``W s`` are left out (they add an exact zero). Two things differ: ``sin``
 and ``cos`` are by default the kernel's own (:func:`sincos`, within 1e-7 of the exact values,
-like XLA's), and whether the compiler contracts the same multiply-adds into FMAs is its own
-choice. So the two paths agree to float32 rounding (``tests/test_kuramoto_fused.py``: within
+like XLA's), and on an NVIDIA GPU every multiply-add is one FMA (``ptx_fma``), where XLA
+contracts as it chooses. So the two paths agree to float32 rounding (``tests/test_kuramoto_fused.py``: within
 1e-5 over a window and over a few learning iterations), and are not promised to be bitwise equal.
 """
 
@@ -41,18 +41,31 @@ SINCOS = ("polynomial", "libdevice")
 one reduction shared by both, two short polynomials, no branches; float32 only, a float64
 window uses ``jnp.sin``/``jnp.cos``) or ``"libdevice"``
 (``jnp.sin``/``jnp.cos``, on a GPU CUDA's ``sinf``/``cosf`` with their branch to a slow path for
-arguments of 1e5 and more). For sm_90a the polynomial makes the Euler step 802 instructions and
-122 registers per thread, against 1,170 and 197 (``benchmarks/gpu_aot.py``, machine code read,
-not measured on a device)."""
+arguments of 1e5 and more). For sm_90a, with ``ptx_fma``, the polynomial makes the Euler step 533
+instructions and 128 registers per thread, against 991 and 197 with libdevice (and 1,170 with
+neither; ``benchmarks/gpu_aot.py``: machine code read, not measured on a device)."""
 
 # Cephes sinf / cosf on [-pi/4, pi/4]
 _SIN = (-1.6666654611e-1, 8.3321608736e-3, -1.9515295891e-4)
 _COS = (4.166664568298827e-2, -1.388731625493765e-3, 2.443315711809948e-5)
 
 
-def sincos(x):
+def _mul_add(a, b, c, ptx: bool = False):
+    """``a * b + c``; with ``ptx`` one rounding (PTX ``fma.rn.f32``, inline in a Triton kernel for
+    an NVIDIA GPU: Triton does not contract multiply-adds itself), else two."""
+    if not ptx:
+        return a * b + c
+    from jax.experimental.pallas import triton as pltriton
+
+    a, b, c = jnp.broadcast_arrays(a, b, c)
+    return pltriton.elementwise_inline_asm("fma.rn.f32 $0, $1, $2, $3;", args=[a, b, c], constraints="=r,r,r,r",
+                                           pack=1, result_shape_dtypes=[jax.ShapeDtypeStruct(a.shape, a.dtype)])[0]
+
+
+def sincos(x, ptx_fma: bool = False):
     """``(sin x, cos x)`` of float32 ``x``: Cody-Waite reduction by ``pi/2`` in three exact parts,
-    then Cephes' ``sinf``/``cosf`` polynomials on ``[-pi/4, pi/4]``. Within 1e-7 of the exact
+    then Cephes' ``sinf``/``cosf`` polynomials on ``[-pi/4, pi/4]`` (their multiply-adds as PTX
+    FMAs with ``ptx_fma``, inside a Triton kernel only). Within 1e-7 of the exact
     values for ``|x| < 1e5`` (``tests/test_kuramoto_fused.py``); beyond, the reduction loses
     accuracy, where float32 phases no longer resolve an Euler step anyway. The window's phases
     start wrapped to ``[-pi, pi]`` and move by at most ``T`` times their largest rate."""
@@ -61,11 +74,12 @@ def sincos(x):
     dtype = x.dtype
     c = lambda v: jnp.asarray(v, dtype)  # noqa: E731
     p1, p2, p3 = (part / 4 for part in _two_pi_parts(dtype))  # pi/2 in three exact parts
+    fma = functools.partial(_mul_add, ptx=ptx_fma)
     k = jnp.floor(x * c(2 / np.pi) + c(0.5))  # the nearest quadrant (Triton lowers no round)
-    r = ((x - k * p1) - k * p2) - k * p3
+    r = fma(-k, p3, fma(-k, p2, fma(-k, p1, x)))
     z = r * r
-    s = r + r * z * (c(_SIN[0]) + z * (c(_SIN[1]) + z * c(_SIN[2])))
-    co = (c(1.0) - c(0.5) * z) + z * z * (c(_COS[0]) + z * (c(_COS[1]) + z * c(_COS[2])))
+    s = fma(r * z, fma(z, fma(z, c(_SIN[2]), c(_SIN[1])), c(_SIN[0])), r)
+    co = fma(z * z, fma(z, fma(z, c(_COS[2]), c(_COS[1])), c(_COS[0])), fma(c(-0.5), z, c(1.0)))
     q = k.astype(jnp.int32)
     swap = (q & 1) == 1
     sin_x = jnp.where(swap, co, s)
@@ -84,9 +98,9 @@ def padded_members(B: int, block: int = BLOCK) -> int:
     return -(-int(B) // block) * block
 
 
-@functools.partial(jax.jit, static_argnames=("omega", "dt", "n_steps", "block", "interpret", "sincos_impl"))
+@functools.partial(jax.jit, static_argnames=("omega", "dt", "n_steps", "block", "interpret", "sincos_impl", "ptx_fma"))
 def window(w_pairs: jax.Array, phases: jax.Array, *, omega: tuple, dt: float, n_steps: int, block: int = BLOCK,
-           interpret: bool = False, sincos_impl: str = "polynomial"):
+           interpret: bool = False, sincos_impl: str = "polynomial", ptx_fma: bool = False):
     """One window for ``B`` members, member axis minor.
 
     Args:
@@ -96,6 +110,9 @@ def window(w_pairs: jax.Array, phases: jax.Array, *, omega: tuple, dt: float, n_
         block: members per kernel instance (a power of two dividing ``B``).
         interpret: run in Pallas' interpret mode (any backend; a CPU needs it).
         sincos_impl: how ``sin`` and ``cos`` are evaluated (:data:`SINCOS`).
+        ptx_fma: compiled for an NVIDIA GPU, float32: every multiply-add of the step (the row
+            sums, the Euler update, the polynomials) one PTX ``fma.rn.f32``, which Triton does not
+            contract by itself (``window_on_platform`` sets it for CUDA).
 
     Returns:
         ``(phases_end (N, B), rsum (B,))``, rsum the sum of ``r`` after each of the steps.
@@ -112,6 +129,7 @@ def window(w_pairs: jax.Array, phases: jax.Array, *, omega: tuple, dt: float, n_
     if sincos_impl not in SINCOS:
         raise ValueError(f"sincos_impl must be one of {SINCOS}, got {sincos_impl!r}")
     dtype = phases.dtype
+    use_ptx_fma = bool(ptx_fma) and not interpret and dtype == jnp.float32
     # Triton blocks are powers of two in every dimension: pad the rows (never read).
     Pp, Np = _pow2(max(P, 1)), _pow2(N)
     w_in = jnp.zeros((Pp, B), dtype).at[:P].set(w_pairs.astype(dtype))
@@ -132,17 +150,18 @@ def window(w_pairs: jax.Array, phases: jax.Array, *, omega: tuple, dt: float, n_
                 C, S = C + c[j], S + s[j]
             return jnp.sqrt(C * C + S * S) / jnp.asarray(N, dtype)
 
+        fma = functools.partial(_mul_add, ptx=use_ptx_fma)
+
         def row_dot(i, x):
             acc = None
             for j in range(N):
                 if j != i:
-                    term = w[int(pair[i, j])] * x[j]
-                    acc = term if acc is None else acc + term
+                    acc = w[int(pair[i, j])] * x[j] if acc is None else fma(w[int(pair[i, j])], x[j], acc)
             return acc
 
         def sin_cos(phi):
             if sincos_impl == "polynomial" and dtype == jnp.float32:
-                pairs = [sincos(p) for p in phi]
+                pairs = [sincos(p, use_ptx_fma) for p in phi]
                 return tuple(a for a, _ in pairs), tuple(b for _, b in pairs)
             return tuple(jnp.sin(p) for p in phi), tuple(jnp.cos(p) for p in phi)
 
@@ -150,7 +169,7 @@ def window(w_pairs: jax.Array, phases: jax.Array, *, omega: tuple, dt: float, n_
             phi, s, c, rsum = carry
             r = order(c, s)
             rsum = jnp.where(step > 0, rsum + r, rsum)
-            phi = tuple(phi[i] + dt_ * (om[i] + (c[i] * row_dot(i, s) - s[i] * row_dot(i, c)) * inv_n)
+            phi = tuple(fma(dt_, fma(c[i] * row_dot(i, s) - s[i] * row_dot(i, c), inv_n, om[i]), phi[i])
                         for i in range(N))
             return (phi, *sin_cos(phi), rsum)
 
@@ -188,19 +207,21 @@ def _triton():
     return triton if hasattr(triton, "CompilerParams") else None
 
 
-def window_on_platform(w_pairs: jax.Array, phases: jax.Array, **kwargs):
-    """:func:`window`, compiled through Triton where the program is lowered for an NVIDIA or AMD
-    GPU and interpreted on any other platform. The choice is made per platform when the program
-    is lowered (``lax.platform_dependent``), not from ``jax.default_backend()``: a program placed
-    on the CPU of a GPU machine still runs, and a CPU can lower the GPU program (the tests do).
+def window_on_platform(w_pairs: jax.Array, phases: jax.Array, *, ptx_fma: bool = True, **kwargs):
+    """:func:`window`, compiled through Triton where the program is lowered for an NVIDIA (with
+    ``ptx_fma``, by default) or AMD GPU and interpreted on any other platform. The choice is made per
+    platform when the program is lowered (``lax.platform_dependent``), not from
+    ``jax.default_backend()``: a program placed on the CPU of a GPU machine still runs, and a CPU
+    can lower the GPU program (the tests do).
     Where this jax has no Triton backend, the window is interpreted everywhere, with a warning."""
     interpreted = functools.partial(window, interpret=True, **kwargs)
     if _triton() is None:
         warnings.warn("this jax has no Pallas Triton backend: the fused Kuramoto window runs in interpret mode "
                       "(correct, slow); use kernel='vectorized'", RuntimeWarning, stacklevel=2)
         return interpreted(w_pairs, phases)
-    compiled = functools.partial(window, interpret=False, **kwargs)
-    return jax.lax.platform_dependent(w_pairs, phases, cuda=compiled, rocm=compiled, default=interpreted)
+    cuda = functools.partial(window, interpret=False, ptx_fma=ptx_fma, **kwargs)
+    rocm = functools.partial(window, interpret=False, **kwargs)
+    return jax.lax.platform_dependent(w_pairs, phases, cuda=cuda, rocm=rocm, default=interpreted)
 
 
 def flops_per_step(N: int) -> int:

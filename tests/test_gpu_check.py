@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+from benchmarks import accelerator
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -28,8 +30,9 @@ def test_gpu_check_dry_run_writes_the_gpu_json(tmp_path):
         assert r["bytes_per_unit_source"] == "state model" and r["bytes_per_unit"] == r["bytes_per_unit_model"]  # a CPU
     fused = res["kuramoto_fused"]  # Pallas interpret mode here: slow, but the same code path
     assert fused["flops_per_step"] > 0 and fused["vs_vectorized_best"] > 0 and fused["fraction_of_fp32_peak"] is None
-    ab = fused["sincos_ab"]  # the fused window alone, 64 members padded to a block of 128
-    assert ab["members"] == 128 and ab["polynomial"] > 0 and ab["libdevice"] > 0 and ab["polynomial_over_libdevice"] > 0
+    var = fused["variants"]  # the fused window alone, 64 members padded to a block of 128
+    assert var["members"] == 128 and set(var["steps_per_s"]) == set(accelerator.FUSED_VARIANTS)
+    assert min(var["steps_per_s"].values()) > 0 and var["over_default"]["polynomial, fma"] == 1.0
     # 10 iterations of 64 members: the same numbers as the committed CPU reference
     assert res["short_runs"]["within_1e-5"], res["short_runs"]
     figs = res["figures"]["by_study"]
@@ -41,7 +44,6 @@ def test_gpu_check_dry_run_writes_the_gpu_json(tmp_path):
 def test_figures_run_the_paper_nine_first_and_survive_a_failing_study(monkeypatch, tmp_path):
     from types import SimpleNamespace
 
-    from benchmarks import accelerator
 
     ran = []
 

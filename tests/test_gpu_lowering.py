@@ -36,6 +36,10 @@ def chunk_lowered_for(platform: str, name: str, lay: str = "accelerator", member
 def test_every_benchmark_chunk_lowers_for_cuda_as_one_program_over_all_members(name):
     gpu = chunk_lowered_for("cuda", name)
     assert gpu.count("xla.gpu.triton") == (1 if name == "kuramoto_fused" else 0)  # the fused window, compiled
+    # its multiply-adds as PTX FMAs (inline asm in the Triton IR), for CUDA only
+    assert ("fma.rn.f32" in gpu) == (name == "kuramoto_fused")
+    if name == "kuramoto_fused":
+        assert "fma.rn.f32" not in chunk_lowered_for("rocm", name)
     # No member blocks in the accelerator layout: no tensor with a 256-member block axis, and one
     # while loop fewer than the CPU layout (its lax.map over blocks) in the same program.
     assert not CPU_BLOCK.search(gpu)
