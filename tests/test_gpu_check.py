@@ -44,7 +44,6 @@ def test_gpu_check_dry_run_writes_the_gpu_json(tmp_path):
 def test_figures_run_the_paper_nine_first_and_survive_a_failing_study(monkeypatch, tmp_path):
     from types import SimpleNamespace
 
-
     ran = []
 
     def fake(study, out, quick):
