@@ -16,7 +16,8 @@ reads off the compiled program what needs no device:
   Kuramoto kernel, from ``ptxas -v`` on the PTX that XLA emitted;
 - ``sass`` (with ``nvidia-cuda-nvdisasm`` installed, or an ``nvdisasm`` on PATH): the
   fused kernel's machine code for sm_90a, its Euler loop counted by :func:`sass_loop`, and the
-  issue-bound ceiling that count allows (:func:`issue_bound`).
+  issue-bound ceiling that count allows (:func:`issue_bound`); ``kuramoto_fused_variants``: the
+  same for the window alone in each of ``accelerator.FUSED_VARIANTS``.
 
 Run it with ``make gpu-aot`` (a second venv with ``jax-cuda13-plugin`` and ``jax-cuda13-pjrt``
 of the installed jax version, ``nvidia-cuda-nvcc`` for ptxas and ``nvidia-cuda-nvdisasm``; nothing in ``make test`` needs
@@ -253,6 +254,31 @@ def sass_stats(ptx_path: str, arch: str = "sm_90a") -> dict | None:
     return loop
 
 
+def fused_variants(dump: str, on_gpu, members: int = 4096) -> dict:
+    """Registers, spills and :func:`sass_stats` of the fused window alone (the benchmark's
+    window) in each of ``benchmarks.accelerator.FUSED_VARIANTS``, compiled for the H200."""
+    import jax
+    import jax.numpy as jnp
+
+    from benchmarks import accelerator
+    from ensemble import kuramoto as ku
+    from ensemble import kuramoto_fused as kf
+
+    system = accelerator.problem("kuramoto_fused", 1)[0]
+    kw = dict(omega=tuple(float(o) for o in system.omega), dt=float(system.dt), n_steps=system.n_steps)
+    args = (jax.ShapeDtypeStruct((ku.n_pairs(system.N), members), jnp.float32, sharding=on_gpu),
+            jax.ShapeDtypeStruct((system.N, members), jnp.float32, sharding=on_gpu))
+    out = {}
+    for label, variant in accelerator.FUSED_VARIANTS.items():
+        before = set(glob.glob(os.path.join(dump, "*.ptx")))
+        jax.jit(lambda w, ph, v=variant: kf.window(w, ph, **v, **kw)).trace(*args).lower().compile()
+        ptx = [p for p in set(glob.glob(os.path.join(dump, "*.ptx"))) - before
+               if ".entry kuramoto_window" in open(p).read()]
+        out[label] = {"ptxas": ptxas_stats(ptx[0]), "sass": sass_stats(ptx[0])} if ptx else None
+        print("kuramoto_fused variant", label, json.dumps(out[label])[:300], flush=True)
+    return out
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="1000,1000000", help="ensemble sizes, comma-separated")
@@ -329,6 +355,8 @@ def main(argv=None) -> dict:
         print("kuramoto_fused ptxas", res["kuramoto_fused_ptxas"])
         res["kuramoto_fused_sass"] = sass_stats(ptx[0])
         print("kuramoto_fused sass", res["kuramoto_fused_sass"])
+    if "kuramoto_fused" in names:
+        res["kuramoto_fused_variants"] = fused_variants(dump, on_gpu)
     shutil.rmtree(dump, ignore_errors=True)
     if args.json:
         with open(args.json, "w") as f:
