@@ -19,7 +19,9 @@ iteration to the next and never reset [prose]; the carried phases are wrapped to
 coupling unchanged but keeps float32 able to resolve an Euler step: unwrapped, an
 oscillator that drifts at 1.6 rad per time unit reaches 1e5 rad within 30,000 windows
 of T = 20, where float32 spacing (0.008-0.06) is as large as the step itself and the
-oscillator slows down or stops (``tests/test_kuramoto.py``).
+oscillator slows down or stops (``tests/test_kuramoto.py``). Within one window the phases
+are not wrapped: they move by at most ``T`` times their fastest rate, which should stay well
+below 1e4 rad (float32 spacing 0.001 there) for the Euler steps to be resolved.
 
 Learned parameters are the ``N(N-1)/2`` weights ``w_ij`` with ``i < j``, as
 a vector in the row-major order of ``triu_indices(N, 1)``
