@@ -172,7 +172,8 @@ def kuramoto_run(
         start: optional ring buffers to continue from (see :class:`Delay`).
 
     Returns:
-        dict of traces ``E``, ``R``, ``M`` ``(n_iterations, B)``, the final ``w`` and ``phases``.
+        dict of traces ``E``, ``R``, ``M`` ``(n_iterations, B)``, the final ``w`` and ``phases``
+        (wrapped to ``[-pi, pi]`` after every window, as the library's).
     """
     window = window or kuramoto_window
     w, phases = np.asarray(w, F32).copy(), np.asarray(phases, F32).copy()
@@ -183,6 +184,7 @@ def kuramoto_run(
     Es, Rs, Ms = [], [], []
     for _ in range(n_iterations):
         phases, R = window(to_matrix(w, N), phases, omega, dt, n_steps)
+        phases = np.remainder(phases + F32(np.pi), F32(2 * np.pi)) - F32(np.pi)  # wrapped, as the library does
         E = (R - F32(R0)) ** 2
         M = np.mean(np.abs(w), axis=1)
         Es.append(E)
