@@ -18,8 +18,9 @@ oscillators of ``r`` in index order, ``r`` of the carried ``sin``/``cos``. Only 
 terms ``0 * s_i`` of ``W s`` are left out (they add an exact zero). Two things differ: ``sin``
 and ``cos`` are by default the kernel's own (:func:`sincos`, within 1e-7 of the exact values,
 like XLA's), and on an NVIDIA GPU every multiply-add is one FMA (``ptx_fma``), where XLA
-contracts as it chooses. So the two paths agree to float32 rounding (``tests/test_kuramoto_fused.py``: within
-1e-5 over a window and over a few learning iterations), and are not promised to be bitwise equal.
+contracts as it chooses. So the two paths agree to float32 rounding
+(``tests/test_kuramoto_fused.py``: within 1e-5 over a window and over a few learning
+iterations), and are not promised to be bitwise equal.
 """
 
 from __future__ import annotations
@@ -65,8 +66,8 @@ def _mul_add(a, b, c, ptx: bool = False):
 def sincos(x, ptx_fma: bool = False):
     """``(sin x, cos x)`` of float32 ``x``: Cody-Waite reduction by ``pi/2`` in three exact parts,
     then Cephes' ``sinf``/``cosf`` polynomials on ``[-pi/4, pi/4]`` (their multiply-adds as PTX
-    FMAs with ``ptx_fma``, inside a Triton kernel only). Within 1e-7 of the exact
-    values for ``|x| < 1e5`` (``tests/test_kuramoto_fused.py``); beyond, the reduction loses
+    FMAs with ``ptx_fma``, inside a Triton kernel only). Within 1e-7 of the exact values for
+    ``|x| < 1e5`` (``tests/test_kuramoto_fused.py``); beyond, the reduction loses
     accuracy, where float32 phases no longer resolve an Euler step anyway. The window's phases
     start wrapped to ``[-pi, pi]`` and move by at most ``T`` times their largest rate."""
     from .kuramoto import _two_pi_parts
