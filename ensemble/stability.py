@@ -36,17 +36,17 @@ STABLE_FACTOR = 3.0
 """``tau >= STABLE_FACTOR * tau_c`` is predicted stable."""
 
 
-def noise_dE(system, params, S, m: int, *, key: jax.Array) -> np.ndarray:
+def noise_dE(system, params, S, m: int, *, key: jax.Array, members=None) -> np.ndarray:
     """``E(m) - E(0)`` of each member under the noise of eq. (4) alone (``tau`` = 1e30), from
-    ``params`` (stacked, ``B`` members; ``S`` a scalar or ``(B,)``): ``(B,)``, NaN where a
-    member diverged."""
+    ``params`` (stacked, ``B`` members; ``S`` a scalar or ``(B,)``; ``members`` their ids, as in
+    :func:`ensemble.evolve`): ``(B,)``, NaN where a member diverged."""
     from . import learning
     from .driver import evolve
 
     _checks.integer_at_least("m", m, 1)
     m = int(m)
     run = evolve(system, learning.discrete(m), params, learning.DiscreteHyper(DRIFT_OFF_TAU, S, m), key=key,
-                 n_iterations=m + 1)
+                 n_iterations=m + 1, members=members)
     E = run.traces["E"]
     return E[m] - E[0]
 
@@ -59,6 +59,20 @@ def critical_tau(system, params, S, m: int, *, key: jax.Array) -> float:
     return float(m * np.nanstd(dE))
 
 
+def critical_taus(system, params, S_values, m: int, *, key: jax.Array) -> np.ndarray:
+    """:func:`critical_tau` at each of ``S_values`` in one batched run (the ``B`` members tiled
+    once per ``S``, each copy with its member's own id, so the numbers are those of one
+    :func:`critical_tau` call per ``S``): ``(len(S_values),)``."""
+    S_values = np.asarray(S_values, float).reshape(-1)
+    n, B = len(S_values), int(jax.tree_util.tree_leaves(params)[0].shape[0])
+    tiled = jax.tree_util.tree_map(lambda x: np.concatenate([np.asarray(x)] * n), params)
+    S = np.repeat(S_values, B).astype(np.result_type(*jax.tree_util.tree_leaves(params)))
+    dE = noise_dE(system, tiled, S, m, key=key, members=np.tile(np.arange(B), n)).reshape(n, B)
+    if (np.isfinite(dE).sum(axis=1) < 2).any():
+        raise ValueError("the pilot run needs at least 2 members that do not diverge under the noise alone")
+    return m * np.nanstd(dE, axis=1)
+
+
 def predict(tau, tau_c: float) -> np.ndarray:
     """``"diverges"`` (``tau <= tau_c``), ``"stable"`` (``tau >= 3 tau_c``) or ``"transition"``,
     elementwise over ``tau``."""
@@ -67,4 +81,4 @@ def predict(tau, tau_c: float) -> np.ndarray:
     return np.where(tau <= tau_c, "diverges", np.where(tau >= STABLE_FACTOR * tau_c, "stable", "transition"))
 
 
-__all__ = ["noise_dE", "critical_tau", "predict", "DRIFT_OFF_TAU", "STABLE_FACTOR"]
+__all__ = ["noise_dE", "critical_tau", "critical_taus", "predict", "DRIFT_OFF_TAU", "STABLE_FACTOR"]

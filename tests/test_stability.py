@@ -49,6 +49,19 @@ def test_law_predicts_divergence_below_tau_c_and_none_above_3_tau_c(m):
     assert np.nanmedian(clipped.final["E"]) < 3.0  # and it still learns (E(0) = 3)
 
 
+def test_critical_taus_is_critical_tau_at_each_S_in_one_run():
+    """The batched pilot gives each S the numbers of its own critical_tau call, bit for bit."""
+    system = ensemble.from_loss(sphere)
+    params = ensemble.replicate({"x": jnp.asarray([0.1, -0.2, 0.3])}, 8)
+    S_values = [0.001, 0.01, 0.1]
+    one_by_one = [stability.critical_tau(system, params, S, 2, key=jax.random.key(4)) for S in S_values]
+    batched = stability.critical_taus(system, params, S_values, 2, key=jax.random.key(4))
+    assert batched.shape == (3,) and batched.tolist() == one_by_one
+    assert batched[0] < batched[1] < batched[2]  # tau_c grows with S
+    with pytest.raises(ValueError, match="at least 2 members"):
+        stability.critical_taus(system, ensemble.replicate({"x": jnp.zeros(3)}, 1), S_values, 2, key=jax.random.key(4))
+
+
 def test_predict_and_pilot_errors():
     with pytest.raises(ValueError, match="^tau_c must"):
         stability.predict(1.0, 0.0)

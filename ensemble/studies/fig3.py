@@ -117,8 +117,7 @@ def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resum
         # pilot with the drift off on PILOT_MEMBERS of the same initial networks
         pilot, _ = config.initial_networks(X, Y, PILOT_MEMBERS)
         k_pilot = jax.random.fold_in(jax.random.key(config.seed), 3)
-        arrays["tau_c"][name] = np.array([stability.critical_tau(ff.Task(X, Y), pilot, float(s), config.m, key=k_pilot)
-                                          for s in S])
+        arrays["tau_c"][name] = stability.critical_taus(ff.Task(X, Y), pilot, S, config.m, key=k_pilot)
         i, j = np.unravel_index(np.nanargmin(mean), mean.shape)
         summary[f"{name}_best_tau"] = float(tau[i])
         summary[f"{name}_best_S"] = float(S[j])

@@ -63,12 +63,12 @@ class Config(KuramotoConfig):
 
 
 def critical_taus(config: Config) -> np.ndarray:
-    """``tau_c`` at each S of the grid: :func:`ensemble.stability.critical_tau` on ``pilot_members``
-    networks of the study's initial ensemble (eq. (4) alone, the drift off, over ``m`` iterations)."""
+    """``tau_c`` at each S of the grid, one batched run (:func:`ensemble.stability.critical_taus`)
+    on ``pilot_members`` networks of the study's initial ensemble (eq. (4) alone, the drift off,
+    over ``m`` iterations)."""
     params, key = config.initial_weights(config.pilot_members)
     pilot_key = jax.random.fold_in(key, 1)
-    return np.array([stability.critical_tau(config.system(), params, float(S), config.m, key=pilot_key)
-                     for S in config.grid()[1]])
+    return stability.critical_taus(config.system(), params, config.grid()[1], config.m, key=pilot_key)
 
 
 def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resume=False, chunk=None) -> Result:
