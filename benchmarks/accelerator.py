@@ -159,23 +159,29 @@ FUSED_VARIANTS = {"polynomial, fma": dict(sincos_impl="polynomial", ptx_fma=True
 """The fused window's variants timed by :func:`fused_variants`; the first is the default."""
 
 
+def fused_window_args() -> tuple[int, int, dict]:
+    """``(N, n_steps, keyword arguments of kuramoto_fused.window)`` of the benchmark's window."""
+    system = problem("kuramoto_fused", 1)[0]
+    return system.N, system.n_steps, dict(omega=tuple(float(o) for o in system.omega), dt=float(system.dt),
+                                          n_steps=system.n_steps)
+
+
 def fused_variants(B: int, repeats: int) -> dict:
     """The fused window alone (no learning step) at ``B`` members in each of
     :data:`FUSED_VARIANTS`: oscillator-network Euler steps/s, and each over the default."""
     from ensemble import kuramoto as ku
     from ensemble import kuramoto_fused as kf
 
-    system = problem("kuramoto_fused", 1)[0]
+    N, n_steps, kw = fused_window_args()
     Bp = kf.padded_members(B)
     rng = np.random.default_rng(0)
-    w = jnp.asarray(rng.uniform(0.5, 1.0, (ku.n_pairs(system.N), Bp)), jnp.float32)
-    ph = jnp.asarray(rng.uniform(-np.pi, np.pi, (system.N, Bp)), jnp.float32)
-    kw = dict(omega=tuple(float(o) for o in system.omega), dt=float(system.dt), n_steps=system.n_steps)
+    w = jnp.asarray(rng.uniform(0.5, 1.0, (ku.n_pairs(N), Bp)), jnp.float32)
+    ph = jnp.asarray(rng.uniform(-np.pi, np.pi, (N, Bp)), jnp.float32)
     out = {"members": Bp, "steps_per_s": {}}
     for label, variant in FUSED_VARIANTS.items():
         f = jax.jit(lambda w, ph, v=variant: kf.window_on_platform(w, ph, **v, **kw))
         jax.block_until_ready(f(w, ph))
-        out["steps_per_s"][label] = Bp * system.n_steps / bench.best_of(lambda: jax.block_until_ready(f(w, ph)), repeats)
+        out["steps_per_s"][label] = Bp * n_steps / bench.best_of(lambda: jax.block_until_ready(f(w, ph)), repeats)
     default = out["steps_per_s"][next(iter(FUSED_VARIANTS))]
     out["over_default"] = {k: v / default for k, v in out["steps_per_s"].items()}
     return out

@@ -264,10 +264,9 @@ def fused_variants(dump: str, on_gpu, members: int = 4096) -> dict:
     from ensemble import kuramoto as ku
     from ensemble import kuramoto_fused as kf
 
-    system = accelerator.problem("kuramoto_fused", 1)[0]
-    kw = dict(omega=tuple(float(o) for o in system.omega), dt=float(system.dt), n_steps=system.n_steps)
-    args = (jax.ShapeDtypeStruct((ku.n_pairs(system.N), members), jnp.float32, sharding=on_gpu),
-            jax.ShapeDtypeStruct((system.N, members), jnp.float32, sharding=on_gpu))
+    N, _, kw = accelerator.fused_window_args()
+    args = (jax.ShapeDtypeStruct((ku.n_pairs(N), members), jnp.float32, sharding=on_gpu),
+            jax.ShapeDtypeStruct((N, members), jnp.float32, sharding=on_gpu))
     out = {}
     for label, variant in accelerator.FUSED_VARIANTS.items():
         before = set(glob.glob(os.path.join(dump, "*.ptx")))

@@ -72,6 +72,12 @@ def replicate(params: Any, n_members: int) -> Any:
     return jax.tree_util.tree_map(lambda x: jnp.broadcast_to(jnp.asarray(x), (int(n_members),) + jnp.shape(x)), params)
 
 
+def _tile(params: Any, n: int) -> Any:
+    """Stacked ``params`` (``B`` members, ...) repeated ``n`` times along the member axis, copy
+    after copy: member ``i`` of copy ``c`` is member ``c * B + i``."""
+    return jax.tree_util.tree_map(lambda x: jnp.tile(jnp.asarray(x), (int(n),) + (1,) * (jnp.ndim(x) - 1)), params)
+
+
 class Grid:
     """A grid of hyperparameter values times ``members`` members per point (see :func:`grid`).
 

@@ -52,22 +52,24 @@ def noise_dE(system, params, S, m: int, *, key: jax.Array, members=None) -> np.n
 
 
 def critical_tau(system, params, S, m: int, *, key: jax.Array) -> float:
-    """``tau_c = m * sd(dE_m)`` over the members of ``params`` (see the module docstring)."""
-    dE = noise_dE(system, params, S, m, key=key)
-    if np.isfinite(dE).sum() < 2:
-        raise ValueError("the pilot run needs at least 2 members that do not diverge under the noise alone")
-    return float(m * np.nanstd(dE))
+    """``tau_c = m * sd(dE_m)`` over the members of ``params`` at the noise scale ``S`` (a
+    scalar; see the module docstring)."""
+    return float(critical_taus(system, params, [S], m, key=key)[0])
 
 
 def critical_taus(system, params, S_values, m: int, *, key: jax.Array) -> np.ndarray:
     """:func:`critical_tau` at each of ``S_values`` in one batched run (the ``B`` members tiled
     once per ``S``, each copy with its member's own id, so the numbers are those of one
     :func:`critical_tau` call per ``S``): ``(len(S_values),)``."""
+    from .helpers import _tile
+
     S_values = np.asarray(S_values, float).reshape(-1)
+    if S_values.size == 0:
+        raise ValueError("S_values must hold at least one value")
+    _checks.nonnegative("S_values", S_values)
     n, B = len(S_values), int(jax.tree_util.tree_leaves(params)[0].shape[0])
-    tiled = jax.tree_util.tree_map(lambda x: np.concatenate([np.asarray(x)] * n), params)
     S = np.repeat(S_values, B).astype(np.result_type(*jax.tree_util.tree_leaves(params)))
-    dE = noise_dE(system, tiled, S, m, key=key, members=np.tile(np.arange(B), n)).reshape(n, B)
+    dE = noise_dE(system, _tile(params, n), S, m, key=key, members=np.tile(np.arange(B), n)).reshape(n, B)
     if (np.isfinite(dE).sum(axis=1) < 2).any():
         raise ValueError("the pilot run needs at least 2 members that do not diverge under the noise alone")
     return m * np.nanstd(dE, axis=1)

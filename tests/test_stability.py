@@ -60,6 +60,10 @@ def test_critical_taus_is_critical_tau_at_each_S_in_one_run():
     assert batched[0] < batched[1] < batched[2]  # tau_c grows with S
     with pytest.raises(ValueError, match="at least 2 members"):
         stability.critical_taus(system, ensemble.replicate({"x": jnp.zeros(3)}, 1), S_values, 2, key=jax.random.key(4))
+    with pytest.raises(ValueError, match="^S_values must hold"):
+        stability.critical_taus(system, params, [], 2, key=jax.random.key(4))
+    with pytest.raises(ValueError, match="^S_values must be >= 0"):
+        stability.critical_taus(system, params, [0.01, float("nan")], 2, key=jax.random.key(4))
 
 
 def test_predict_and_pilot_errors():

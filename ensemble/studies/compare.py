@@ -41,6 +41,7 @@ from .. import feedforward as ff
 from .. import kuramoto as ku
 from .._checks import integer_at_least, positive
 from .._files import atomic_write
+from ..helpers import _tile
 from ._common import Result, _plain, finish_figure, quantile_bands
 
 TASKS = ("vowels", "vowels_digits", "kuramoto", "rosenbrock")
@@ -242,11 +243,6 @@ def sweeps(config: Config, task: Task) -> dict[str, list[dict]]:
     if task.loss is not None:
         out["backprop"] = [dict(lr=task.lr * f) for f in config.backprop_factors]
     return {m: out[m] for m in config.methods if m in out}
-
-
-def _tile(params, n: int):
-    """``params`` (runs, ...) repeated ``n`` times along the run axis (point-major)."""
-    return jax.tree_util.tree_map(lambda x: jnp.tile(x, (n,) + (1,) * (x.ndim - 1)), params)
 
 
 def _strategy(name: str, task: Task, n_dims: int, config: Config, point: dict | None = None):
