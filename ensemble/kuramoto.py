@@ -64,7 +64,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _checks
+from . import _checks, _trig
 from . import layout as _layout
 from ._ordered import matvec, mean_last
 from .learning import LearningMap
@@ -255,22 +255,6 @@ def mean_abs_weight(w) -> jax.Array:
 # ------------------------------------------------------------- integration
 
 
-def _two_pi_parts(dtype) -> tuple:
-    """``2 pi`` as three numbers of ``dtype`` whose sum is ``2 pi`` to float64 precision, the
-    first two with few enough significant bits (8 for float32, 26 for float64) that ``k`` times
-    them is exact for ``|k| < 2^16`` (float32) or ``2^27`` (float64)."""
-    bits = 8 if np.dtype(dtype).itemsize <= 4 else 26
-
-    def head(x):  # x rounded to `bits` significant bits
-        e = int(np.floor(np.log2(abs(x)))) - bits + 1
-        return float(np.ldexp(np.round(np.ldexp(x, -e)), e))
-
-    c1 = head(2 * np.pi)
-    c2 = head(2 * np.pi - c1)
-    c3 = (2 * np.pi - c1 - c2) + 2.4492935982947064e-16  # + (2 pi - float64(2 pi))
-    return tuple(np.asarray(c, dtype) for c in (c1, c2, c3))
-
-
 def wrap_phases(phases) -> jax.Array:
     """Phases shifted by whole turns into ``[-pi, pi]`` (either end where a phase is an odd
     multiple of ``pi``), in their own dtype: ``phi - 2 pi k`` with ``k = round(phi / 2 pi)``,
@@ -280,7 +264,7 @@ def wrap_phases(phases) -> jax.Array:
     ``(-pi, pi)`` are returned unchanged."""
     phases = jnp.asarray(phases)
     dtype = phases.dtype
-    c1, c2, c3 = _two_pi_parts(dtype)
+    c1, c2, c3 = _trig.two_pi_parts(dtype)
     k = jnp.round(phases * np.asarray(1 / (2 * np.pi), dtype))
     return ((phases - k * c1) - k * c2) - k * c3
 
@@ -295,7 +279,10 @@ def _integrate(W, omega, phases, dt, n_steps: int, keep_r: bool):
     The oscillator axis comes first: ``phases (N, ...)``, ``W (N, N, ...)``, ``omega (N, ...)``
     (broadcast); trailing axes, if any, are members (the member-minor layout of
     :meth:`Oscillators.measure_ensemble`). The carry holds ``sin`` and ``cos`` of the
-    current phases, which serve both the order parameter and the coupling of the next step.
+    current phases, which serve both the order parameter and the coupling of the next step; in
+    float32 both come from one shared range reduction (:func:`ensemble._trig.sincos`, within
+    1e-7 of the exact values; a Kuramoto iteration 1.6-2.5x faster on a 2-core CPU than with
+    ``jnp.sin``/``jnp.cos``).
 
     ``r`` after step ``k`` is computed at the top of step ``k + 1`` (and after the last step),
     from the carried ``sin``/``cos``: computed in the same step as the phase update, XLA fused
@@ -313,9 +300,9 @@ def _integrate(W, omega, phases, dt, n_steps: int, keep_r: bool):
         rsum = jnp.where(k > 0, rsum + r, rsum)
         coupling = c * matvec(W, s) - s * matvec(W, c)
         phi = phi + dt * (omega + coupling * inv_n)
-        return (phi, jnp.sin(phi), jnp.cos(phi), rsum), (r if keep_r else None)
+        return (phi, *_trig.sin_cos(phi), rsum), (r if keep_r else None)
 
-    init = (phases, jnp.sin(phases), jnp.cos(phases), jnp.zeros(phases.shape[1:], dtype))
+    init = (phases, *_trig.sin_cos(phases), jnp.zeros(phases.shape[1:], dtype))
     (phi, s, c, rsum), r = jax.lax.scan(body, init, jnp.arange(int(n_steps)))
     r_last = _order(c, s)
     rsum = rsum + r_last

@@ -14,11 +14,12 @@ vectorized window stays the default there.
 
 The arithmetic is the vectorized window's, operation for operation: the same Euler update
 ``phi + dt (omega + (c_i (W s)_i - s_i (W c)_i) / N)``, the sums over ``j`` and over the
-oscillators of ``r`` in index order, ``r`` of the carried ``sin``/``cos``. Only the diagonal
-terms ``0 * s_i`` of ``W s`` are left out (they add an exact zero). Two things differ: ``sin``
-and ``cos`` are by default the kernel's own (:func:`sincos`, within 1e-7 of the exact values,
-like XLA's), and on an NVIDIA GPU every multiply-add is one FMA (``ptx_fma``), where XLA
-contracts as it chooses. So the two paths agree to float32 rounding
+oscillators of ``r`` in index order, ``r`` of the carried ``sin``/``cos``, and in float32 the
+same ``sin`` and ``cos`` (:func:`ensemble._trig.sincos`, within 1e-7 of the exact values). Only
+the diagonal terms ``0 * s_i`` of ``W s`` are left out (they add an exact zero). What differs:
+on an NVIDIA GPU every multiply-add is one FMA (``ptx_fma``), where XLA contracts as it chooses,
+and XLA fuses and orders the vectorized window's operations its own way. So the two paths agree
+to float32 rounding
 (``tests/test_kuramoto_fused.py``: within 1e-5 over a window and over a few learning
 iterations), and are not promised to be bitwise equal.
 """
@@ -30,7 +31,8 @@ import warnings
 
 import jax
 import jax.numpy as jnp
-import numpy as np
+
+from . import _trig
 
 BLOCK = 128
 """Members per kernel instance (program): a power of two, one GPU thread per member with the
@@ -46,11 +48,6 @@ arguments of 1e5 and more). For sm_90a, with ``ptx_fma``, the polynomial makes t
 instructions and 128 registers per thread, against 991 and 197 with libdevice (and 1,170 with
 neither; ``benchmarks/gpu_aot.py``: machine code read, not measured on a device)."""
 
-# Cephes sinf / cosf on [-pi/4, pi/4]
-_SIN = (-1.6666654611e-1, 8.3321608736e-3, -1.9515295891e-4)
-_COS = (4.166664568298827e-2, -1.388731625493765e-3, 2.443315711809948e-5)
-
-
 def _mul_add(a, b, c, ptx: bool = False):
     """``a * b + c``; with ``ptx`` one rounding (PTX ``fma.rn.f32``, inline in a Triton kernel for
     an NVIDIA GPU: Triton does not contract multiply-adds itself), else two."""
@@ -64,30 +61,13 @@ def _mul_add(a, b, c, ptx: bool = False):
 
 
 def sincos(x, ptx_fma: bool = False):
-    """``(sin x, cos x)`` of float32 ``x``: Cody-Waite reduction by ``pi/2`` in three exact parts,
-    then Cephes' ``sinf``/``cosf`` polynomials on ``[-pi/4, pi/4]`` (their multiply-adds as PTX
-    FMAs with ``ptx_fma``, inside a Triton kernel only). Within 1e-7 of the exact values for
-    ``|x| < 1e5`` (``tests/test_kuramoto_fused.py``); beyond, the reduction loses
-    accuracy, where float32 phases no longer resolve an Euler step anyway. The window's phases
-    start wrapped to ``[-pi, pi]`` and move by at most ``T`` times their largest rate."""
-    from .kuramoto import _two_pi_parts
-
-    dtype = x.dtype
-    c = lambda v: jnp.asarray(v, dtype)  # noqa: E731
-    p1, p2, p3 = (part / 4 for part in _two_pi_parts(dtype))  # pi/2 in three exact parts
-    fma = functools.partial(_mul_add, ptx=ptx_fma)
-    k = jnp.floor(x * c(2 / np.pi) + c(0.5))  # the nearest quadrant (Triton lowers no round)
-    r = fma(-k, p3, fma(-k, p2, fma(-k, p1, x)))
-    z = r * r
-    s = fma(r * z, fma(z, fma(z, c(_SIN[2]), c(_SIN[1])), c(_SIN[0])), r)
-    co = fma(z * z, fma(z, fma(z, c(_COS[2]), c(_COS[1])), c(_COS[0])), fma(c(-0.5), z, c(1.0)))
-    q = k.astype(jnp.int32)
-    swap = (q & 1) == 1
-    sin_x = jnp.where(swap, co, s)
-    cos_x = jnp.where(swap, s, co)
-    sin_x = jnp.where((q & 2) == 2, -sin_x, sin_x)
-    cos_x = jnp.where(((q + 1) & 2) == 2, -cos_x, cos_x)
-    return sin_x, cos_x
+    """``(sin x, cos x)`` of float32 ``x`` (:func:`ensemble._trig.sincos`: Cody-Waite reduction
+    by ``pi/2`` in three exact parts, then Cephes' ``sinf``/``cosf`` polynomials on
+    ``[-pi/4, pi/4]``; the vectorized window uses the same), their multiply-adds as PTX FMAs with
+    ``ptx_fma`` (inside a Triton kernel only). Within 1e-7 of the exact values for ``|x| < 1e5``
+    (``tests/test_kuramoto_fused.py``); the window's phases start wrapped to ``[-pi, pi]`` and
+    move by at most ``T`` times their largest rate."""
+    return _trig.sincos(x, functools.partial(_mul_add, ptx=ptx_fma))
 
 
 def _pow2(n: int) -> int:

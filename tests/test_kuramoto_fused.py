@@ -51,6 +51,23 @@ def test_sincos_is_within_1e_7_of_the_exact_values(rng):
     assert np.abs(np.asarray(c, np.float64) - np.cos(x64)).max() <= 1e-7
 
 
+def test_windows_take_the_polynomial_in_float32_and_xla_sin_cos_otherwise(rng):
+    """Both windows' ``sin``/``cos`` (``_trig.sin_cos``): the fused kernel's polynomial for
+    float32 (the same bits as ``kf.sincos`` outside a kernel), ``jnp.sin``/``jnp.cos`` for float64
+    (what the float64 numpy references are compared with)."""
+    from ensemble import _trig
+
+    x = rng.uniform(-4, 4, 1000)
+    s32, c32 = jax.jit(_trig.sin_cos)(jnp.asarray(x, jnp.float32))
+    ks, kc = jax.jit(kf.sincos)(jnp.asarray(x, jnp.float32))
+    np.testing.assert_array_equal(np.asarray(s32), np.asarray(ks))
+    np.testing.assert_array_equal(np.asarray(c32), np.asarray(kc))
+    s64, c64 = jax.jit(_trig.sin_cos)(jnp.asarray(x, jnp.float64))  # x64 is on in the tests
+    assert s64.dtype == jnp.float64
+    np.testing.assert_allclose(np.asarray(s64), np.sin(x), rtol=0, atol=1e-15)
+    np.testing.assert_allclose(np.asarray(c64), np.cos(x), rtol=0, atol=1e-15)
+
+
 def test_fused_window_matches_vectorized_window_in_float32(rng, assert_same_angles):
     """130 members (two blocks of 128, padded), N = 10, a 50-step window: within 1e-5."""
     N, B = 10, 130
