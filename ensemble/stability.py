@@ -68,7 +68,7 @@ def critical_taus(system, params, S_values, m: int, *, key: jax.Array) -> np.nda
         raise ValueError("S_values must hold at least one value")
     _checks.nonnegative("S_values", S_values)
     n, B = len(S_values), int(jax.tree_util.tree_leaves(params)[0].shape[0])
-    S = np.repeat(S_values, B).astype(np.result_type(*jax.tree_util.tree_leaves(params)))
+    S = np.repeat(S_values, B).astype(np.result_type(*(leaf.dtype for leaf in jax.tree_util.tree_leaves(params))))
     dE = noise_dE(system, _tile(params, n), S, m, key=key, members=np.tile(np.arange(B), n)).reshape(n, B)
     if (np.isfinite(dE).sum(axis=1) < 2).any():
         raise ValueError("the pilot run needs at least 2 members that do not diverge under the noise alone")
