@@ -5,7 +5,8 @@ also serves huge arguments. A window needs both of the same phases at every Eule
 phases are wrapped to ``[-pi, pi]`` between windows (:func:`ensemble.kuramoto.wrap_phases`), so
 one reduction by ``pi/2`` shared by both and two short polynomials suffice: within 1e-7 of the
 exact values for ``|x| < 1e5`` (``tests/test_kuramoto_fused.py``; XLA's are within 3.3e-8), and
-a Kuramoto iteration 1.6-2.5x faster on a 2-core CPU (``benchmarks/README.md``). Both windows use it: the vectorized one
+a Kuramoto iteration 1.6-2.5x faster on a 2-core CPU, where XLA's are scalar library calls
+(``benchmarks/README.md``). Both windows use it: the vectorized one
 (:func:`ensemble.kuramoto._integrate`) and the fused kernel (:mod:`ensemble.kuramoto_fused`).
 """
 
