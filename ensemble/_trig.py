@@ -64,9 +64,10 @@ def sincos(x, mul_add=_mul_add):
     return sin_x, cos_x
 
 
-def sin_cos(x):
-    """``(sin x, cos x)``: :func:`sincos` for float32, ``jnp.sin``/``jnp.cos`` for any other dtype
-    (float64 keeps XLA's, which the float64 reference tests compare against)."""
+def sin_cos(x, mul_add=_mul_add):
+    """``(sin x, cos x)``: :func:`sincos` (with ``mul_add``) for float32, ``jnp.sin``/``jnp.cos``
+    for any other dtype (float64 keeps XLA's, which the float64 reference tests compare against).
+    The one dtype rule of both Kuramoto windows."""
     if x.dtype == jnp.float32:
-        return sincos(x)
+        return sincos(x, mul_add)
     return jnp.sin(x), jnp.cos(x)

@@ -141,10 +141,11 @@ def window(w_pairs: jax.Array, phases: jax.Array, *, omega: tuple, dt: float, n_
             return acc
 
         def sin_cos(phi):
-            if sincos_impl == "polynomial" and dtype == jnp.float32:
-                pairs = [sincos(p, use_ptx_fma) for p in phi]
-                return tuple(a for a, _ in pairs), tuple(b for _, b in pairs)
-            return tuple(jnp.sin(p) for p in phi), tuple(jnp.cos(p) for p in phi)
+            if sincos_impl == "polynomial":  # float32: the polynomial, as the vectorized window's
+                pairs = [_trig.sin_cos(p, fma) for p in phi]
+            else:
+                pairs = [(jnp.sin(p), jnp.cos(p)) for p in phi]
+            return tuple(a for a, _ in pairs), tuple(b for _, b in pairs)
 
         def body(step, carry):
             phi, s, c, rsum = carry
