@@ -112,8 +112,25 @@ def _read(file: str) -> tuple[dict, dict]:
     return header, stored
 
 
-def load(path: str, template: Any, meta: dict) -> tuple[Any, dict, np.ndarray]:
+def _differences(want: Any, got: Any, prefix: str = "") -> list[str]:
+    """Dotted paths where two JSON values differ (into nested dicts; a list or value as a whole)."""
+    if isinstance(want, dict) and isinstance(got, dict):
+        out = []
+        for k in sorted(set(want) | set(got), key=str):
+            if want.get(k) != got.get(k):
+                out += _differences(want.get(k), got.get(k), f"{prefix}{k}.") if k in want and k in got else [f"{prefix}{k}"]
+        return out
+    return [prefix.rstrip(".")] if want != got else []
+
+
+def load(path: str, template: Any, meta: dict, names: dict | None = None) -> tuple[Any, dict, np.ndarray]:
     """Read a checkpoint written by :func:`save` for the run described by ``meta``.
+
+    Args:
+        path: the file prefix given to :func:`save`.
+        template: a state of the same run (its structure, shapes and dtypes are checked).
+        meta: the settings of this run; they must equal the stored ones.
+        names: optional words for the top-level keys of ``meta``, used in the refusal.
 
     Returns:
         ``(state, traces, iterations)`` with ``state`` shaped like ``template``.
@@ -124,7 +141,7 @@ def load(path: str, template: Any, meta: dict) -> tuple[Any, dict, np.ndarray]:
     Raises:
         DamagedCheckpoint: neither file reads back whole (the message names them).
         ValueError: the file is from another config, package version or format,
-            or its arrays do not match the template.
+            or its arrays do not match the template; the message names what differs.
     """
     try:
         header, stored = _read(path + ".npz")
@@ -143,10 +160,11 @@ def load(path: str, template: Any, meta: dict) -> tuple[Any, dict, np.ndarray]:
         )
     want = json.loads(json.dumps(meta, sort_keys=True))
     if header["meta"] != want:
-        diff = sorted(k for k in set(want) | set(header["meta"]) if want.get(k) != header["meta"].get(k))
+        words = names or {}
+        diff = [words.get(d, d) for d in _differences(want, header["meta"])]
         raise ValueError(
-            f"checkpoint {path}.npz belongs to a different run (settings differ in {', '.join(diff)}): "
-            "delete it, or resume with the settings it was written with"
+            f"checkpoint {path}.npz belongs to a different run (what differs: {'; '.join(diff)}): delete it, "
+            "or resume with what it was written with"
         )
     t_leaves, treedef = jax.tree_util.tree_flatten(template)
     if header["n_leaves"] != len(t_leaves):

@@ -279,13 +279,38 @@ def _cached(key: tuple, build: Callable[[], Callable]) -> Callable:
     return fn
 
 
-def _chunk_for(system, lmap: LearningMap, record_every: int, block: int | None, n_devices: int) -> Callable:
+def _identities(system, lmap: LearningMap | None = None) -> tuple:
+    """``(system, lmap)`` :class:`~ensemble._describe.Identity` pair (``lmap`` None: only the system's)."""
+    return (_describe.identify(system, "system"), None if lmap is None else _describe.identify(lmap, "lmap"))
+
+
+def _reuse_key(key: tuple, identities) -> tuple | None:
+    """``key`` when every identity could be read by content; else None (compile again, and warn)."""
+    problems = [p for i in identities if i is not None for p in i.problems]
+    if not problems:
+        return key
+    import warnings
+
+    warnings.warn(
+        f"{problems[0]}{f' (and {len(problems) - 1} more)' if len(problems) > 1 else ''}. What the computation reads "
+        f"cannot be fingerprinted, so evolve compiles it again on every call and resumes no checkpoint for it; "
+        f"give that object (or the system) an attribute {_describe.HOOK} = '<a name for this version>' to declare "
+        "its identity",
+        RuntimeWarning, stacklevel=4,
+    )
+    return None
+
+
+def _chunk_for(system, lmap: LearningMap, record_every: int, block: int | None, n_devices: int, identities=None) -> Callable:
     """:func:`_make_chunk`, reused across calls: a second ``evolve`` with an equal system and map
-    (same type, attributes, code; see :mod:`ensemble._describe`) and the same layout does not
-    compile again."""
-    key = ("chunk", _describe.digest(system), _describe.digest(lmap), int(record_every), block, int(n_devices),
-           _layout.current())  # the layout also shapes code inside the system (the Kuramoto window)
-    return _cached(key, lambda: _make_chunk(system, lmap, record_every, block, n_devices))
+    (same type, attributes, code and the globals it reads, see :mod:`ensemble._describe`) and the
+    same layout does not compile again. A system or map that cannot be fingerprinted is compiled
+    anew on each call."""
+    ids = _identities(system, lmap) if identities is None else identities
+    key = _reuse_key(("chunk", ids[0].digest, ids[1].digest, int(record_every), block, int(n_devices),
+                      _layout.current()), ids)  # the layout also shapes code inside the system (the Kuramoto window)
+    build = lambda: _make_chunk(system, lmap, record_every, block, n_devices)  # noqa: E731
+    return build() if key is None else _cached(key, build)
 
 
 def _iteration_keys(mkeys: jax.Array, n) -> jax.Array:
@@ -613,7 +638,8 @@ def evolve(
         raise ValueError(f"chunk ({chunk}) must be a multiple of record_every ({record_every})")
     state, hyper = _shard((state, hyper), B, devices)
     n_dev = n_devices_for(B, devices)
-    run_chunk = _chunk_for(system, lmap, record_every, _block_size(B, n_dev), n_dev)
+    identities = _identities(system, lmap)
+    run_chunk = _chunk_for(system, lmap, record_every, _block_size(B, n_dev), n_dev, identities)
 
     start = int(state.n)
     traces: dict[str, list] = {}
@@ -621,16 +647,16 @@ def evolve(
     if checkpoint is not None:
         from . import checkpoint as ckpt
 
-        fingerprint = {
-            "meta": meta or {},
-            "map": [lmap.name, lmap.max_delay],
-            "members": B,
-            "start": start,
-            "record_every": record_every,
-            "inputs_sha256": _fingerprint(state, hyper, system),
-        }  # not n_iterations: a finished run resumes to a larger n_iterations, equal to one longer run
+        fingerprint = _fingerprint(state, hyper, identities, meta, record_every)
         if resume and ckpt.exists(checkpoint):
-            loaded_state, loaded, _ = ckpt.load(checkpoint, state, fingerprint)
+            problems = [p for i in identities for p in i.problems]
+            if problems:
+                raise ValueError(
+                    f"cannot resume {checkpoint}.npz: {problems[0]}, so the checkpoint cannot be matched to this run. "
+                    f"Declare that object's identity with an attribute {_describe.HOOK} (your promise that it is "
+                    "unchanged), or run without resume"
+                )
+            loaded_state, loaded, _ = ckpt.load(checkpoint, state, fingerprint, FINGERPRINT)
             if int(loaded_state.n) - start > n_iterations:
                 raise ValueError(
                     f"checkpoint {checkpoint}.npz holds {int(loaded_state.n) - start} iterations, more than the "
@@ -713,7 +739,9 @@ def _final_for(system) -> Callable:
 
         return jax.jit(final)
 
-    return _cached(("final", _describe.digest(system), _layout.current()), build)
+    ids = _identities(system)
+    key = _reuse_key(("final", ids[0].digest, _layout.current()), ids)
+    return build() if key is None else _cached(key, build)
 
 
 MEMORY_FRACTION = 0.5
@@ -814,22 +842,51 @@ def _run_groups(system, lmap, params, hyper, batch, B, *, key, ids, state, n_ite
     return runs
 
 
-def _fingerprint(state: EnsembleState, hyper: Any, system: Any) -> str:
-    """sha256 of everything a run starts from: initial state (keys included), hyperparameters, and
-    the system: every attribute of any kind of object (NamedTuple, dataclass, plain class), arrays
-    by content, and a user system's code (:func:`ensemble._describe.digest`)."""
+FINGERPRINT = {
+    "system": "the system (its attributes, code, or the globals its code reads)",
+    "lmap": "the learning map",
+    "hyper": "the hyperparameters",
+    "member_keys": "the key or the member ids",
+    "params": "the initial parameters",
+    "initial_state": "the initial state (delay buffers, system state, divergence flags)",
+    "members": "the number of members",
+    "start": "the iteration the run starts from",
+    "record_every": "record_every",
+    "meta": "meta",
+}
+"""What a checkpoint's fingerprint holds, each part named in a refusal to resume."""
+
+
+def _sha256(tree: PyTree) -> str:
     import hashlib
 
     h = hashlib.sha256()
-    h.update(_describe.digest(system).encode())
-    leaves = jax.tree_util.tree_leaves((state, hyper))
-    for leaf in leaves:
+    for leaf in jax.tree_util.tree_leaves(tree):
         if hasattr(leaf, "dtype") and jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
             leaf = jax.random.key_data(leaf)
         arr = np.asarray(leaf)
         h.update(f"{arr.dtype}{arr.shape}".encode())
         h.update(np.ascontiguousarray(arr).tobytes())
     return h.hexdigest()
+
+
+def _fingerprint(state: EnsembleState, hyper: Any, identities: tuple, meta: dict | None, record_every: int) -> dict:
+    """Everything a run starts from, part by part (:data:`FINGERPRINT`): sha256 of the initial
+    state (keys included) and hyperparameters, and the identities of the system and the map
+    (:func:`ensemble._describe.identify`: attributes, arrays by content, code and the globals it
+    reads). Not ``n_iterations``: a finished run resumes to a larger one, equal to one longer run."""
+    return {
+        "meta": meta or {},
+        "members": int(state.diverged.shape[0]),
+        "start": int(state.n),
+        "record_every": int(record_every),
+        "system": identities[0].digest,
+        "lmap": identities[1].digest,
+        "hyper": _sha256(hyper),
+        "member_keys": _sha256(state.member_keys),
+        "params": _sha256(state.params),
+        "initial_state": _sha256((state.learning, state.system, state.diverged, state.diverged_at, state.best)),
+    }
 
 
 def n_devices_for(n_members: int, devices: int | None = None) -> int:

@@ -1,0 +1,185 @@
+"""Everything a system's computation reads is part of its identity: a compiled chunk is reused,
+and a checkpoint resumed, only for the same code, attributes and globals (arrays by content)."""
+
+import os
+import subprocess
+import sys
+import textwrap
+import types
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import ensemble
+from ensemble import _describe, driver, learning
+
+HYPER = learning.DiscreteHyper(30.0, 0.0, 1)
+
+
+def notebook(source: str) -> dict:
+    """Run ``source`` as a notebook cell would (module ``__main__``, its own globals)."""
+    ns = {"__name__": "__main__", "jnp": jnp, "np": np, "ensemble": ensemble}
+    exec(textwrap.dedent(source), ns)
+    return ns
+
+
+def E0(system, n_members=2) -> float:
+    run = ensemble.evolve(system, learning.discrete(1), {"x": jnp.zeros((n_members, 3))}, HYPER, key=jax.random.key(0),
+                          n_iterations=2, n_members=n_members)
+    return float(run.traces["E"][0, 0])
+
+
+@pytest.mark.parametrize("change", [
+    "T = 5 * jnp.ones(3)",                       # a rebound jax array
+    "T = 5 * np.ones(3)",                        # a rebound numpy array
+    "D['T'] = 5.0",                              # a global dict changed in place
+    "A[:] = 5.0",                                # a numpy array changed in place
+    "F = 5.0",                                   # a global float
+    "F = 5.0\ndef loss(p):\n    return jnp.sum((p['x'] - target()) ** 2)",  # the def cell run again
+])
+def test_a_changed_global_is_not_served_a_stale_program(change):
+    ns = notebook("""
+        T = jnp.ones(3)
+        D = {"T": 1.0}
+        A = np.ones(3)
+        F = 1.0
+        KIND = "T"
+        def target():                 # read through a helper: followed into the functions it calls
+            return {"T": T, "D": D["T"], "A": A, "F": F}[KIND]
+        def loss(p):
+            return jnp.sum((p["x"] - target()) ** 2)
+    """)
+    ns["KIND"] = change[0] if change[0] in "TDAF" else "T"
+    assert E0(ensemble.from_loss(ns["loss"])) == 3.0
+    exec(change, ns)
+    assert E0(ensemble.from_loss(ns["loss"])) == 75.0
+    exec(change, ns)  # the same values again: the same program is reused
+    assert E0(ensemble.from_loss(ns["loss"])) == 75.0
+
+
+def test_user_module_attributes_and_class_attributes_are_read():
+    cfg = types.ModuleType("user_cfg_for_test")
+    cfg.T = 1.0
+    sys.modules[cfg.__name__] = cfg
+    try:
+        ns = notebook("def loss(p):\n    return jnp.sum((p['x'] - cfg.T) ** 2)")
+        ns["cfg"] = cfg
+        assert E0(ensemble.from_loss(ns["loss"])) == 3.0
+        cfg.T = 5.0
+        assert E0(ensemble.from_loss(ns["loss"])) == 75.0
+    finally:
+        del sys.modules[cfg.__name__]
+
+    class Pull:
+        target = 1.0
+
+        def init_state(self, params, key):
+            return ()
+
+        def measure(self, params, state, key):
+            return {"E": jnp.sum((params["x"] - self.target) ** 2)}, state
+
+    assert E0(Pull()) == 3.0
+    Pull.target = 5.0
+    assert E0(Pull()) == 75.0
+
+
+def test_same_content_reuses_the_compiled_chunk():
+    ns = notebook("T = jnp.ones(3)\ndef loss(p):\n    return jnp.sum((p['x'] - T) ** 2)")
+    system = ensemble.from_loss(ns["loss"])
+    before = _describe.digest(system)
+    ns["T"] = jnp.ones(3)  # a new array, equal content
+    assert _describe.digest(system) == before
+    get = lambda: driver._chunk_for(ensemble.from_loss(ns["loss"]), learning.discrete(1), 1, None, 1)  # noqa: E731
+    assert get() is get()
+
+
+def test_what_cannot_be_fingerprinted_is_compiled_again_and_not_resumed(tmp_path):
+    ns = notebook("""
+        import threading
+        LOCK = threading.Lock()      # no attributes, no repr but its address
+        T = 1.0
+        def loss(p):
+            with LOCK:
+                pass
+            return jnp.sum((p["x"] - T) ** 2)
+    """)
+    system = ensemble.from_loss(ns["loss"])
+    problems = _describe.identify(system, "system").problems
+    assert problems and "global 'LOCK'" in problems[0] and "_thread.lock" in problems[0]
+    with pytest.warns(RuntimeWarning, match="global 'LOCK'.*cannot be fingerprinted, so evolve compiles it again"):
+        assert E0(system) == 3.0
+    ns["T"] = 5.0  # a stale program would still give 3
+    with pytest.warns(RuntimeWarning, match="compiles it again"):
+        assert E0(system) == 75.0
+    common = dict(key=jax.random.key(0), n_iterations=4, n_members=2, checkpoint=str(tmp_path / "ck"))
+    params = {"x": jnp.zeros((2, 3))}
+    with pytest.warns(RuntimeWarning):
+        ensemble.evolve(system, learning.discrete(1), params, HYPER, **common)
+    with pytest.warns(RuntimeWarning), pytest.raises(ValueError, match=r"cannot resume .*global 'LOCK'.*__ensemble_fingerprint__"):
+        ensemble.evolve(system, learning.discrete(1), params, HYPER, resume=True, **common)
+
+    class Declared:  # the user's promise: this is version 1 of the system
+        __ensemble_fingerprint__ = "pull-to-T, version 1"
+
+        def init_state(self, params, key):
+            return ()
+
+        def measure(self, params, state, key):
+            return system.measure(params, state, key)
+
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ensemble.evolve(Declared(), learning.discrete(1), params, HYPER, **{**common, "checkpoint": str(tmp_path / "d")})
+        ensemble.evolve(Declared(), learning.discrete(1), params, HYPER, resume=True,
+                        **{**common, "checkpoint": str(tmp_path / "d"), "n_iterations": 6})
+
+
+CHILD = """
+import sys, jax, jax.numpy as jnp, numpy as np, ensemble
+from ensemble import learning
+T = float(sys.argv[2]) * np.ones(3)           # the data set, a global of the script
+def loss(p):
+    return jnp.sum((p["x"] - T) ** 2)
+run = ensemble.evolve(ensemble.from_loss(loss), learning.discrete(1), {"x": jnp.zeros((2, 3))},
+                      learning.DiscreteHyper(30.0, 0.01, 1), key=jax.random.key(0), n_iterations=int(sys.argv[3]),
+                      n_members=2, chunk=10, checkpoint=sys.argv[1], resume=True)
+np.save(sys.argv[1] + ".E.npy", run.traces["E"])
+"""
+
+
+def test_resume_in_a_new_process_with_a_changed_global_is_refused(tmp_path):
+    """A checkpoint written with the data at 1 is refused when resumed with the data at 5, and
+    resumes (bitwise as one uninterrupted run) when the data are the same."""
+    env = {**os.environ, "XLA_FLAGS": ""}
+
+    def child(path, value, n):
+        return subprocess.run([sys.executable, "-c", CHILD, str(tmp_path / path), str(value), str(n)],
+                              env=env, capture_output=True, text=True, timeout=300)
+
+    assert child("ck", 1, 20).returncode == 0
+    changed = child("ck", 5, 40)
+    assert changed.returncode != 0
+    assert "belongs to a different run (what differs: the system (its attributes, code, or the globals its code reads))" \
+        in changed.stderr
+    assert child("ck", 1, 40).returncode == 0
+    assert child("whole", 1, 40).returncode == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "ck.E.npy"), np.load(tmp_path / "whole.E.npy"))
+
+
+def test_the_library_systems_and_maps_are_fingerprinted_whole():
+    from ensemble import feedforward as ff, kuramoto as ku, patterns
+
+    X, Y = patterns.vowels()
+    objects = [ff.Task(X, Y), ku.Oscillators(jnp.asarray(ku.default_omega()), 0.05, 20.0),
+               ku.ContinuousOscillators(jnp.asarray(ku.default_omega()), 0.05, 20.0), learning.discrete(5),
+               learning.biparametric(2), ku.weight_control(learning.discrete(1)), ku.continuous_weight_control(3),
+               learning.masked(learning.discrete(1), {"x": False})]
+    for obj in objects:
+        assert _describe.identify(obj).problems == (), obj
+    assert _describe.digest(learning.discrete(5)) == _describe.digest(learning.discrete(5))
+    assert _describe.digest(learning.discrete(5)) != _describe.digest(learning.discrete(4))
