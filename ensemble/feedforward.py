@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import optax
 
 from . import _checks
-from ._ordered import mean_last, rows_dot
+from .ordered import mean_last, rows_dot
 
 Params = dict[str, jax.Array]
 
@@ -141,6 +141,12 @@ class Task(NamedTuple):
             Ek = _damaged_from(params, H, pre, Y)
             out["R"] = mean_last((Ek < self.eps).astype(E.dtype))
         return out, state
+
+    def measure_ensemble(self, params: Params, state, keys: jax.Array):
+        """All members at once: ``vmap(measure)``. Every sum of :meth:`measure` runs in a fixed
+        order (:mod:`ensemble.ordered`), so a member's numbers do not depend on the ensemble
+        size without the driver's member blocks."""
+        return jax.vmap(self.measure)(params, state, keys)
 
 
 def correct(params: Params, X: jax.Array, Y: jax.Array) -> jax.Array:

@@ -8,7 +8,7 @@ integrated by Euler steps of ``dt``. The coupling uses the exact identity
 ``sum_j w_ij sin(phi_j - phi_i) = cos(phi_i) (W sin phi)_i - sin(phi_i) (W cos phi)_i``:
 one sine and one cosine per oscillator per step and two mat-vecs instead of
 ``N^2`` sines. Every sum over oscillators is a fixed-order chain of
-multiply-adds (:mod:`ensemble._ordered`), so a member's numbers are bitwise the
+multiply-adds (:mod:`ensemble.ordered`), so a member's numbers are bitwise the
 same alone or inside an ensemble of any size.
 
 Order parameter ``r(t) = |(1/N) sum_j exp(i phi_j)|``; ``R`` is the time mean
@@ -66,7 +66,7 @@ import numpy as np
 
 from . import _checks, _trig
 from . import layout as _layout
-from ._ordered import matvec, mean_last
+from .ordered import matvec, mean_last
 from .learning import LearningMap
 
 # ------------------------------------------------------------------ defaults
@@ -695,6 +695,11 @@ class ContinuousOscillators(NamedTuple):
         R = t / count
         signals = {"E": self.error_of(R), "R": R, "M": mean_abs_upper(w), "r": r}
         return signals, RunningState(wrap_phases(phi), buf, t, comp, k)
+
+    def measure_ensemble(self, params: Mapping[str, Any], state: RunningState, keys: jax.Array):
+        """All members at once: ``vmap(measure)``, whose sums run in a fixed order, so a member's
+        numbers do not depend on the ensemble size without the driver's member blocks."""
+        return jax.vmap(self.measure)(params, state, keys)
 
 
 def continuous_weight_control(max_delay: int, leaf: str = "w") -> LearningMap:

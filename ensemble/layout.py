@@ -37,18 +37,26 @@ class Layout:
         block_from: fewest members per device that are run in cache blocks.
         window_block: members per block of a Kuramoto window (a multiple of
             :data:`ensemble.kuramoto.LANES`); None: the whole (padded) ensemble in one window.
+        member_block: members per block of a system's ``measure`` and ``init_state`` (a system
+            without its own ``measure_ensemble``): every block is the same compiled code, so a
+            member's numbers do not depend on the ensemble size, member groups or devices, even
+            where ``measure`` reduces (``jnp.mean``, ``@``); see ``ensemble._member_blocks``.
+            None: ``vmap`` over all members at once, and no such guarantee for a system whose
+            ``measure`` reduces.
     """
 
     name: str
     block_members: int | None
     block_from: int | None
     window_block: int | None
+    member_block: int | None = None
 
 
-CPU = Layout("cpu", block_members=256, block_from=2048, window_block=256)
+CPU = Layout("cpu", block_members=256, block_from=2048, window_block=256, member_block=16)
 """Cache blocks of 256 members from 2,048 members per device (1.7x at 65,536 members on the
-2-core CPU) and Kuramoto windows in blocks of 256 (1.4-1.9x at 1,024), benchmarks/README.md."""
-ACCELERATOR = Layout("accelerator", block_members=None, block_from=None, window_block=None)
+2-core CPU), Kuramoto windows in blocks of 256 (1.4-1.9x at 1,024), benchmarks/README.md, and a
+system's ``measure`` in blocks of 16 members (one AVX-512 vector of float32)."""
+ACCELERATOR = Layout("accelerator", block_members=None, block_from=None, window_block=None, member_block=None)
 """One vectorized program over all members (GPU, TPU)."""
 
 _FORCED: list[Layout] = []

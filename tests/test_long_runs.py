@@ -1,5 +1,6 @@
 """Long runs: checkpoints, resume after a crash or SIGKILL, sharding, progress."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -286,7 +287,7 @@ def test_cache_blocks_are_bitwise_identical(monkeypatch):
     hyper = learning.DiscreteHyper(np.linspace(0.05, 0.5, 8), 0.3, 2)
     common = dict(key=jax.random.key(5), n_iterations=12, record_every=3, chunk=6, devices=1)
     ref = evolve(ff.Task(X, Y), learning.discrete(2), net_params(8), hyper, **common)
-    tiny = layout.Layout("cpu", block_members=2, block_from=4, window_block=64)
+    tiny = dataclasses.replace(layout.CPU, block_members=2, block_from=4, window_block=64)
     monkeypatch.setattr(layout, "_FORCED", [tiny])
     assert driver._block_size(8, 1) == 2 and driver._block_size(7, 1) == 1
     assert driver._block_size(8, 2) == 2 and driver._block_size(8, 4) is None and driver._block_size(6, 4) is None

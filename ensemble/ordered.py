@@ -1,11 +1,17 @@
 """Sums in a fixed order, so a member's numbers do not depend on the ensemble size.
 
-XLA's dot and reduce kernels choose tilings and vector widths from the whole
-batched shape, so the same member can round differently alone and inside an
-ensemble of 64. Writing the small contractions of one member as an explicit
-chain of elementwise multiply-adds fixes the order of every floating-point
-operation, which makes results bitwise independent of the ensemble size (and
-is as fast as the batched dots for these tiny matrices).
+XLA's dot and reduce kernels choose tilings and vector widths from the whole batched shape, so
+the same member can round differently alone and inside an ensemble of 64. Writing the small
+contractions of one member as an explicit chain of elementwise multiply-adds fixes the order of
+every floating-point operation, which makes results bitwise independent of the ensemble size
+(and is as fast as the batched dots for these tiny matrices).
+
+On a CPU the driver already runs a system's ``measure`` in fixed member blocks, which keeps a
+member's bits for any code; these sums are for a system that lays out its members itself
+(``measure_ensemble``) or runs on an accelerator, where the driver runs one program over all
+members. The library's networks and oscillators use them. Each works on any leading axes and
+sums the last (or the given) axis from index 0 upwards. Check a system with
+:func:`ensemble.check_member_invariance`.
 """
 
 from __future__ import annotations
