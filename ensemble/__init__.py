@@ -10,9 +10,11 @@ device per core (call it before any computation).
 
 __version__ = "0.2.0"
 
-from . import baselines, cpu, feedforward, kuramoto, layout, learning, patterns, stability  # noqa: E402
+from . import baselines, cpu, feedforward, kuramoto, layout, learning, ordered, patterns, stability  # noqa: E402
 from .driver import ChunkInfo, EnsembleState, Run, evolve, member_keys  # noqa: E402
 from .helpers import from_loss, grid, replicate  # noqa: E402
+from .invariance import InvarianceReport, check_member_invariance  # noqa: E402
 
 __all__ = ["__version__", "evolve", "EnsembleState", "Run", "ChunkInfo", "member_keys", "from_loss", "grid", "replicate",
-           "baselines", "cpu", "feedforward", "kuramoto", "layout", "learning", "patterns", "stability"]
+           "check_member_invariance", "InvarianceReport",
+           "baselines", "cpu", "feedforward", "kuramoto", "layout", "learning", "ordered", "patterns", "stability"]

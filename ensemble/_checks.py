@@ -75,6 +75,23 @@ def integer_at_least(name: str, x: Any, low: int, high: int | None = None) -> No
         raise ValueError(f"{name} must be an integer {rng}, got {_show(arr)}")
 
 
+def prng_key(name: str, key: Any) -> Any:
+    """One PRNG key: a typed key (``jax.random.key(seed)``), a raw ``uint32[2]`` key
+    (``jax.random.PRNGKey(seed)``), or an int seed (made into ``jax.random.key(seed)``)."""
+    if isinstance(key, (int, np.integer)) and not isinstance(key, (bool, np.bool_)):
+        return jax.random.key(int(key))
+    if hasattr(key, "dtype") and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        if key.shape == ():
+            return key
+        got = f"an array of {key.shape} keys"
+    elif hasattr(key, "dtype") and np.shape(key) == (2,) and np.dtype(key.dtype) == np.uint32:
+        return key
+    else:
+        got = f"{type(key).__name__} of shape {np.shape(key)}" if hasattr(key, "shape") else repr(key)
+    raise ValueError(f"{name} must be one PRNG key (jax.random.key(seed)) or an int seed, got {got}; each member's "
+                     f"key is made from it (member i draws from fold_in({name}, i))")
+
+
 def shape(name: str, x: Any, expected: tuple, what: str = "") -> None:
     """``x`` has exactly the shape ``expected`` (entries ``None`` match anything)."""
     got = tuple(np.shape(x))
@@ -84,7 +101,9 @@ def shape(name: str, x: Any, expected: tuple, what: str = "") -> None:
 
 
 def _show(arr: np.ndarray) -> str:
-    if arr.size == 1:
-        return repr(arr.reshape(-1)[0].item())
-    bad = arr.reshape(-1)
-    return f"an array with min {np.nanmin(bad)!r}, max {np.nanmax(bad)!r}" if np.any(np.isfinite(bad)) else "non-finite values"
+    flat = arr.reshape(-1)
+    if flat.size == 1 or (flat.size and np.all(flat == flat[0])):
+        return repr(flat[0].item())
+    if np.any(np.isfinite(flat)):
+        return f"an array with min {np.nanmin(flat).item()!r}, max {np.nanmax(flat).item()!r}"
+    return "non-finite values"

@@ -33,7 +33,7 @@ import jax
 import numpy as np
 
 from . import __version__
-from ._files import atomic_write
+from ._files import WriteError, atomic_write
 
 FORMAT = 1
 
@@ -75,7 +75,11 @@ def save(path: str, state: Any, traces: dict, iterations: np.ndarray, meta: dict
         iterations: ``(n_records,)`` iteration index of each record.
         meta: JSON-serialisable settings that identify the run.
     """
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise WriteError(exc.errno, exc.strerror or str(exc), path + ".npz") from exc
     leaves = jax.tree_util.tree_leaves(state)
     arrays = {}
     for i, leaf in enumerate(leaves):

@@ -34,6 +34,20 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _study_list(modules: dict, width: int = 100) -> str:
+    """One entry per study: its id, then the first paragraph of its docstring, wrapped and
+    indented to one column."""
+    import textwrap
+
+    pad = max(map(len, modules)) + 2
+    lines = []
+    for name, module in modules.items():
+        first = " ".join((module.__doc__ or "").strip().split("\n\n")[0].split())
+        lines.append(textwrap.fill(first, width, initial_indent=name.ljust(pad), subsequent_indent=" " * pad,
+                                   break_on_hyphens=False))
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     from . import cpu, studies
 
@@ -47,8 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "claims":
         return _claims(args)
     if args.command == "list":
-        for name, module in studies.STUDIES.items():
-            print(f"{name:6s} {(module.__doc__ or '').strip().splitlines()[0]}")
+        print(_study_list(studies.STUDIES))
         return 0
     from ._files import LockedError, WriteError
     from .driver import Interrupted

@@ -38,7 +38,7 @@ def use_cores(n: int | None = None) -> int:
 
     Returns the number of CPU devices requested, or 0 when nothing was changed: the
     count was already set (flag, environment, earlier call) or JAX's backends are
-    already running (then the call is a no-op rather than an error).
+    already running (then the call changes nothing and warns).
     """
     if n is None:
         env = os.environ.get("ENSEMBLE_CPU_DEVICES", "").strip()
@@ -58,5 +58,12 @@ def use_cores(n: int | None = None) -> int:
     try:
         jax.config.update("jax_num_cpu_devices", int(n))
     except RuntimeError:  # backends already initialized
+        import warnings
+
+        warnings.warn(
+            f"use_cores() came after JAX's first computation, so JAX keeps its {len(jax.devices('cpu'))} CPU device(s); "
+            "call it right after the imports (in a notebook: restart the kernel, then call it first)",
+            RuntimeWarning, stacklevel=2,
+        )
         return 0
     return int(n)

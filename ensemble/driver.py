@@ -41,6 +41,7 @@ import numpy as np
 from . import _checks, _describe
 from . import layout as _layout
 from ._files import deferred_sigint
+from ._member_blocks import in_member_blocks
 from .learning import LearningMap
 
 PyTree = Any
@@ -79,8 +80,10 @@ class Run(NamedTuple):
     Attributes:
         traces: dict of ``(n_records, B)`` numpy arrays, one per signal
             (NaN after a member diverged).
-        iterations: ``(n_records,)`` the iteration index of each record (the
-            signal measured at that iteration, before its update).
+        iterations: ``(n_records,)`` the iteration index of each record: iteration 0 (a run
+            from the start records its initial signals), then the last iteration of every
+            ``record_every`` (``record_every - 1, 2 * record_every - 1, ...``). A record is the
+            signal measured at that iteration, before its update.
         params: final parameters, leading axis ``B``.
         diverged: ``(B,)`` bool. diverged_at: ``(B,)`` iteration or -1.
         state: the final :class:`EnsembleState` (pass to ``evolve(..., state=)`` to continue).
@@ -180,6 +183,7 @@ class Interrupted(KeyboardInterrupt):
 
 def member_keys(key: jax.Array, members) -> jax.Array:
     """``fold_in(key, i)`` for every member id ``i`` in ``members`` (an int ``B`` means ``range(B)``)."""
+    key = _checks.prng_key("key", key)
     if np.ndim(members) == 0:
         _checks.integer_at_least("members", members, 1)
         ids = np.arange(int(members))
@@ -191,17 +195,29 @@ def member_keys(key: jax.Array, members) -> jax.Array:
     return jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.asarray(ids, jnp.uint32))
 
 
+def _require_named_tuple(hyper: Any, name: str = "hyper") -> None:
+    if not (isinstance(hyper, tuple) and hasattr(hyper, "_fields")):
+        raise ValueError(
+            f"{name} must be the learning map's NamedTuple of hyperparameters (e.g. learning.DiscreteHyper(tau, S, m)), "
+            f"got {type(hyper).__name__}"
+        )
+
+
+def _hyper_as_given(hyper: Any, n_members: int) -> Any:
+    """Every field of ``hyper`` broadcast to ``(n_members,)`` as numpy, in the dtype it was given
+    (a Python float stays float64)."""
+    fields = [_hyper_as_given(v, n_members) if isinstance(v, tuple) and hasattr(v, "_fields")
+              else np.broadcast_to(np.asarray(v), (n_members,)) for v in hyper]
+    return type(hyper)(*fields)
+
+
 def broadcast_hyper(hyper: Any, n_members: int, _prefix: str = "hyper") -> Any:
     """Broadcast every field of a hyperparameter NamedTuple to shape ``(n_members,)``.
 
     A field that is itself a NamedTuple (e.g. the base map's hyperparameters
     inside :class:`ensemble.kuramoto.ControlledHyper`) is broadcast recursively.
     """
-    if not (isinstance(hyper, tuple) and hasattr(hyper, "_fields")):
-        raise ValueError(
-            f"{_prefix} must be the learning map's NamedTuple of hyperparameters (e.g. learning.DiscreteHyper(tau, S, m)), "
-            f"got {type(hyper).__name__}"
-        )
+    _require_named_tuple(hyper, _prefix)
     fields = []
     for name, value in zip(hyper._fields, hyper):
         if isinstance(value, tuple) and hasattr(value, "_fields"):
@@ -318,6 +334,29 @@ def _iteration_keys(mkeys: jax.Array, n) -> jax.Array:
     return jax.vmap(lambda mk: jax.random.split(jax.random.fold_in(mk, n)))(mkeys)
 
 
+def _measure_all(system) -> Callable:
+    """``(params, state, keys) -> (signals, state)`` for all members: the system's own
+    ``measure_ensemble``, else ``vmap(measure)`` in the layout's member blocks."""
+    own = getattr(system, "measure_ensemble", None)
+    if own is not None:
+        return own
+    block = _layout.current().member_block
+    return jax.vmap(system.measure) if block is None else in_member_blocks(system.measure, block)
+
+
+def _init_all(system, identity=None) -> Callable:
+    """Compiled ``(params, keys) -> state`` of all members (``init_state`` in member blocks)."""
+
+    def build():
+        block = _layout.current().member_block
+        init = jax.vmap(system.init_state) if block is None else in_member_blocks(system.init_state, block)
+        return jax.jit(init)
+
+    ids = (_describe.identify(system, "system"),) if identity is None else (identity,)
+    key = _reuse_key(("init", ids[0].digest, _layout.current()), ids)
+    return build() if key is None else _cached(key, build)
+
+
 def _nan_where(dead: jax.Array, signals: dict) -> dict:
     """Signals with NaN for dead (diverged) members, at least float32."""
     return {k: jnp.where(dead, jnp.nan, v).astype(jnp.result_type(v, jnp.float32)) for k, v in signals.items()}
@@ -332,32 +371,49 @@ def _make_chunk(system, lmap: LearningMap, record_every: int, block: int | None 
     of ``block`` and each block runs the whole chunk before the next one starts (``lax.map``).
     """
 
-    measure = getattr(system, "measure_ensemble", None) or jax.vmap(system.measure)
+    own = callable(getattr(system, "measure_ensemble", None))
+    member_block = _layout.current().member_block
 
-    def member_update(params, lstate, sstate, sstate_new, signals, dead, dead_at, k_map, hyper, n):
-        params_new, lstate_new = lmap.step(params, lstate, signals, hyper, k_map)
-        ok = _all_finite(params_new) & _all_finite(signals)
-        now_dead = dead | ~ok
-        params_out = _select(now_dead, params, params_new)
-        # A dead member's delay buffers are never used again (its weights stay frozen and its
-        # signals are recorded as NaN), so they are not selected: that would copy the whole
-        # ring buffer every iteration.
-        lstate_out = lstate_new
-        sstate_out = _select(now_dead, sstate, sstate_new)
-        dead_at = jnp.where(now_dead & ~dead, n, dead_at)
-        signals = _nan_where(now_dead, signals)
-        return params_out, lstate_out, sstate_out, now_dead, dead_at, signals
+    def by_members(fn: Callable) -> Callable:
+        """``vmap(fn)`` over all members, in the layout's member blocks (see ``_member_blocks``):
+        every block is the same compiled program whatever the ensemble, so a member's bits do not
+        depend on it even where the system's ``measure`` reduces."""
+        return jax.vmap(fn) if member_block is None else in_member_blocks(fn, member_block)
+
+    def check_reads(signals):
+        missing = [s for s in lmap.reads if s not in signals]
+        if missing:
+            raise ValueError(f"system must measure the signals {lmap.reads} for the {lmap.name} map; missing {missing}")
 
     def ens_step(params, lstate, sstate, dead, dead_at, mkeys, hyper, n):
         ks = _iteration_keys(mkeys, n)
         k_sys, k_map = ks[:, 0], ks[:, 1]
-        signals, sstate_new = measure(params, sstate, k_sys)
-        missing = [s for s in lmap.reads if s not in signals]
-        if missing:
-            raise ValueError(f"system must measure the signals {lmap.reads} for the {lmap.name} map; missing {missing}")
-        return jax.vmap(member_update, in_axes=(0,) * 9 + (None,))(
-            params, lstate, sstate, sstate_new, signals, dead, dead_at, k_map, hyper, n
-        )
+
+        def update(params, lstate, sstate, sstate_new, signals, dead, dead_at, k_map, hyper):
+            """One member's learning step and divergence check, after its measurement."""
+            params_new, lstate_new = lmap.step(params, lstate, signals, hyper, k_map)
+            ok = _all_finite(params_new) & _all_finite(signals)
+            now_dead = dead | ~ok
+            params_out = _select(now_dead, params, params_new)
+            # A dead member's delay buffers are never used again (its weights stay frozen and its
+            # signals are recorded as NaN), so they are not selected: that would copy the whole
+            # ring buffer every iteration.
+            sstate_out = _select(now_dead, sstate, sstate_new)
+            dead_at = jnp.where(now_dead & ~dead, n, dead_at)
+            return params_out, lstate_new, sstate_out, now_dead, dead_at, _nan_where(now_dead, signals)
+
+        if own:  # the system lays out its members itself (and answers for their independence)
+            signals, sstate_new = system.measure_ensemble(params, sstate, k_sys)
+            check_reads(signals)
+            return jax.vmap(update)(params, lstate, sstate, sstate_new, signals, dead, dead_at, k_map, hyper)
+
+        def whole(params, lstate, sstate, dead, dead_at, k_sys, k_map, hyper):
+            """One member's whole iteration: its measurement, then its update."""
+            signals, sstate_new = system.measure(params, sstate, k_sys)
+            check_reads(signals)
+            return update(params, lstate, sstate, sstate_new, signals, dead, dead_at, k_map, hyper)
+
+        return by_members(whole)(params, lstate, sstate, dead, dead_at, k_sys, k_map, hyper)
 
     def iterate(state: EnsembleState, hyper):
         p, l, s, d, da, sig = ens_step(
@@ -367,17 +423,26 @@ def _make_chunk(system, lmap: LearningMap, record_every: int, block: int | None 
         return EnsembleState(p, l, s, d, da, state.member_keys, state.n + 1, best), sig
 
     def chunk(state: EnsembleState, hyper, n_records: int):
+        """``n_records * record_every`` iterations -> ``(state, (records, first))``: the records
+        (the signals of the last iteration of every ``record_every``, ``(n_records, B)``) and the
+        signals of the chunk's first iteration (``(B,)``; the run's initial record)."""
+
         def record(state, _):
-            def inner(carry, _):
-                st, _sig = carry
-                return iterate(st, hyper), None
+            def inner(carry, i):
+                st, first, _ = carry
+                st, sig = iterate(st, hyper)
+                return (st, jax.tree_util.tree_map(lambda f, s: jnp.where(i == 0, s, f), first, sig), sig), None
 
             _, sig0 = jax.eval_shape(iterate, state, hyper)
-            init = (state, jax.tree_util.tree_map(lambda a: jnp.zeros(a.shape, a.dtype), sig0))
-            (state, sig), _ = jax.lax.scan(inner, init, None, length=record_every)
-            return state, sig
+            zeros = jax.tree_util.tree_map(lambda a: jnp.zeros(a.shape, a.dtype), sig0)
+            if record_every == 1:
+                state, sig = iterate(state, hyper)
+                return state, (sig, sig)
+            (state, first, last), _ = jax.lax.scan(inner, (state, zeros, zeros), jnp.arange(record_every))
+            return state, (last, first)
 
-        return jax.lax.scan(record, state, None, length=n_records)
+        state, (last, first) = jax.lax.scan(record, state, None, length=n_records)
+        return state, (last, jax.tree_util.tree_map(lambda v: v[0], first))
 
     def blocked_chunk(state: EnsembleState, hyper, n_records: int):
         B = state.diverged.shape[0]  # the members of one device
@@ -391,12 +456,12 @@ def _make_chunk(system, lmap: LearningMap, record_every: int, block: int | None 
             st, sig = chunk(st._replace(n=state.n), hy, n_records)
             return st._replace(n=None), sig
 
-        out, sig = jax.lax.map(one, split)
+        out, (last, first) = jax.lax.map(one, split)
         out = jax.tree_util.tree_map(lambda x: x.reshape((B,) + x.shape[2:]), out)
         out = out._replace(n=state.n + n_records * record_every)
-        # sig: (nb, n_records, block) -> (n_records, B)
-        sig = {k: jnp.swapaxes(v, 0, 1).reshape(v.shape[1], B) for k, v in sig.items()}
-        return out, sig
+        # last: (nb, n_records, block) -> (n_records, B); first: (nb, block) -> (B,)
+        last = {k: jnp.swapaxes(v, 0, 1).reshape(v.shape[1], B) for k, v in last.items()}
+        return out, (last, {k: v.reshape(B) for k, v in first.items()})
 
     if n_devices == 1:
         return jax.jit(blocked_chunk, static_argnums=2, donate_argnums=0)
@@ -416,7 +481,7 @@ def _make_chunk(system, lmap: LearningMap, record_every: int, block: int | None 
             lambda st, hy: blocked_chunk(st, hy, n_records),
             mesh=mesh,
             in_specs=(specs(state), specs(hyper)),
-            out_specs=(specs(state), PartitionSpec(None, "members")),
+            out_specs=(specs(state), (PartitionSpec(None, "members"), PartitionSpec("members"))),
             check_vma=False,  # the members are independent; n (replicated) is the same everywhere
         )
         return local(state, hyper)
@@ -439,7 +504,8 @@ def init_state(system, lmap: LearningMap, params: PyTree, key: jax.Array, member
     params = jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True), params)  # chunks donate their input
     mkeys = member_keys(key, ids)
     sys_keys = jax.vmap(lambda k: jax.random.fold_in(k, -1 & 0xFFFFFFFF))(mkeys)
-    sstate = jax.vmap(system.init_state)(params, sys_keys)
+    own = callable(getattr(system, "measure_ensemble", None))  # a system that lays out its members itself
+    sstate = (jax.vmap(system.init_state) if own else _init_all(system))(params, sys_keys)
     lstate = jax.vmap(lmap.init)(params)
     return EnsembleState(
         params, lstate, sstate, jnp.zeros(B, bool), jnp.full(B, -1, jnp.int32), mkeys, jnp.zeros((), jnp.int32),
@@ -504,13 +570,94 @@ def check_system(system, lmap: LearningMap, member_params: PyTree) -> dict:
 
 
 def _n_members(params: PyTree) -> int:
-    leaves = jax.tree_util.tree_leaves(params)
+    """The leading (member) axis shared by every leaf of ``params``; ValueError naming the leaf
+    that has none (a Python number, a list: JAX reads a list as a pytree of numbers) or another."""
+    leaves = jax.tree_util.tree_flatten_with_path(params)[0]
     if not leaves:
         raise ValueError("params must hold at least one array")
-    sizes = {jnp.shape(x)[0] if jnp.ndim(x) else None for x in leaves}
-    if len(sizes) != 1 or None in sizes:
-        raise ValueError(f"params leaves must share a leading member axis, got leading sizes {sizes}")
-    return sizes.pop()
+    sizes = {}
+    for path, x in leaves:
+        where = f"params{jax.tree_util.keystr(path)}"
+        if isinstance(x, (bool, int, float, complex)):
+            raise ValueError(
+                f"params must hold arrays with a leading member axis; {where} is a Python {type(x).__name__} (a list is "
+                "a pytree of Python numbers to JAX): use jnp.asarray, or ensemble.replicate(params, B) for one member's"
+            )
+        if not jnp.ndim(x):
+            raise ValueError(f"params leaves need a leading member axis; {where} is a scalar (shape ()): stack one "
+                             "member's params with ensemble.replicate(params, B)")
+        sizes.setdefault(jnp.shape(x)[0], where)
+    if len(sizes) != 1:
+        raise ValueError("params leaves must share a leading member axis, got "
+                         + ", ".join(f"{n} for {where}" for n, where in sizes.items()))
+    return next(iter(sizes))
+
+
+def _refuse_copies(ids: np.ndarray, hyper: Any, params: PyTree) -> None:
+    """ValueError when two members are copies: one id (so one noise stream), the same
+    hyperparameters and the same initial parameters. An id may repeat with other
+    hyperparameters or parameters: the same noise at another sweep point."""
+    values, counts = np.unique(ids, return_counts=True)
+    if np.all(counts == 1):
+        return
+    rows = [np.asarray(x).reshape(len(ids), -1) for x in jax.tree_util.tree_leaves((tuple(hyper), params))]
+    for value in values[counts > 1]:
+        same = np.flatnonzero(ids == value)
+        for a_pos, a in enumerate(same):
+            for b in same[a_pos + 1:]:
+                if all(np.array_equal(r[a], r[b]) for r in rows):
+                    raise ValueError(
+                        f"members {a} and {b} are copies: the same id {int(value)} (so the same noise), the same "
+                        "hyperparameters and initial parameters. Give each member its own id (e.g. range(B)); an id "
+                        "may repeat only with other hyperparameters or parameters (the same noise at another sweep point)"
+                    )
+
+
+def _hyper_per_member(hyper: Any) -> bool:
+    """True when some field of ``hyper`` (recursively) is given per member (an array, not a scalar)."""
+    return any(np.ndim(x) >= 1 for x in jax.tree_util.tree_leaves(tuple(hyper)))
+
+
+def _one_member_reading(system, params: PyTree) -> bool:
+    """True when the system also accepts the whole of ``params`` as one member's parameters
+    (validate, init_state and measure with scalar signals, shapes only)."""
+    try:
+        if hasattr(system, "validate"):
+            system.validate(params)
+        key = jax.random.key(0)
+        state = jax.eval_shape(system.init_state, params, key)
+        signals, _ = jax.eval_shape(system.measure, params, state, key)
+        return all(getattr(v, "shape", None) == () for v in signals.values())
+    except Exception:  # noqa: BLE001 - any failure means the reading does not work
+        return False
+
+
+def _member_count(system, params: PyTree, hyper: Any, n_members, members=None) -> int:
+    """The ensemble size ``B``: the leading axis of ``params``, when nothing else can be meant.
+
+    It is settled by ``n_members``, by member ids or hyperparameters given per member, by
+    parameters made with :func:`ensemble.replicate`, or by the system refusing the other reading
+    (the whole of ``params`` as one member's parameters); when both readings work, ValueError
+    shows them."""
+    from . import helpers
+
+    B = _n_members(params)
+    if n_members is not None:
+        _checks.integer_at_least("n_members", n_members, 1)
+        if int(n_members) != B:
+            raise ValueError(f"n_members ({n_members}) must equal the leading (member) axis of params ({B})")
+        return B
+    if (members is not None or _hyper_per_member(hyper) or helpers.stacked_members(params) == B
+            or not _one_member_reading(system, params)):
+        return B
+    whole = jax.tree_util.tree_map(lambda x: tuple(jnp.shape(x)), params)
+    each = jax.tree_util.tree_map(lambda x: tuple(jnp.shape(x)[1:]), params)
+    raise ValueError(
+        f"params can be read two ways and the system accepts both: {B} member{'s' if B > 1 else ''} with shapes "
+        f"{each}, or one member with shapes {whole}. Say which: n_members={B} for the first reading, or "
+        "ensemble.replicate(params, B) to run one member's parameters B times (hyperparameters given per member "
+        "also settle it)"
+    )
 
 
 def evolve(
@@ -542,9 +689,12 @@ def evolve(
         lmap: the learning map, e.g. ``learning.discrete(max_delay=5)``.
         params: stacked initial parameters (leading axis ``B``), ignored when ``state`` is given.
         hyper: the map's hyperparameter NamedTuple; each field a scalar or ``(B,)``.
-        key: root PRNG key. Member ``i`` uses ``fold_in(key, members[i])``.
+        key: root PRNG key (``jax.random.key(seed)``) or an int seed. Member ``i`` uses
+            ``fold_in(key, members[i])``.
         n_iterations: iterations to run (a multiple of ``record_every``).
-        record_every: record the signals every this many iterations.
+        record_every: record the signals of the last of every this many iterations
+            (iterations ``record_every - 1``, ``2 * record_every - 1``, ...), and of iteration 0
+            when the run starts there. ``run.final`` measures the final parameters.
         members: member ids (default ``range(B)``): run a slice of a larger
             ensemble with the ids it has there and get bit-identical members.
         chunk: iterations per compiled call (a multiple of ``record_every``);
@@ -570,9 +720,9 @@ def evolve(
             :data:`MEMORY_FRACTION` of the device's memory, in which case the
             largest group that fits is used. Results do not depend on it.
         n_members: the ensemble size, checked against the leading axis of ``params``. Needed
-            only when every leaf of ``params`` is 1-d (each member's parameters are scalars),
-            which is otherwise refused as one member's unstacked parameters (stack those with
-            :func:`ensemble.replicate`).
+            only when ``params`` could also be one member's parameters (the system accepts
+            both readings) and nothing else says which: ``members``, hyperparameters given per
+            member, or ``params`` made by :func:`ensemble.replicate` settle it too.
         track_best: keep, inside the scan, each member's lowest recorded ``E`` and the
             parameters it was measured on (``run.best_so_far``; every iteration counts, not
             only the recorded ones). A ``state`` that already tracks keeps tracking.
@@ -581,6 +731,7 @@ def evolve(
         A :class:`Run`.
     """
     t0 = time.perf_counter()
+    key = _checks.prng_key("key", key)
     _checks.integer_at_least("n_iterations", n_iterations, 1)
     _checks.integer_at_least("record_every", record_every, 1)
     n_iterations, record_every = int(n_iterations), int(record_every)
@@ -590,39 +741,35 @@ def evolve(
         raise ValueError("resume=True needs a checkpoint path")
     if member_batch is not None:
         _checks.integer_at_least("member_batch", member_batch, 1)
+    _require_named_tuple(hyper)
     if state is None:
+        B = _n_members(params)
         _checks.finite("params", params)
         for leaf in jax.tree_util.tree_leaves(params):
             if not jnp.issubdtype(jnp.result_type(leaf), jnp.floating):
                 raise ValueError(f"params must be floating point arrays, got dtype {jnp.result_type(leaf)}")
         if hasattr(system, "validate"):
             system.validate(jax.tree_util.tree_map(lambda x: x[0], params))
-        B = _n_members(params)
-        if n_members is not None:
-            _checks.integer_at_least("n_members", n_members, 1)
-            if int(n_members) != B:
-                raise ValueError(f"n_members ({n_members}) must equal the leading (member) axis of params ({B})")
-        elif all(jnp.ndim(x) == 1 for x in jax.tree_util.tree_leaves(params)):
-            shapes = jax.tree_util.tree_map(jnp.shape, params)
-            raise ValueError(
-                f"params look like one member's parameters (leaf shapes {shapes}): as given, they would run as {B} "
-                f"members with scalar parameters. Stack them with ensemble.replicate(params, B), or pass "
-                f"n_members={B} if scalar parameters per member are meant"
-            )
-        ids = np.arange(B) if members is None else np.asarray(members)
-        _checks.shape("members", ids, (B,), " (one id per member)")
     else:
         B = _n_members(state.params)
         state = jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True), state)  # chunks donate their input
     signals = check_system(system, lmap, jax.tree_util.tree_map(lambda x: x[0], params if state is None else state.params))
+    if state is None:
+        _member_count(system, params, hyper, n_members, members)
+        ids = np.arange(B) if members is None else np.asarray(members)
+        _checks.shape("members", ids, (B,), " (one id per member)")
     if track_best and "E" not in signals:
         raise ValueError(f"track_best=True needs a signal 'E' to rank by; the system measures {sorted(signals)}")
+    given = hyper
     hyper = broadcast_hyper(hyper, B)
+    given = _hyper_as_given(given, B)  # what run.hyper shows: the values as given (not cast to float32)
+    if state is None:
+        _refuse_copies(ids, given, params)
     lmap.check(hyper)
     batch = _member_batch(member_batch, B, system, lmap, params if state is None else state.params, n_iterations // record_every)
     if batch < B:
         return _evolve_in_groups(
-            system, lmap, params, hyper, batch, key=key, ids=None if state is not None else ids, state=state,
+            system, lmap, params, given, batch, key=key, ids=None if state is not None else ids, state=state,
             n_iterations=n_iterations, record_every=record_every, chunk=chunk, progress=progress,
             on_chunk=on_chunk, checkpoint=checkpoint, resume=resume, meta=meta, devices=devices, t0=t0,
             track_best=track_best,
@@ -670,7 +817,10 @@ def evolve(
     try:
         while done < n_iterations:
             n_it = min(chunk, n_iterations - done)
-            state, sig = run_chunk(state, hyper, n_it // record_every)
+            state, (sig, first) = run_chunk(state, hyper, n_it // record_every)
+            if start == 0 and done == 0 and record_every > 1:  # the initial record, iteration 0
+                for k, v in first.items():
+                    traces.setdefault(k, []).append(np.asarray(v)[None])
             for k, v in sig.items():
                 traces.setdefault(k, []).append(np.asarray(v))
             done += n_it
@@ -700,7 +850,7 @@ def evolve(
         np.asarray(state.diverged_at),
         state,
         time.perf_counter() - t0,
-        jax.tree_util.tree_map(np.asarray, hyper),
+        given,
         system,
     )
     if not _GROUP_DEPTH:
@@ -731,7 +881,7 @@ def _final_for(system) -> Callable:
     cached like the chunks."""
 
     def build():
-        measure = getattr(system, "measure_ensemble", None) or jax.vmap(system.measure)
+        measure = _measure_all(system)
 
         def final(state: EnsembleState):
             signals, _ = measure(state.params, state.system, _iteration_keys(state.member_keys, state.n)[:, 0])
@@ -915,7 +1065,10 @@ def _shard(tree: PyTree, n_members: int, devices: int | None) -> PyTree:
 
 
 def _iterations(start: int, done: int, record_every: int) -> np.ndarray:
-    return start + np.arange(record_every - 1, done, record_every)
+    """The iterations recorded in ``done`` iterations from ``start``: the last of every
+    ``record_every``, after iteration 0 when the run starts there (it is always recorded)."""
+    its = start + np.arange(record_every - 1, done, record_every)
+    return np.concatenate([[0], its]) if start == 0 and record_every > 1 and done > 0 else its
 
 
 def _progress_bar(total: int, n_members: int, initial: int = 0):

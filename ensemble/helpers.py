@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import inspect
 import itertools
+import weakref
 from typing import Any, Callable
 
 import jax
@@ -66,16 +67,45 @@ def from_loss(loss: Callable) -> LossSystem:
     return LossSystem(loss, n == 2)
 
 
+_STACKED: dict[int, tuple[weakref.ref, int]] = {}
+"""Leaves made by :func:`replicate` (by ``id``, with a weak reference and their member count)."""
+
+
+def _mark_stacked(tree: Any, n_members: int) -> Any:
+    for leaf in jax.tree_util.tree_leaves(tree):
+        try:
+            _STACKED[id(leaf)] = (weakref.ref(leaf, lambda _, i=id(leaf): _STACKED.pop(i, None)), int(n_members))
+        except TypeError:  # not weakly referable: the member count is then settled otherwise
+            pass
+    return tree
+
+
+def stacked_members(params: Any) -> int | None:
+    """The member count of parameters made by :func:`replicate` (every leaf), else None."""
+    counts = set()
+    for leaf in jax.tree_util.tree_leaves(params):
+        hit = _STACKED.get(id(leaf))
+        if hit is None or hit[0]() is not leaf:
+            return None
+        counts.add(hit[1])
+    return counts.pop() if len(counts) == 1 else None
+
+
 def replicate(params: Any, n_members: int) -> Any:
-    """Stack one member's parameters ``n_members`` times: every leaf gets a leading axis ``B``."""
+    """Stack one member's parameters ``n_members`` times: every leaf (an array or a Python
+    number) gets a leading axis ``B``. :func:`ensemble.evolve` knows the result holds
+    ``n_members`` members, whatever the shapes of its leaves."""
     _checks.integer_at_least("n_members", n_members, 1)
-    return jax.tree_util.tree_map(lambda x: jnp.broadcast_to(jnp.asarray(x), (int(n_members),) + jnp.shape(x)), params)
+    stacked = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(jnp.asarray(x), (int(n_members),) + jnp.shape(x)), params)
+    return _mark_stacked(stacked, n_members)
 
 
 def _tile(params: Any, n: int) -> Any:
     """Stacked ``params`` (``B`` members, ...) repeated ``n`` times along the member axis, copy
     after copy: member ``i`` of copy ``c`` is member ``c * B + i``."""
-    return jax.tree_util.tree_map(lambda x: jnp.tile(jnp.asarray(x), (int(n),) + (1,) * (jnp.ndim(x) - 1)), params)
+    tiled = jax.tree_util.tree_map(lambda x: jnp.tile(jnp.asarray(x), (int(n),) + (1,) * (jnp.ndim(x) - 1)), params)
+    sizes = {jnp.shape(x)[0] for x in jax.tree_util.tree_leaves(tiled) if jnp.ndim(x)}
+    return _mark_stacked(tiled, sizes.pop()) if len(sizes) == 1 else tiled
 
 
 class Grid:

@@ -285,8 +285,23 @@ def _delay_step(params: PyTree, state: DelayState, g: Array, taus: Array, noise:
     return new, DelayState(history, signals, state.n + 1)
 
 
-def _check_delay(m, max_delay: int) -> None:
-    _checks.integer_at_least("m", m, 1, max_delay)
+def _check_delay(m, max_delay: int, built: str) -> None:
+    """``1 <= m <= max_delay`` for every member (the message names the map); a warning when no
+    member uses the longest delay the map keeps (usually ``m``'s default of 1 left by mistake)."""
+    try:
+        _checks.integer_at_least("m", m, 1, max_delay)
+    except ValueError as exc:
+        raise ValueError(f"{exc}: m is the delay in iterations, at most the max_delay of the map ({built})") from None
+    values = _checks._values("m", m)
+    if values is not None and values.size and int(values.max()) < max_delay:
+        import warnings
+
+        warnings.warn(
+            f"every member's delay m is at most {int(values.max())}, but the map keeps {max_delay} past iterations "
+            f"({built}); m defaults to 1 in the hyperparameters: pass m, or build the map with "
+            f"max_delay={int(values.max())}",
+            RuntimeWarning, stacklevel=4,
+        )
 
 
 def _check_max_delay(max_delay) -> int:
@@ -329,7 +344,7 @@ def discrete(max_delay: int = 1, *, clip: float | None = None, normalize: bool =
     def check(hyper: DiscreteHyper) -> None:
         _checks.positive("tau", hyper.tau)
         _checks.nonnegative("S", hyper.S)
-        _check_delay(hyper.m, L)
+        _check_delay(hyper.m, L, f"learning.discrete(max_delay={L})")
 
     name = "discrete(normalized)" if normalize else "discrete" if clip is None else f"discrete(clip={clip:g})"
     return LearningMap(_delay_init(L, 1), step, check, ("E",), L, name)
@@ -352,7 +367,7 @@ def biparametric(max_delay: int = 1) -> LearningMap:
         _checks.positive("tau_R", hyper.tau_R)
         _checks.nonnegative("S_E", hyper.S_E)
         _checks.nonnegative("S_R", hyper.S_R)
-        _check_delay(hyper.m, L)
+        _check_delay(hyper.m, L, f"learning.biparametric(max_delay={L})")
 
     return LearningMap(_delay_init(L, 2), step, check, ("E", "R"), L, "biparametric")
 
@@ -376,7 +391,7 @@ def continuous(max_delay: int = 1) -> LearningMap:
         _checks.positive("tau", hyper.tau)
         _checks.nonnegative("S", hyper.S)
         _checks.positive("dt", hyper.dt)
-        _check_delay(hyper.m, L)
+        _check_delay(hyper.m, L, f"learning.continuous(max_delay={L})")
 
     return LearningMap(_delay_init(L, 1), step, check, ("E",), L, "continuous")
 

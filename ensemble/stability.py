@@ -1,4 +1,4 @@
-"""A stability law for eq. (4): how small ``tau`` may be (issue 15).
+"""A stability law for eq. (4): how small ``tau`` may be.
 
 The drift of eq. (4) moves the weights by ``g (w(n) - w(n-m))`` with the gain
 ``g = -(E(n) - E(n-m)) / tau``: it echoes the last ``m`` steps, scaled by ``g``. In ``m``
@@ -45,6 +45,8 @@ def noise_dE(system, params, S, m: int, *, key: jax.Array, members=None) -> np.n
 
     _checks.integer_at_least("m", m, 1)
     m = int(m)
+    B = int(jax.tree_util.tree_leaves(params)[0].shape[0])
+    S = np.broadcast_to(np.asarray(S), (B,)) if np.ndim(S) == 0 else S  # per member: params are stacked
     run = evolve(system, learning.discrete(m), params, learning.DiscreteHyper(DRIFT_OFF_TAU, S, m), key=key,
                  n_iterations=m + 1, members=members)
     E = run.traces["E"]

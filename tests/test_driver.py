@@ -106,7 +106,8 @@ def test_biparametric_through_driver_records_E_and_R():
         ff.Task(X, Y, eps=0.2), learning.biparametric(1), net_params(8), learning.BiparametricHyper(0.1, 0.3, 1.0, 0.01, 1),
         key=jax.random.key(0), n_iterations=20, record_every=2,
     )
-    assert set(run.traces) == {"E", "R"} and run.traces["R"].shape == (10, 8)
+    assert set(run.traces) == {"E", "R"} and run.traces["R"].shape == (11, 8)  # iteration 0, then 1, 3, ..., 19
+    np.testing.assert_array_equal(run.iterations, np.r_[0, np.arange(1, 20, 2)])
     R = run.traces["R"]
     assert np.all((R >= 0) & (R <= 1)) and np.all(np.round(R * 10) == R * 10)
     # the last recorded R is the robustness of the parameters measured at that iteration
@@ -254,7 +255,7 @@ def test_hyper_must_be_the_maps_named_tuple(hyper):
 
 
 def test_second_identical_evolve_call_does_not_compile_again():
-    common = dict(key=jax.random.key(0), n_iterations=20, record_every=2)
+    common = dict(key=jax.random.key(0), n_iterations=20, record_every=2, n_members=8)
     params = {"x": jnp.zeros((8, 3))}
     a = evolve(Target(1.0), learning.discrete(1), params, learning.DiscreteHyper(3.0, 0.01, 1), **common)
     fn = driver._chunk_for(Target(1.0), learning.discrete(1), 2, None, driver.n_devices_for(8))
@@ -283,7 +284,7 @@ def test_checkpoint_of_a_changed_system_is_refused(tmp_path, kind):
             return {"E": jnp.sum((params["x"] - self.target) ** 2)}, state
 
     make = Target if kind == "plain" else FrozenTarget
-    common = dict(key=jax.random.key(0), n_iterations=20, record_every=2, chunk=10, checkpoint=str(tmp_path / "ck"))
+    common = dict(key=jax.random.key(0), n_iterations=20, record_every=2, chunk=10, checkpoint=str(tmp_path / "ck"), n_members=4)
     params, hyper = {"x": jnp.zeros((4, 3))}, learning.DiscreteHyper(3.0, 0.03, 2)
 
     def stop(state, traces, info):

@@ -1,6 +1,7 @@
-"""Your own system (issue 13): from_loss, replicate, grid, Run.final / best / summary / hyper,
+"""Your own system: from_loss, replicate, grid, Run.final / best / summary / hyper,
 the divergence warning and the refusal of unstacked parameters."""
 
+import re
 import warnings
 
 import jax
@@ -78,17 +79,64 @@ def test_noisy_loss_gets_the_members_key():
 
 
 def test_unstacked_params_are_refused_or_explicit():
-    one = {"x": jnp.zeros(10)}
-    with pytest.raises(ValueError, match=r"params look like one member's parameters .*replicate"):
-        ensemble.evolve(ensemble.from_loss(sphere), learning.discrete(1), one, learning.DiscreteHyper(1.0, 0.1, 1),
-                        key=jax.random.key(0), n_iterations=2)
-    # scalar parameters per member, said explicitly
-    run = ensemble.evolve(ensemble.from_loss(lambda p: (p["x"] - 1.0) ** 2), learning.discrete(1), one,
-                          learning.DiscreteHyper(1.0, 0.1, 1), key=jax.random.key(0), n_iterations=2, n_members=10)
-    assert run.params["x"].shape == (10,)
+    """params the system accepts both as B members and as one member are refused, naming both
+    readings, unless something says which; replicate always says it."""
+    common = dict(key=jax.random.key(0), n_iterations=2)
+    hyper = learning.DiscreteHyper(1.0, 0.1, 1)
+    for one, each in [({"x": jnp.zeros(10)}, "{'x': ()}"), ({"W": jnp.zeros((4, 3))}, "{'W': (3,)}"),
+                      ({"W": jnp.zeros((3, 3)), "b": jnp.zeros(3)}, "{'W': (3,), 'b': ()}")]:
+        B = one[next(iter(one))].shape[0]
+        loss = lambda p: sum(jnp.sum((x - 1.0) ** 2) for x in jax.tree_util.tree_leaves(p))  # noqa: E731
+        with pytest.raises(ValueError, match=rf"params can be read two ways .*{B} members with shapes "
+                                             rf"{re.escape(each)}, or one member .*n_members={B}.*replicate"):
+            ensemble.evolve(ensemble.from_loss(loss), learning.discrete(1), one, hyper, **common)
+        # said explicitly: n_members, per-member hyperparameters, member ids, or replicate
+        for kw in (dict(n_members=B), dict(members=np.arange(B))):
+            assert ensemble.evolve(ensemble.from_loss(loss), learning.discrete(1), one, hyper, **kw, **common).diverged.shape == (B,)
+        assert ensemble.evolve(ensemble.from_loss(loss), learning.discrete(1), one, hyper._replace(tau=np.ones(B)),
+                               **common).diverged.shape == (B,)
+        run = ensemble.evolve(ensemble.from_loss(loss), learning.discrete(1), ensemble.replicate(one, 5), hyper, **common)
+        assert jax.tree_util.tree_map(jnp.shape, run.params) == jax.tree_util.tree_map(lambda x: (5,) + x.shape, one)
+    # a system that accepts only one reading needs nothing more (the network's shapes are checked)
+    X, Y = ensemble.patterns.vowels()
+    params = jax.vmap(lambda k: ensemble.feedforward.init(k, 35, 4, 5))(ensemble.member_keys(jax.random.key(0), 3))
+    assert ensemble.evolve(ensemble.feedforward.Task(X, Y), learning.discrete(1), params, hyper, **common).diverged.shape == (3,)
+    # scalar parameters per member, from replicate of Python numbers
+    run = ensemble.evolve(ensemble.from_loss(lambda p: (p["mu"] - 1.0) ** 2 + p["beta"] ** 2), learning.discrete(1),
+                          ensemble.replicate({"mu": 0.5, "beta": 1.0}, 256), hyper, **common)
+    assert run.params["mu"].shape == (256,)
     with pytest.raises(ValueError, match=r"n_members \(5\) must equal"):
-        ensemble.evolve(ensemble.from_loss(sphere), learning.discrete(1), one, learning.DiscreteHyper(1.0, 0.1, 1),
-                        key=jax.random.key(0), n_iterations=2, n_members=5)
+        ensemble.evolve(ensemble.from_loss(sphere), learning.discrete(1), {"x": jnp.zeros(10)}, hyper, n_members=5, **common)
+
+
+def test_params_as_lists_duplicate_ids_keys_and_delays_are_named():
+    loss, hyper, common = ensemble.from_loss(sphere), learning.DiscreteHyper(1.0, 0.1, 1), dict(n_iterations=2, n_members=4)
+    params = ensemble.replicate({"x": jnp.zeros(3)}, 4)
+    with pytest.raises(ValueError, match=r"^params must hold arrays .*params\['x'\]\[0\] is a Python float .*jnp.asarray"):
+        ensemble.evolve(loss, learning.discrete(1), {"x": [0.0, 1.0, 2.0, 3.0]}, hyper, key=0, **common)
+    with pytest.raises(ValueError, match=r"^members 0 and 1 are copies: the same id 0 .*Give each member its own id"):
+        ensemble.evolve(loss, learning.discrete(1), params, hyper, key=0, members=[0, 0, 1, 2], **common)
+    # one id at two sweep points (other hyperparameters) is the same noise on purpose: allowed
+    ensemble.evolve(loss, learning.discrete(1), params, hyper._replace(S=np.array([0.1, 0.2, 0.1, 0.2])), key=0,
+                    members=[0, 0, 1, 1], **common)
+    a = ensemble.evolve(loss, learning.discrete(1), params, hyper, key=7, **common)  # an int seed
+    b = ensemble.evolve(loss, learning.discrete(1), params, hyper, key=jax.random.key(7), **common)
+    np.testing.assert_array_equal(a.traces["E"], b.traces["E"])
+    for bad in (ensemble.member_keys(jax.random.key(0), 4), jnp.zeros((4, 2), jnp.uint32), "seed"):
+        with pytest.raises(ValueError, match=r"^key must be one PRNG key \(jax.random.key\(seed\)\) or an int seed"):
+            ensemble.evolve(loss, learning.discrete(1), params, hyper, key=bad, **common)
+    with pytest.raises(ValueError, match=r"^m must be an integer in \[1, 1\], got 3: m is the delay .*learning.discrete\(max_delay=1\)"):
+        ensemble.evolve(loss, learning.discrete(1), params, hyper._replace(m=3), key=0, **common)
+    with pytest.warns(RuntimeWarning, match=r"every member's delay m is at most 1, but the map keeps 5 .*m defaults to 1"):
+        ensemble.evolve(loss, learning.discrete(5), params, learning.DiscreteHyper(1.0, 0.1), key=0, **common)
+
+
+def test_run_hyper_keeps_the_values_as_given_and_the_initial_E_is_recorded():
+    run = ensemble.evolve(ensemble.from_loss(sphere), learning.discrete(1), ensemble.replicate({"x": jnp.zeros(3, jnp.float32)}, 2),
+                          learning.DiscreteHyper(np.array([0.03, 0.3]), 0.01, 1), key=0, n_iterations=20, record_every=5)
+    assert run.hyper.tau.tolist() == [0.03, 0.3] and run.hyper.S.tolist() == [0.01, 0.01]
+    np.testing.assert_array_equal(run.iterations, [0, 4, 9, 14, 19])
+    assert run.traces["E"].shape == (5, 2) and np.all(run.traces["E"][0] == 3.0)  # E(0) = |0 - 1|^2 in 3-d
 
 
 class Signed:

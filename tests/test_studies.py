@@ -24,7 +24,7 @@ def test_fig2a_json_has_the_contract_keys(tmp_path):
     ]:
         assert key in s
     assert data["config"]["members"] == 4 and data["config"]["seed"] == 0 and data["version"]
-    assert len(data["al"]["p50"]) == 10 and len(data["backprop"]["p50"]) == 60
+    assert len(data["al"]["p50"]) == 11 and len(data["backprop"]["p50"]) == 60  # iteration 0 and 10 records
     # the summary is computed from the arrays it ships
     assert s["al_final_median_error"] == pytest.approx(np.median(data["al_final_errors"]))
     assert s["reach_level"] == pytest.approx(s["al_final_median_error"])
@@ -33,7 +33,8 @@ def test_fig2a_json_has_the_contract_keys(tmp_path):
     assert result.summary == s
     # the Run behind it: per-member traces and final params, not in the JSON
     al = result.runs["al"]
-    assert al.traces["E"].shape == (10, 4) and al.params["hidden"].shape[0] == 4
+    assert al.traces["E"].shape == (11, 4) and al.params["hidden"].shape[0] == 4
+    assert al.iterations[0] == 0 and data["al"]["iterations"][0] == 0
     np.testing.assert_allclose(al.traces["E"][-1], data["al_final_errors"], rtol=1e-6)
     assert "runs" not in data
 
@@ -93,7 +94,7 @@ def test_fig3_grid_layout_and_keys(tmp_path):
 
     cfg = dict(members=2, n_tau=3, n_S=2, n_iterations=40, record_every=20, tau_min=0.05, tau_max=0.5, S_min=0.1, S_max=0.5)
     result = studies.reproduce("fig3", str(tmp_path), **cfg)
-    assert result.runs["p15"].traces["E"].shape == (2, 3 * 2 * 2)
+    assert result.runs["p15"].traces["E"].shape == (3, 3 * 2 * 2)  # iteration 0, then 2 records
     np.testing.assert_allclose(result.runs["p5"].hyper.tau, np.repeat(np.geomspace(0.05, 0.5, 3), 4), rtol=1e-6)
     data = json.loads((tmp_path / "fig3.json").read_text())
     np.testing.assert_allclose(data["tau"], np.geomspace(0.05, 0.5, 3))
@@ -131,7 +132,7 @@ def test_fig4_threshold_gives_the_target_mean_robustness():
 
 def test_fig4_and_fig2b_json_keys(tmp_path):
     result = studies.reproduce("fig4", str(tmp_path), members=4, n_iterations=60, record_every=20)
-    assert set(result.runs) == {"testing", "robust"} and result.runs["robust"].traces["R"].shape == (3, 4)
+    assert set(result.runs) == {"testing", "robust"} and result.runs["robust"].traces["R"].shape == (4, 4)
     data = json.loads((tmp_path / "fig4.json").read_text())
     s = data["summary"]
     for key in ("eps", "testing_mean_R", "robust_mean_R", "robust_functional_fraction", "diverged"):
@@ -142,7 +143,7 @@ def test_fig4_and_fig2b_json_keys(tmp_path):
     assert np.asarray(data["testing"]["damaged_E"]).shape == (4, 10)
     studies.reproduce("fig2b", str(tmp_path), members=2, n_iterations=60, record_every=20)
     data = json.loads((tmp_path / "fig2b.json").read_text())
-    assert len(data["E"]) == len(data["R"]) == 3 and data["summary"]["eps"] == 0.1
+    assert len(data["E"]) == len(data["R"]) == 4 and data["summary"]["eps"] == 0.1
     with pytest.raises(ValueError, match="^target_R must"):
         studies.reproduce("fig4", str(tmp_path), target_R=1.5)
 

@@ -128,6 +128,13 @@ def run_continuous(config: Config, *, progress=False, checkpoint=None, resume=Fa
                   meta={"study": "cmp", "scheme": "continuous", "config": dataclasses.asdict(config)})
 
 
+def window_ends(run, steps: int, signal: str) -> np.ndarray:
+    """``run.traces[signal]`` at the ends of the windows of ``steps`` iterations (the records at
+    iterations ``steps - 1, 2 steps - 1, ...``; the initial record, iteration 0, is left out when
+    it is not a window's end): ``(n_windows, B)``."""
+    return run.traces[signal][np.asarray(run.iterations) % steps == steps - 1]
+
+
 def calibrate(config: Config, tau_factors, S_factors, reps: int = 6) -> list[dict]:
     """Batched sweep of the continuous law's constants: ``tau_factors x S_factors x reps`` members in **one** call.
 
@@ -153,7 +160,7 @@ def calibrate(config: Config, tau_factors, S_factors, reps: int = 6) -> list[dic
     hyper = ku.ControlledHyper(learning.ContinuousHyper(tau_m, S_m, config.dt, n), config.continuous_constants()[2], config.M0)
     out = evolve(system, ku.continuous_weight_control(n), params, hyper, key=key, members=ids,
                  n_iterations=config.n_windows * n, record_every=n)
-    R, M = out.traces["R"], out.traces["M"]
+    R, M = window_ends(out, n, "R"), window_ends(out, n, "M")
     times = time_to_target(R, config.R0, config.tolerance, config.T)
     R_check = np.nanmean(config.frozen_R(out.params["w"], out.state.system.phases), axis=1)
     ok = config.success(R_check) & ~out.diverged
@@ -213,8 +220,9 @@ def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resum
     t_cont = time.perf_counter() - t0 - t_disc
     t_axis = config.T * np.arange(1, config.n_windows + 1)
     summary, arrays = {}, {"time": t_axis}
-    for name, out, phases in (("discrete", disc, disc.state.system), ("continuous", cont, cont.state.system.phases)):
-        R, M = out.traces["R"], out.traces["M"]
+    n = config.continuous_system().n_steps
+    for name, out, phases, every in (("discrete", disc, disc.state.system, 1), ("continuous", cont, cont.state.system.phases, n)):
+        R, M = window_ends(out, every, "R"), window_ends(out, every, "M")
         times = time_to_target(R, config.R0, config.tolerance, config.T)
         check = config.frozen_R(out.params["w"], phases)
         summary.update(_scheme_summary(name, R, M, times, check, out.diverged, config))

@@ -1,6 +1,6 @@
 """compare: autonomous learning (eq. 4) against evolution strategies, a (1+1)-ES and
 back-propagation, on the same tasks, from the same initial parameters, at the same budget of
-system evaluations (issue 14; not a figure of the paper, which makes no such comparison).
+system evaluations (not a figure of the paper, which makes no such comparison).
 
 Tasks (:func:`tasks`): the 35-10-5 network on the five vowels (``vowels``) and the 35-10-15
 network on vowels and digits (``vowels_digits``), solved when every pattern is classified

@@ -67,7 +67,9 @@ def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resum
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices when every member diverged
         final_E = np.nanmedian(E[-config.final_span:], axis=0)  # robust end value per member
-        median_E, median_M = np.nanmedian(E, axis=1), np.nanmedian(M, axis=1)
+        # The ensemble median counts a diverged member as E = +inf (not as absent: a median of the
+        # survivors would fall when a member diverges, which reads as learning); M of the survivors.
+        median_E, median_M = np.median(np.where(np.isnan(E), np.inf, E), axis=1), np.nanmedian(M, axis=1)
     final_E = np.where(out.diverged, np.nan, final_E)
     best = int(np.nanargmin(final_E)) if np.isfinite(final_E).any() else 0
     # r(t) over r_time: initial network from its random phases, final network (frozen) from its final phases.
@@ -88,7 +90,7 @@ def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resum
         "M0": config.M0,
         "success": bool(ens.success[best]),
         "M_relative_gap": float(abs(ens.final_M[best] - config.M0) / config.M0),
-        "median_error_fall": float(np.nanmedian(E0 / final_E)) if np.isfinite(final_E).any() else None,
+        "median_error_fall": float(np.median(np.where(np.isfinite(final_E), E0 / final_E, 0.0))),  # diverged: no fall
         "success_fraction": float(np.mean(ens.success)),
         "members": config.members,
         "diverged": int(out.diverged.sum()),
@@ -109,9 +111,14 @@ def plot(result: Result, path: str | None = None):
     a, s = result.arrays, result.summary
     it = np.asarray(a["iterations"]) + 1
     fig, (ax1, ax2, ax3) = plt.subplots(3, 1, figsize=(6.5, 7.5))
-    ax1.plot(it, a["E"], color="C0", label=f"member {s['shown_member']}")
-    ax1.plot(it, a["median_E"], color="C0", lw=0.7, alpha=0.5, label=f"median of {s['members']}")
-    ax1.set(xscale="log", ylabel="error E", title="Fig. 5: Kuramoto learning, eq. (4) + (13)")
+    c, full = result.config, Config()
+    size = f"{s['members']} members, {c['n_iterations']:,} iterations"
+    if s["members"] < full.members or c["n_iterations"] < full.n_iterations:
+        size = f"quick run: {size}"
+    ax1.plot(it, a["E"], color="C0", label=f"member {s['shown_member']} (lowest final E)")
+    ax1.plot(it, a["median_E"], color="C0", lw=0.7, alpha=0.5,
+             label=f"median of {s['members']}" + (f", {s['diverged']} diverged (counted as E = inf)" if s["diverged"] else ""))
+    ax1.set(xscale="log", ylabel="error E", title=f"Fig. 5: Kuramoto learning, eq. (4) + (13)\n({size})")
     if np.any(np.asarray(a["E"], float) > 0):  # all NaN when the member diverged at once
         ax1.set_yscale("log")
     ax1.legend(fontsize=8)
@@ -136,5 +143,6 @@ def describe(result: Result) -> str:
         f"fig5: {s['members']} members, {c['n_iterations']} iterations of eq. (13), T={c['T']}, {result.wall_time:.1f} s",
         f"  member {s['shown_member']}: E {s['initial_error']:.4g} -> {s['final_error']:.4g} ({s['error_fall']:.1f}-fold), "
         f"frozen R = {s['final_R']:.4f} (R0 = {s['R0']}), M = {s['final_M']:.4f} (M0 = {s['M0']}, gap {s['M_relative_gap']:.1%})",
-        f"  ensemble: median E fall {s['median_error_fall'] or float('nan'):.1f}-fold, success {s['success_fraction']:.0%}, diverged {s['diverged']}",
+        f"  ensemble: median E fall {s['median_error_fall']:.1f}-fold (a diverged member counts as no fall), "
+        f"success {s['success_fraction']:.0%}, diverged {s['diverged']}",
     ])

@@ -1,4 +1,4 @@
-"""kmap: the Kuramoto network's (tau, S) map with the stability law's border (issue 15).
+"""kmap: the Kuramoto network's (tau, S) map with the stability law's border.
 
 Not a figure of the paper: the Kuramoto counterpart of Fig. 3's error surface, made to check the
 stability law of :mod:`ensemble.stability` on the second system. One batched eq. (13) run of
