@@ -113,13 +113,13 @@ def timed(name: str, B: int, lay, n_iterations: int) -> float:
 
 
 def measure(name: str, B: int, rounds: int, min_time: float) -> dict:
-    n = 8
-    for lay in LAYOUTS.values():  # compile both (and find an iteration count that takes min_time)
-        timed(name, B, lay, n)
-    while timed(name, B, LAYOUTS["plain"], n) < min_time and n < 1 << 20:
-        n *= 2
-    for lay in LAYOUTS.values():
-        timed(name, B, lay, n)  # compile for this n
+    n = 64
+    while True:  # an iteration count that takes min_time once compiled
+        timed(name, B, LAYOUTS["plain"], n)  # compiles for this n
+        if timed(name, B, LAYOUTS["plain"], n) >= min_time or n >= 1 << 20:
+            break
+        n *= 4
+    timed(name, B, LAYOUTS["blocks"], n)  # compiles the blocks for this n
     best = {k: float("inf") for k in LAYOUTS}
     for _ in range(rounds):  # alternating rounds
         for k, lay in LAYOUTS.items():
@@ -133,11 +133,14 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--json", help="write the results to this file")
     p.add_argument("--quick", action="store_true", help="fewer sizes and rounds (about a minute)")
+    p.add_argument("--block", type=int, help="members per block to time (default: the CPU layout's)")
     args = p.parse_args(argv)
+    if args.block:
+        LAYOUTS["blocks"] = dataclasses.replace(layout.CPU, member_block=args.block)
     sizes = (1, 64, 4096) if args.quick else (1, 16, 64, 1024, 16384)
     rounds, min_time = (2, 0.15) if args.quick else (3, 0.3)
     out = {"machine": platform.processor() or platform.machine(), "devices": len(jax.local_devices()),
-           "member_block": layout.CPU.member_block, "jax": jax.__version__, "results": {}}
+           "member_block": LAYOUTS["blocks"].member_block, "jax": jax.__version__, "results": {}}
     for name in SYSTEMS:
         rows = []
         for B in sizes:

@@ -34,17 +34,17 @@ def in_member_blocks(fn: Callable, block: int) -> Callable:
 
     def run(*args: Any) -> Any:
         B = jax.tree_util.tree_leaves(args)[0].shape[0]
-        # At least two blocks: a slice as long as the array it is cut from is no slice at all,
-        # and XLA would compile the block's code in another form (other rounding).
-        n_blocks = max(2, -(-B // block))
-        pad = n_blocks * block - B
+        n_blocks = -(-B // block)
+        # One member more than one block holds: a slice as long as the array it is cut from is no
+        # slice at all, and XLA would compile the block's code in another form (other rounding).
+        pad = n_blocks * block + (n_blocks == 1) - B
 
         def padded(x):
             return jnp.concatenate([x, jnp.broadcast_to(x[:1], (pad,) + x.shape[1:])]) if pad else x
 
         args = jax.tree_util.tree_map(padded, args)
         shapes = jax.eval_shape(vfn, *jax.tree_util.tree_map(lambda x: x[:block], args))
-        out = jax.tree_util.tree_map(lambda s: jnp.zeros((n_blocks * block,) + s.shape[1:], s.dtype), shapes)
+        out = jax.tree_util.tree_map(lambda s: jnp.zeros((B + pad,) + s.shape[1:], s.dtype), shapes)
 
         def one_block(i, out):
             part = jax.tree_util.tree_map(lambda x: jax.lax.dynamic_slice_in_dim(x, i * block, block), args)

@@ -402,18 +402,11 @@ def _make_chunk(system, lmap: LearningMap, record_every: int, block: int | None 
             dead_at = jnp.where(now_dead & ~dead, n, dead_at)
             return params_out, lstate_new, sstate_out, now_dead, dead_at, _nan_where(now_dead, signals)
 
-        if own:  # the system lays out its members itself (and answers for their independence)
-            signals, sstate_new = system.measure_ensemble(params, sstate, k_sys)
-            check_reads(signals)
-            return jax.vmap(update)(params, lstate, sstate, sstate_new, signals, dead, dead_at, k_map, hyper)
-
-        def whole(params, lstate, sstate, dead, dead_at, k_sys, k_map, hyper):
-            """One member's whole iteration: its measurement, then its update."""
-            signals, sstate_new = system.measure(params, sstate, k_sys)
-            check_reads(signals)
-            return update(params, lstate, sstate, sstate_new, signals, dead, dead_at, k_map, hyper)
-
-        return by_members(whole)(params, lstate, sstate, dead, dead_at, k_sys, k_map, hyper)
+        # A system that lays out its members itself answers for their independence; any other is
+        # measured in the layout's member blocks. The learning step is elementwise per member.
+        signals, sstate_new = (system.measure_ensemble if own else by_members(system.measure))(params, sstate, k_sys)
+        check_reads(signals)
+        return jax.vmap(update)(params, lstate, sstate, sstate_new, signals, dead, dead_at, k_map, hyper)
 
     def iterate(state: EnsembleState, hyper):
         p, l, s, d, da, sig = ens_step(
@@ -446,6 +439,11 @@ def _make_chunk(system, lmap: LearningMap, record_every: int, block: int | None 
 
     def blocked_chunk(state: EnsembleState, hyper, n_records: int):
         B = state.diverged.shape[0]  # the members of one device
+        if B == 1:  # XLA drops an axis of length 1 and compiles other code (other rounding): run two
+            two = jax.tree_util.tree_map(lambda x: jnp.concatenate([x, x]), (state._replace(n=None), hyper))
+            out, (last, first) = chunk(two[0]._replace(n=state.n), two[1], n_records)
+            return (jax.tree_util.tree_map(lambda x: x[:1], out._replace(n=None))._replace(n=out.n),
+                    ({k: v[:, :1] for k, v in last.items()}, {k: v[:1] for k, v in first.items()}))
         if block is None or B <= block or B % block:
             return chunk(state, hyper, n_records)
         nb = B // block

@@ -73,6 +73,28 @@ def main() -> dict:
     cfull = evolve(cs, cmap, {"w": cw}, chyper, devices=1, **ccommon)
     calone = evolve(cs, cmap, {"w": cw[k : k + 1]}, chyper, members=[k], **ccommon)
     out["continuous kuramoto: member alone == member of 13"] = same(calone.traces["E"][:, 0], cfull.traces["E"][:, k])
+
+    # A user's system whose measure reduces (a mean log-loss over 200 points): the member blocks.
+    import ensemble
+
+    X2 = jnp.asarray(rng.normal(size=(200, 10)), jnp.float32)
+    y2 = jnp.asarray(rng.integers(0, 2, 200), jnp.float32)
+
+    def logistic(p):
+        z = X2 @ p["w"] + p["b"]
+        return jnp.mean(jnp.logaddexp(0.0, z) - y2 * z)
+
+    user = ensemble.from_loss(logistic)
+    start = {"w": jnp.zeros(10, jnp.float32), "b": jnp.zeros((), jnp.float32)}
+    uh = learning.DiscreteHyper(np.float32(30.0), np.float32(0.01), 1)
+    ucommon = dict(key=jax.random.key(4), n_iterations=12, record_every=3)
+    ualone = evolve(user, learning.discrete(1), ensemble.replicate(start, 1), uh, members=[k], **ucommon)
+    ok = True
+    for d in sorted({1, min(4, n_dev)}):
+        ufull = evolve(user, learning.discrete(1), ensemble.replicate(start, 40), uh, devices=d, **ucommon)
+        ok = ok and same(ualone.traces["E"][:, 0], ufull.traces["E"][:, k]) and same(
+            jax.tree_util.tree_map(lambda x: x[0], ualone.params), jax.tree_util.tree_map(lambda x: x[k], ufull.params))
+    out["user loss with a mean: member alone == member of 40 (1 and 4 devices)"] = bool(ok)
     return out
 
 
