@@ -298,7 +298,7 @@ def _check_delay(m, max_delay: int, built: str) -> None:
 
         warnings.warn(
             f"every member's delay m is at most {int(values.max())}, but the map keeps {max_delay} past iterations "
-            f"({built}); m defaults to 1 in the hyperparameters: pass m, or build the map with "
+            f"({built}): if m was left at its default of 1, pass m; else build the map with "
             f"max_delay={int(values.max())}",
             RuntimeWarning, stacklevel=4,
         )

@@ -127,7 +127,7 @@ def test_params_as_lists_duplicate_ids_keys_and_delays_are_named():
             ensemble.evolve(loss, learning.discrete(1), params, hyper, key=bad, **common)
     with pytest.raises(ValueError, match=r"^m must be an integer in \[1, 1\], got 3: m is the delay .*learning.discrete\(max_delay=1\)"):
         ensemble.evolve(loss, learning.discrete(1), params, hyper._replace(m=3), key=0, **common)
-    with pytest.warns(RuntimeWarning, match=r"every member's delay m is at most 1, but the map keeps 5 .*m defaults to 1"):
+    with pytest.warns(RuntimeWarning, match=r"every member's delay m is at most 1, but the map keeps 5 .*if m was left at its default of 1, pass m"):
         ensemble.evolve(loss, learning.discrete(5), params, learning.DiscreteHyper(1.0, 0.1), key=0, **common)
 
 
