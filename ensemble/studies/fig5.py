@@ -123,7 +123,7 @@ def plot(result: Result, path: str | None = None):
         ax1.set_yscale("log")
     ax1.legend(fontsize=8)
     ax2.plot(it, a["M"], color="C2", label=f"member {s['shown_member']}")
-    ax2.plot(it, a["median_M"], color="C2", lw=0.7, alpha=0.5, label="median")
+    ax2.plot(it, a["median_M"], color="C2", lw=0.7, alpha=0.5, label="median of the survivors" if s["diverged"] else "median")
     ax2.axhline(s["M0"], color="k", ls="--", lw=0.8, label=f"M0 = {s['M0']:g}")
     ax2.set(xscale="log", xlabel="iteration n", ylabel="mean |w| (M)")
     ax2.legend(fontsize=8)
