@@ -7,7 +7,7 @@ Usage::
 
     python -m benchmarks.member_blocks [--json FILE] [--quick]
 
-Four systems written as a user would (``tests/test_member_blocks.py`` has three of them):
+Four systems written as a user would (``tests/test_member_blocks.py`` checks three of them):
 ``sphere`` (E = |x - 1|^2 in 3-d, one evaluation), ``logistic`` (a mean log-loss over 200 points
 in 10-d), ``ornstein_uhlenbeck`` (40 noisy Euler steps per iteration, carried state) and
 ``phases`` (six coupled phase oscillators, 30 Euler steps with ``W @ sin``). Each is timed
@@ -31,9 +31,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from ensemble import cpu  # noqa: E402
+if __name__ == "__main__":  # one XLA CPU device per core, before JAX starts (as the command line does)
+    from ensemble import cpu
 
-cpu.use_cores()
+    cpu.use_cores()
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402

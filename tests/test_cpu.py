@@ -58,3 +58,14 @@ def test_cli_refuses_a_bad_device_count_in_one_line(tmp_path):
     assert out.returncode == 2 and out.stderr.strip().splitlines() == [
         "error: ENSEMBLE_CPU_DEVICES must be an integer, got 'many'"
     ]
+
+
+def test_use_cores_after_the_first_computation_warns():
+    code = ("import jax.numpy as jnp, warnings; jnp.zeros(1).block_until_ready()\n"
+            "from ensemble import cpu\n"
+            "with warnings.catch_warnings(record=True) as w:\n"
+            "    warnings.simplefilter('always')\n"
+            "    print(cpu.use_cores(2), '|', w[0].message if w else 'no warning')")
+    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES", "ENSEMBLE_CPU_DEVICES")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120).stdout
+    assert out.startswith("0 | use_cores() came after JAX's first computation, so JAX keeps its 1 CPU device(s)"), out

@@ -227,3 +227,12 @@ def test_track_best_needs_an_E_signal():
     with pytest.raises(ValueError, match="track_best=True needs a signal 'E'"):
         evolve(OnlyR(), lmap, ensemble.replicate({"w": jnp.ones(3)}, 4), learning.DiscreteHyper(1.0, 0.1, 2),
                key=jax.random.key(0), n_iterations=2, track_best=True)
+
+
+def test_a_checkpoint_folder_that_cannot_be_made_is_a_write_error():
+    from ensemble._files import WriteError
+
+    with pytest.raises(WriteError, match=r"^cannot write /proc/nope/ck\.npz: "):
+        ensemble.evolve(ensemble.from_loss(sphere), learning.discrete(1), ensemble.replicate({"x": jnp.zeros(3)}, 2),
+                        learning.DiscreteHyper(1.0, 0.1, 1), key=0, n_iterations=2, checkpoint="/proc/nope/ck")
+

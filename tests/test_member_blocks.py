@@ -10,55 +10,8 @@ import numpy as np
 import pytest
 
 import ensemble
+from benchmarks.member_blocks import OrnsteinUhlenbeck, Phases, logistic  # the systems timed there
 from ensemble import _member_blocks, driver, layout, learning
-
-rng = np.random.default_rng(0)
-DATA_X = jnp.asarray(rng.normal(size=(200, 10)), jnp.float32)
-DATA_Y = jnp.asarray(rng.integers(0, 2, 200), jnp.float32)
-
-
-def logistic(p):
-    z = DATA_X @ p["w"] + p["b"]
-    return jnp.mean(jnp.logaddexp(0.0, z) - DATA_Y * z)
-
-
-class OrnsteinUhlenbeck:
-    """A noisy system with carried state: 40 Euler-Maruyama steps of dx = -k (x - mu) dt + s dW per
-    interval; E is the squared distance of the window mean of x from 1."""
-
-    def init_state(self, params, key):
-        return jax.random.normal(key, (), params["k"].dtype)
-
-    def measure(self, params, x, key):
-        k, mu = params["k"][0], params["k"][1]
-        dW = jax.random.normal(key, (40,), x.dtype) * jnp.sqrt(0.05)
-
-        def step(x, dw):
-            x = x - k * (x - mu) * 0.05 + 0.3 * dw
-            return x, x
-
-        x, xs = jax.lax.scan(step, x, dW)
-        return {"E": (jnp.mean(xs) - 1.0) ** 2}, x
-
-
-class Phases:
-    """Six coupled phase oscillators written as a user would (dense W @ sin), carried phases."""
-
-    omega = jnp.linspace(-0.5, 0.5, 6)
-
-    def init_state(self, params, key):
-        return jax.random.uniform(key, (6,), params["W"].dtype, 0.0, 2 * np.pi)
-
-    def measure(self, params, th, key):
-        W = params["W"]
-
-        def step(th, _):
-            s, c = jnp.sin(th), jnp.cos(th)
-            th = th + 0.05 * (self.omega + c * (W @ s) - s * (W @ c))
-            return th, jnp.abs(jnp.mean(jnp.exp(1j * th)))
-
-        th, r = jax.lax.scan(step, th, None, length=30)
-        return {"E": (jnp.mean(r) - 0.9) ** 2, "R": jnp.mean(r)}, th
 
 
 SYSTEMS = {
