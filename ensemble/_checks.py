@@ -29,12 +29,17 @@ def _values(name: str, x: Any) -> np.ndarray | None:
     return arr
 
 
-def finite(name: str, x: Any) -> None:
-    """``x`` (array or pytree) holds only finite numbers."""
-    for leaf in jax.tree_util.tree_leaves(x):
+def finite(name: str, x: Any, members: bool = False) -> None:
+    """``x`` (array or pytree) holds only finite numbers; the message names the leaf (and, with
+    ``members``, the first member along the leading axis) that does not."""
+    for path, leaf in jax.tree_util.tree_flatten_with_path(x)[0]:
         arr = _values(name, leaf)
         if arr is not None and not np.all(np.isfinite(arr)):
-            raise ValueError(f"{name} must be finite (no NaN or inf)")
+            where = f"{name}{jax.tree_util.keystr(path)}" if path else name
+            if members and arr.ndim >= 1:
+                bad = np.flatnonzero(~np.all(np.isfinite(arr.reshape(arr.shape[0], -1)), axis=1))
+                where += f" of member {int(bad[0])}" + (f" (and {bad.size - 1} more)" if bad.size > 1 else "")
+            raise ValueError(f"{name} must be finite (no NaN or inf): {where} is not")
 
 
 def positive(name: str, x: Any) -> None:
@@ -75,6 +80,11 @@ def integer_at_least(name: str, x: Any, low: int, high: int | None = None) -> No
         raise ValueError(f"{name} must be an integer {rng}, got {_show(arr)}")
 
 
+def _raw_key_shape() -> tuple:
+    """Shape of a raw key of JAX's default PRNG implementation (``(2,)`` for threefry)."""
+    return tuple(jax.eval_shape(lambda: jax.random.key_data(jax.random.key(0))).shape)
+
+
 def prng_key(name: str, key: Any) -> Any:
     """One PRNG key: a typed key (``jax.random.key(seed)``), a raw ``uint32[2]`` key
     (``jax.random.PRNGKey(seed)``), or an int seed (made into ``jax.random.key(seed)``)."""
@@ -84,8 +94,8 @@ def prng_key(name: str, key: Any) -> Any:
         if key.shape == ():
             return key
         got = f"an array of {key.shape} keys"
-    elif hasattr(key, "dtype") and np.shape(key) == (2,) and np.dtype(key.dtype) == np.uint32:
-        return key
+    elif hasattr(key, "dtype") and np.dtype(key.dtype) == np.uint32 and np.shape(key) == _raw_key_shape():
+        return key  # a raw key of the default implementation (jax.random.PRNGKey)
     else:
         got = f"{type(key).__name__} of shape {np.shape(key)}" if hasattr(key, "shape") else repr(key)
     raise ValueError(f"{name} must be one PRNG key (jax.random.key(seed)) or an int seed, got {got}; each member's "

@@ -35,7 +35,8 @@ import numpy as np
 from . import __version__
 from ._files import WriteError, atomic_write
 
-FORMAT = 1
+FORMAT = 2
+"""Version of the file layout and of the fingerprint it holds (2: the fingerprint part by part)."""
 
 
 def _is_key(x: Any) -> bool:

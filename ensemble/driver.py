@@ -88,8 +88,10 @@ class Run(NamedTuple):
         diverged: ``(B,)`` bool. diverged_at: ``(B,)`` iteration or -1.
         state: the final :class:`EnsembleState` (pass to ``evolve(..., state=)`` to continue).
         wall_time: seconds spent in :func:`evolve`, compile included.
-        hyper: the hyperparameters, every field broadcast to ``(B,)`` (numpy).
+        hyper: the hyperparameters as given, every field broadcast to ``(B,)`` (numpy).
         system: the system that was run.
+        identity: the system's identity then (see :mod:`ensemble._describe`); ``run.final``
+            refuses to measure a system that has changed since.
 
     ``run.final`` (computed when asked, one compiled measurement) is a dict of ``(B,)`` arrays:
     the signals measured on the **final** ``params`` (what the next iteration would record; NaN
@@ -110,11 +112,15 @@ class Run(NamedTuple):
     wall_time: float
     hyper: Any = None
     system: Any = None
+    identity: str | None = None
 
     @property
     def final(self) -> dict:
         if self.system is None:
             raise ValueError("this Run has no system to measure its final params with")
+        if self.identity is not None and _describe.identify(self.system, "system").digest != self.identity:
+            raise ValueError("the system changed since this run (its attributes, its code or a global its code reads): "
+                             "run.final would measure another problem; evolve again to measure the new one")
         return {k: np.asarray(v) for k, v in _final_for(self.system)(self.state).items()}
 
     @property
@@ -195,6 +201,19 @@ def member_keys(key: jax.Array, members) -> jax.Array:
     return jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.asarray(ids, jnp.uint32))
 
 
+def _checkpoint_prefix(path) -> str:
+    """``path`` as a checkpoint's file prefix (``~`` expanded); ValueError for a folder."""
+    import os
+
+    if not isinstance(path, (str, os.PathLike)):
+        raise ValueError(f"checkpoint must be a file prefix such as 'out/checkpoints/run', got {path!r}")
+    path = os.path.expanduser(os.fspath(path))
+    if not os.path.basename(path) or os.path.isdir(path):
+        raise ValueError(f"checkpoint must be a file prefix such as 'out/checkpoints/run' (PREFIX.npz and PREFIX.json "
+                         f"are written), not a folder: {path!r}")
+    return path
+
+
 def _require_named_tuple(hyper: Any, name: str = "hyper") -> None:
     if not (isinstance(hyper, tuple) and hasattr(hyper, "_fields")):
         raise ValueError(
@@ -224,6 +243,8 @@ def broadcast_hyper(hyper: Any, n_members: int, _prefix: str = "hyper") -> Any:
             fields.append(broadcast_hyper(value, n_members, f"{_prefix}.{name}"))
             continue
         arr = np.asarray(value)
+        if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+            raise ValueError(f"{_prefix}.{name} must be a number or an array of numbers, got {value!r}")
         if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] != n_members):
             raise ValueError(f"{_prefix}.{name} must be a scalar or have shape ({n_members},), got {arr.shape}")
         fields.append(jnp.asarray(np.broadcast_to(arr, (n_members,))))
@@ -300,11 +321,14 @@ def _identities(system, lmap: LearningMap | None = None) -> tuple:
     return (_describe.identify(system, "system"), None if lmap is None else _describe.identify(lmap, "lmap"))
 
 
-def _reuse_key(key: tuple, identities) -> tuple | None:
-    """``key`` when every identity could be read by content; else None (compile again, and warn)."""
+def _reuse_key(key: tuple, identities, warn: bool = True) -> tuple | None:
+    """``key`` when every identity could be read by content; else None (compile again, and warn
+    unless ``warn`` is False: one warning per ``evolve``, from its chunk)."""
     problems = [p for i in identities if i is not None for p in i.problems]
     if not problems:
         return key
+    if not warn:
+        return None
     import warnings
 
     warnings.warn(
@@ -334,12 +358,16 @@ def _iteration_keys(mkeys: jax.Array, n) -> jax.Array:
     return jax.vmap(lambda mk: jax.random.split(jax.random.fold_in(mk, n)))(mkeys)
 
 
+def _own_layout(system) -> bool:
+    """True for a system that lays out its members itself (``measure_ensemble``)."""
+    return callable(getattr(system, "measure_ensemble", None))
+
+
 def _measure_all(system) -> Callable:
     """``(params, state, keys) -> (signals, state)`` for all members: the system's own
     ``measure_ensemble``, else ``vmap(measure)`` in the layout's member blocks."""
-    own = getattr(system, "measure_ensemble", None)
-    if own is not None:
-        return own
+    if _own_layout(system):
+        return system.measure_ensemble
     block = _layout.current().member_block
     return jax.vmap(system.measure) if block is None else in_member_blocks(system.measure, block)
 
@@ -353,7 +381,7 @@ def _init_all(system, identity=None) -> Callable:
         return jax.jit(init)
 
     ids = (_describe.identify(system, "system"),) if identity is None else (identity,)
-    key = _reuse_key(("init", ids[0].digest, _layout.current()), ids)
+    key = _reuse_key(("init", ids[0].digest, _layout.current()), ids, warn=False)
     return build() if key is None else _cached(key, build)
 
 
@@ -371,14 +399,7 @@ def _make_chunk(system, lmap: LearningMap, record_every: int, block: int | None 
     of ``block`` and each block runs the whole chunk before the next one starts (``lax.map``).
     """
 
-    own = callable(getattr(system, "measure_ensemble", None))
-    member_block = _layout.current().member_block
-
-    def by_members(fn: Callable) -> Callable:
-        """``vmap(fn)`` over all members, in the layout's member blocks (see ``_member_blocks``):
-        every block is the same compiled program whatever the ensemble, so a member's bits do not
-        depend on it even where the system's ``measure`` reduces."""
-        return jax.vmap(fn) if member_block is None else in_member_blocks(fn, member_block)
+    measure = _measure_all(system)
 
     def check_reads(signals):
         missing = [s for s in lmap.reads if s not in signals]
@@ -403,8 +424,9 @@ def _make_chunk(system, lmap: LearningMap, record_every: int, block: int | None 
             return params_out, lstate_new, sstate_out, now_dead, dead_at, _nan_where(now_dead, signals)
 
         # A system that lays out its members itself answers for their independence; any other is
-        # measured in the layout's member blocks. The learning step is elementwise per member.
-        signals, sstate_new = (system.measure_ensemble if own else by_members(system.measure))(params, sstate, k_sys)
+        # measured in the layout's member blocks, every block the same compiled program whatever the
+        # ensemble. The learning step is per member (the library's maps are elementwise).
+        signals, sstate_new = measure(params, sstate, k_sys)
         check_reads(signals)
         return jax.vmap(update)(params, lstate, sstate, sstate_new, signals, dead, dead_at, k_map, hyper)
 
@@ -417,25 +439,29 @@ def _make_chunk(system, lmap: LearningMap, record_every: int, block: int | None 
 
     def chunk(state: EnsembleState, hyper, n_records: int):
         """``n_records * record_every`` iterations -> ``(state, (records, first))``: the records
-        (the signals of the last iteration of every ``record_every``, ``(n_records, B)``) and the
-        signals of the chunk's first iteration (``(B,)``; the run's initial record)."""
+        (the signals of the last iteration of every ``record_every``, ``(n_records, B)``) and, for
+        ``record_every > 1``, the signals of the chunk's first iteration (``(B,)``; the run's
+        initial record)."""
 
-        def record(state, _):
+        def record(carry, j):
+            state, first = carry
+
             def inner(carry, i):
                 st, first, _ = carry
                 st, sig = iterate(st, hyper)
-                return (st, jax.tree_util.tree_map(lambda f, s: jnp.where(i == 0, s, f), first, sig), sig), None
+                keep = (i == 0) & (j == 0)  # the chunk's first iteration
+                return (st, jax.tree_util.tree_map(lambda f, s: jnp.where(keep, s, f), first, sig), sig), None
 
-            _, sig0 = jax.eval_shape(iterate, state, hyper)
-            zeros = jax.tree_util.tree_map(lambda a: jnp.zeros(a.shape, a.dtype), sig0)
-            if record_every == 1:
+            if record_every == 1:  # every iteration is a record (the first one included): ``first`` stays unused
                 state, sig = iterate(state, hyper)
-                return state, (sig, sig)
-            (state, first, last), _ = jax.lax.scan(inner, (state, zeros, zeros), jnp.arange(record_every))
-            return state, (last, first)
+                return (state, first), sig
+            (state, first, last), _ = jax.lax.scan(inner, (state, first, first), jnp.arange(record_every))
+            return (state, first), last
 
-        state, (last, first) = jax.lax.scan(record, state, None, length=n_records)
-        return state, (last, jax.tree_util.tree_map(lambda v: v[0], first))
+        _, sig0 = jax.eval_shape(iterate, state, hyper)
+        zeros = jax.tree_util.tree_map(lambda a: jnp.zeros(a.shape, a.dtype), sig0)
+        (state, first), last = jax.lax.scan(record, (state, zeros), jnp.arange(n_records))
+        return state, (last, first)
 
     def blocked_chunk(state: EnsembleState, hyper, n_records: int):
         B = state.diverged.shape[0]  # the members of one device
@@ -502,8 +528,7 @@ def init_state(system, lmap: LearningMap, params: PyTree, key: jax.Array, member
     params = jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True), params)  # chunks donate their input
     mkeys = member_keys(key, ids)
     sys_keys = jax.vmap(lambda k: jax.random.fold_in(k, -1 & 0xFFFFFFFF))(mkeys)
-    own = callable(getattr(system, "measure_ensemble", None))  # a system that lays out its members itself
-    sstate = (jax.vmap(system.init_state) if own else _init_all(system))(params, sys_keys)
+    sstate = (jax.vmap(system.init_state) if _own_layout(system) else _init_all(system))(params, sys_keys)
     lstate = jax.vmap(lmap.init)(params)
     return EnsembleState(
         params, lstate, sstate, jnp.zeros(B, bool), jnp.full(B, -1, jnp.int32), mkeys, jnp.zeros((), jnp.int32),
@@ -557,13 +582,19 @@ def check_system(system, lmap: LearningMap, member_params: PyTree) -> dict:
     bad = {k: v.shape for k, v in signals.items() if getattr(v, "shape", None) != ()}
     if bad:
         raise ValueError(f"system.measure's signals must be scalars for one member, got shapes {bad}")
+    bad = {k: str(v.dtype) for k, v in signals.items() if not jnp.issubdtype(v.dtype, jnp.floating)
+           and not jnp.issubdtype(v.dtype, jnp.integer) and v.dtype != bool}
+    if bad:
+        raise ValueError(f"system.measure's signals must be real numbers, got dtypes {bad} (take abs or the real part)")
     missing = [s for s in lmap.reads if s not in signals]
     if missing:
         raise ValueError(f"system must measure the signals {lmap.reads} for the {lmap.name} map; missing {missing}")
     if jax.tree_util.tree_structure(new_state) != jax.tree_util.tree_structure(state) or any(
         (a.shape, a.dtype) != (b.shape, b.dtype) for a, b in zip(jax.tree_util.tree_leaves(new_state), jax.tree_util.tree_leaves(state))
     ):
-        raise ValueError("system.measure must return a state with the structure, shapes and dtypes of init_state's")
+        shapes = lambda t: jax.tree_util.tree_map(lambda a: f"{a.dtype}{list(a.shape)}", t)  # noqa: E731
+        raise ValueError("system.measure must return a state with the structure, shapes and dtypes of init_state's: "
+                         f"init_state gives {shapes(state)}, measure returns {shapes(new_state)}")
     return dict(signals)
 
 
@@ -595,20 +626,24 @@ def _refuse_copies(ids: np.ndarray, hyper: Any, params: PyTree) -> None:
     """ValueError when two members are copies: one id (so one noise stream), the same
     hyperparameters and the same initial parameters. An id may repeat with other
     hyperparameters or parameters: the same noise at another sweep point."""
-    values, counts = np.unique(ids, return_counts=True)
-    if np.all(counts == 1):
+    import hashlib
+
+    ids = np.asarray(ids)
+    if np.unique(ids).size == ids.size:
         return
-    rows = [np.asarray(x).reshape(len(ids), -1) for x in jax.tree_util.tree_leaves((tuple(hyper), params))]
-    for value in values[counts > 1]:
-        same = np.flatnonzero(ids == value)
-        for a_pos, a in enumerate(same):
-            for b in same[a_pos + 1:]:
-                if all(np.array_equal(r[a], r[b]) for r in rows):
-                    raise ValueError(
-                        f"members {a} and {b} are copies: the same id {int(value)} (so the same noise), the same "
-                        "hyperparameters and initial parameters. Give each member its own id (e.g. range(B)); an id "
-                        "may repeat only with other hyperparameters or parameters (the same noise at another sweep point)"
-                    )
+    rows = [np.ascontiguousarray(np.asarray(x).reshape(len(ids), -1)) for x in jax.tree_util.tree_leaves((tuple(hyper), params))]
+    first: dict = {}
+    for i, member_id in enumerate(ids.tolist()):
+        h = hashlib.sha256(repr(member_id).encode())
+        for r in rows:
+            h.update(r[i].tobytes())
+        j = first.setdefault(h.digest(), i)
+        if j != i:
+            raise ValueError(
+                f"members {j} and {i} are copies: the same id {member_id} (so the same noise), the same "
+                "hyperparameters and initial parameters. Give each member its own id (e.g. range(B)); an id "
+                "may repeat only with other hyperparameters or parameters (the same noise at another sweep point)"
+            )
 
 
 def _hyper_per_member(hyper: Any) -> bool:
@@ -728,6 +763,36 @@ def evolve(
     Returns:
         A :class:`Run`.
     """
+    with _describe.once():  # the system's identity is needed in several places: walk it once
+        return _evolve(system, lmap, params, hyper, key=key, n_iterations=n_iterations, record_every=record_every,
+                       members=members, chunk=chunk, state=state, progress=progress, on_chunk=on_chunk,
+                       checkpoint=checkpoint, resume=resume, meta=meta, devices=devices, member_batch=member_batch,
+                       n_members=n_members, track_best=track_best)
+
+
+def _evolve(
+    system,
+    lmap: LearningMap,
+    params: PyTree,
+    hyper: Any,
+    *,
+    key: jax.Array,
+    n_iterations: int,
+    record_every: int = 1,
+    members=None,
+    chunk: int | None = None,
+    state: EnsembleState | None = None,
+    progress: bool = False,
+    on_chunk: Callable[[EnsembleState, dict, ChunkInfo], None] | None = None,
+    checkpoint: str | None = None,
+    resume: bool = False,
+    meta: dict | None = None,
+    devices: int | None = None,
+    member_batch: int | None = None,
+    n_members: int | None = None,
+    track_best: bool = False,
+) -> Run:
+    """:func:`evolve`'s body."""
     t0 = time.perf_counter()
     key = _checks.prng_key("key", key)
     _checks.integer_at_least("n_iterations", n_iterations, 1)
@@ -737,12 +802,14 @@ def evolve(
         raise ValueError(f"n_iterations ({n_iterations}) must be a multiple of record_every ({record_every})")
     if resume and checkpoint is None:
         raise ValueError("resume=True needs a checkpoint path")
+    if checkpoint is not None:
+        checkpoint = _checkpoint_prefix(checkpoint)
     if member_batch is not None:
         _checks.integer_at_least("member_batch", member_batch, 1)
     _require_named_tuple(hyper)
     if state is None:
         B = _n_members(params)
-        _checks.finite("params", params)
+        _checks.finite("params", params, members=True)
         for leaf in jax.tree_util.tree_leaves(params):
             if not jnp.issubdtype(jnp.result_type(leaf), jnp.floating):
                 raise ValueError(f"params must be floating point arrays, got dtype {jnp.result_type(leaf)}")
@@ -763,7 +830,13 @@ def evolve(
     given = _hyper_as_given(given, B)  # what run.hyper shows: the values as given (not cast to float32)
     if state is None:
         _refuse_copies(ids, given, params)
-    lmap.check(hyper)
+    if not _GROUP_DEPTH:  # once, for the whole ensemble
+        _warn_unused_delay(lmap, hyper)
+    try:
+        lmap.check(hyper)
+    except AttributeError as exc:  # another map's NamedTuple
+        raise ValueError(f"hyper must be the {lmap.name} map's hyperparameters; {type(hyper).__name__} has no field "
+                         f"{getattr(exc, 'name', None) or exc}") from None
     batch = _member_batch(member_batch, B, system, lmap, params if state is None else state.params, n_iterations // record_every)
     if batch < B:
         return _evolve_in_groups(
@@ -850,6 +923,7 @@ def evolve(
         time.perf_counter() - t0,
         given,
         system,
+        identities[0].digest,
     )
     if not _GROUP_DEPTH:
         _warn_divergence(run)
@@ -861,9 +935,41 @@ DIVERGENCE_WARNING = 0.5
 _GROUP_DEPTH: list = []
 
 
+def _warn_unused_delay(lmap: LearningMap, hyper: Any) -> None:
+    """Warn when no member uses the longest delay the map keeps (usually ``m`` left at its default of 1)."""
+    def delays(h):
+        for name, value in zip(h._fields, h):
+            if isinstance(value, tuple) and hasattr(value, "_fields"):
+                yield from delays(value)
+            elif name == "m":
+                yield value
+
+    for m in delays(hyper):
+        values = _checks._values("m", m)
+        if values is not None and values.size and np.all(np.mod(values, 1) == 0) and 1 <= int(values.max()) < lmap.max_delay:
+            import warnings
+
+            warnings.warn(
+                f"every member's delay m is at most {int(values.max())}, but the map keeps {lmap.max_delay} past "
+                f"iterations ({lmap.name}, max_delay={lmap.max_delay}): if m was left at its default of 1, pass m; else "
+                f"build the map with max_delay={int(values.max())}",
+                RuntimeWarning, stacklevel=5,
+            )
+
+
 def _warn_divergence(run: Run) -> None:
     n, d = run.diverged.size, int(run.diverged.sum())
-    if n and d / n > DIVERGENCE_WARNING:
+    at_start = int(np.sum(run.diverged_at == 0))
+    if n and d / n > DIVERGENCE_WARNING and at_start > d / 2:
+        import warnings
+
+        warnings.warn(
+            f"{d} of {n} members diverged, {at_start} of them at iteration 0: their signals or their first update were "
+            "not finite at the initial parameters (a log of 0, a division by 0, inf in the data?): check the system "
+            "on those parameters before tuning tau or S",
+            RuntimeWarning, stacklevel=3,
+        )
+    elif n and d / n > DIVERGENCE_WARNING:
         import warnings
 
         warnings.warn(
@@ -888,7 +994,7 @@ def _final_for(system) -> Callable:
         return jax.jit(final)
 
     ids = _identities(system)
-    key = _reuse_key(("final", ids[0].digest, _layout.current()), ids)
+    key = _reuse_key(("final", ids[0].digest, _layout.current()), ids, warn=False)
     return build() if key is None else _cached(key, build)
 
 
@@ -964,7 +1070,7 @@ def _evolve_in_groups(system, lmap, params, hyper, batch, *, key, ids, state, n_
     traces = {k: np.concatenate([r.traces[k] for r in runs], axis=1) for k in runs[0].traces}
     run = Run(traces, runs[0].iterations, state.params, join(*[r.diverged for r in runs]),
               join(*[r.diverged_at for r in runs]), state, time.perf_counter() - t0,
-              jax.tree_util.tree_map(join, *[r.hyper for r in runs]), system)
+              jax.tree_util.tree_map(join, *[r.hyper for r in runs]), system, runs[0].identity)
     if not _GROUP_DEPTH:
         _warn_divergence(run)
     return run

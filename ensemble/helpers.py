@@ -96,6 +96,10 @@ def replicate(params: Any, n_members: int) -> Any:
     number) gets a leading axis ``B``. :func:`ensemble.evolve` knows the result holds
     ``n_members`` members, whatever the shapes of its leaves."""
     _checks.integer_at_least("n_members", n_members, 1)
+    already = stacked_members(params)
+    if already is not None:
+        raise ValueError(f"params are already stacked ({already} members, made by replicate): replicate stacks one "
+                         "member's parameters")
     stacked = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(jnp.asarray(x), (int(n_members),) + jnp.shape(x)), params)
     return _mark_stacked(stacked, n_members)
 

@@ -2,10 +2,11 @@
 
 :func:`ensemble.evolve` promises that member ``i`` is bitwise the same alone, in an ensemble of
 any size, in member groups and on any number of devices. On a CPU the driver keeps that promise
-for any system by construction (it runs a system's ``measure`` and the learning step in fixed
-member blocks); a system with its own ``measure_ensemble``, or the accelerator layout (one
-program over all members, as on a GPU), hands it back to the system. :func:`check_member_invariance`
-tests it for one system and says exactly what differs first.
+for any system's ``measure`` by construction (it runs ``measure`` in fixed member blocks); a
+system with its own ``measure_ensemble``, a learning map of the user's own (it runs over all
+members at once) and the accelerator layout (one program over all members, as on a GPU) hand it
+back to the user. :func:`check_member_invariance` tests it for one system and map and says
+exactly what differs first.
 """
 
 from __future__ import annotations
@@ -71,8 +72,9 @@ def check_member_invariance(system, lmap, params: PyTree, hyper: Any, *, key, n_
         hyper: the map's hyperparameters (scalars, or ``(B,)`` arrays of which the member's entry is used).
         key: root PRNG key (or an int seed).
         n_iterations: iterations of every run.
-        sizes: ensemble sizes to try. In each, the member keeps its id (``member``); the others
-            are copies of its parameters with other ids (so other noise).
+        sizes: ensemble sizes to try. In each, the member keeps its id (``member``) and sits
+            first, last or in the middle; the others start from copies of its parameters and
+            hyperparameters with other ids (so other noise, and soon other parameters).
         member: index (and id) of the member to check.
 
     Every size runs on one device and, where the size divides among them, on all local devices;
@@ -81,35 +83,40 @@ def check_member_invariance(system, lmap, params: PyTree, hyper: Any, *, key, n_
     Returns:
         An :class:`InvarianceReport` (true when the member never differed; ``print`` it).
     """
-    from .driver import _n_members, evolve
+    from .driver import _member_count, evolve
     from .helpers import _tile
 
     key = _checks.prng_key("key", key)
     _checks.integer_at_least("n_iterations", n_iterations, 1)
     sizes = [int(s) for s in np.atleast_1d(sizes)]
     _checks.integer_at_least("sizes", sizes, 1)
-    B = _n_members(params)
+    B = _member_count(system, params, hyper, None)
     _checks.integer_at_least("member", member, 0, B - 1)
     one = jax.tree_util.tree_map(lambda x: x[member:member + 1], params)
     mine = type(hyper)(*[_own_entry(v, member, B) for v in hyper])
 
-    def run(size: int, **kw):
-        ids = np.concatenate([[member], B + np.arange(size - 1)]).astype(np.int64)
-        return evolve(system, lmap, _tile(one, size), mine, key=key, n_iterations=n_iterations, members=ids,
-                      n_members=size, **kw)
+    def run(size: int, at: int = 0, **kw):
+        """The member at position ``at`` of ``size`` members (the others with ids ``B, B + 1, ...``)."""
+        ids = np.insert(B + np.arange(size - 1), at, member).astype(np.int64)
+        out = evolve(system, lmap, _tile(one, size), mine, key=key, n_iterations=n_iterations, members=ids,
+                     n_members=size, **kw)
+        pick = lambda x: x[at:at + 1] if np.ndim(x) and np.shape(x)[0] == size else x  # noqa: E731
+        return out._replace(traces={k: v[:, at:at + 1] for k, v in out.traces.items()},
+                            params=jax.tree_util.tree_map(pick, out.params))
 
     alone = run(1)
     settings, differences = ["alone"], []
     n_dev = len(jax.local_devices())
     for size in sizes:
-        tries = [(f"{size} members on 1 device", dict(devices=1))]
+        tries = [(f"{size} members on 1 device, the member last", size - 1, dict(devices=1))]
         if n_dev > 1 and size % n_dev == 0:
-            tries.append((f"{size} members on {n_dev} devices", dict(devices=n_dev)))
+            tries.append((f"{size} members on {n_dev} devices, the member first", 0, dict(devices=n_dev)))
         if size == max(sizes) and size > 1:
-            tries.append((f"{size} members in groups of {-(-size // 2)}", dict(member_batch=-(-size // 2))))
-        for where, kw in tries:
+            half = -(-size // 2)
+            tries.append((f"{size} members in groups of {half}, the member in the middle", size // 2, dict(member_batch=half)))
+        for where, at, kw in tries:
             settings.append(where)
-            diff = _first_difference(alone, run(size, **kw), where)
+            diff = _first_difference(alone, run(size, at, **kw), where)
             if diff:
                 differences.append(diff)
     return InvarianceReport(not differences, tuple(settings), tuple(differences))

@@ -286,22 +286,11 @@ def _delay_step(params: PyTree, state: DelayState, g: Array, taus: Array, noise:
 
 
 def _check_delay(m, max_delay: int, built: str) -> None:
-    """``1 <= m <= max_delay`` for every member (the message names the map); a warning when no
-    member uses the longest delay the map keeps (usually ``m``'s default of 1 left by mistake)."""
+    """``1 <= m <= max_delay`` for every member; the message names the map."""
     try:
         _checks.integer_at_least("m", m, 1, max_delay)
     except ValueError as exc:
         raise ValueError(f"{exc}: m is the delay in iterations, at most the max_delay of the map ({built})") from None
-    values = _checks._values("m", m)
-    if values is not None and values.size and int(values.max()) < max_delay:
-        import warnings
-
-        warnings.warn(
-            f"every member's delay m is at most {int(values.max())}, but the map keeps {max_delay} past iterations "
-            f"({built}): if m was left at its default of 1, pass m; else build the map with "
-            f"max_delay={int(values.max())}",
-            RuntimeWarning, stacklevel=4,
-        )
 
 
 def _check_max_delay(max_delay) -> int:

@@ -236,3 +236,33 @@ def test_a_checkpoint_folder_that_cannot_be_made_is_a_write_error():
         ensemble.evolve(ensemble.from_loss(sphere), learning.discrete(1), ensemble.replicate({"x": jnp.zeros(3)}, 2),
                         learning.DiscreteHyper(1.0, 0.1, 1), key=0, n_iterations=2, checkpoint="/proc/nope/ck")
 
+
+
+def test_more_mistakes_are_named_in_one_line(tmp_path):
+    loss, params = ensemble.from_loss(sphere), ensemble.replicate({"x": jnp.zeros(3)}, 4)
+    common = dict(key=0, n_iterations=2)
+    with pytest.raises(ValueError, match=r"^hyper must be the discrete map's hyperparameters; BiparametricHyper has no field tau"):
+        ensemble.evolve(loss, learning.discrete(1), params, learning.BiparametricHyper(1.0, 0.1, 1.0, 0.1), **common)
+    with pytest.raises(ValueError, match=r"^hyper.S must be a number or an array of numbers, got '0.05'"):
+        ensemble.evolve(loss, learning.discrete(1), params, learning.DiscreteHyper(1.0, "0.05", 1), **common)
+    with pytest.raises(ValueError, match=r"signals must be real numbers, got dtypes \{'E': 'complex"):
+        ensemble.evolve(ensemble.from_loss(lambda p: jnp.sum(p["x"]) + 1j), learning.discrete(1), params,
+                        learning.DiscreteHyper(1.0, 0.1, 1), **common)
+    with pytest.raises(ValueError, match=r"^checkpoint must be a file prefix .*not a folder"):
+        ensemble.evolve(loss, learning.discrete(1), params, learning.DiscreteHyper(1.0, 0.1, 1), checkpoint=str(tmp_path) + "/",
+                        **common)
+    with pytest.raises(ValueError, match=r"^params are already stacked \(4 members, made by replicate\)"):
+        ensemble.replicate(params, 2)
+    with pytest.raises(ValueError, match=r"^params must be finite \(no NaN or inf\): params\['x'\] of member 2 is not"):
+        ensemble.evolve(loss, learning.discrete(1), {"x": jnp.zeros((4, 3)).at[2, 1].set(jnp.nan)},
+                        learning.DiscreteHyper(1.0, 0.1, 1), n_members=4, **common)
+    with pytest.warns(RuntimeWarning, match=r"4 of 4 members diverged, 4 of them at iteration 0: .*check the system"):
+        ensemble.evolve(ensemble.from_loss(lambda p: jnp.log(0.0 * jnp.sum(p["x"]))), learning.discrete(1), params,
+                        learning.DiscreteHyper(1.0, 0.1, 1), **common)
+    # groups see only part of the ensemble: the unused-delay check runs once, on all of it
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ensemble.evolve(loss, learning.discrete(5), ensemble.replicate({"x": jnp.zeros(3)}, 10),
+                        learning.DiscreteHyper(1.0, 0.01, np.arange(10) % 5 + 1), member_batch=4, **common)

@@ -183,3 +183,106 @@ def test_the_library_systems_and_maps_are_fingerprinted_whole():
         assert _describe.identify(obj).problems == (), obj
     assert _describe.digest(learning.discrete(5)) == _describe.digest(learning.discrete(5))
     assert _describe.digest(learning.discrete(5)) != _describe.digest(learning.discrete(4))
+
+
+def test_what_library_objects_are_set_to_counts():
+    import optax
+
+    d = _describe.digest
+    assert d(optax.sgd(0.1)) != d(optax.sgd(0.5)) and d(optax.sgd(0.1)) == d(optax.sgd(0.1))
+    assert d(optax.constant_schedule(1.0)) != d(optax.constant_schedule(10.0))
+    assert d(jax.nn.initializers.normal(0.1)) != d(jax.nn.initializers.normal(1.0))
+    assert d(np.vectorize(lambda x: x)) != d(np.vectorize(lambda x: 2 * x))
+    assert d([1].append) != d([2].append) and d(np.arange(3.0).mean) != d(np.arange(4.0).mean)
+
+    def with_rule(k):
+        @jax.custom_jvp
+        def f(x):
+            return x
+
+        f.defjvp(lambda p, t: (p[0], k * t[0]))
+        return f
+
+    assert d(with_rule(1.0)) != d(with_rule(2.0))
+
+
+def test_modules_slots_hooks_cycles_and_attribute_names():
+    sub = types.ModuleType("user_pkg_for_test.sub")
+    pkg = types.ModuleType("user_pkg_for_test")
+    pkg.sub, sub.C = sub, 1.0
+    exec("def g(x):\n    return C * x", sub.__dict__)  # a function of the submodule, reading its global C
+    sys.modules[pkg.__name__], sys.modules[sub.__name__] = pkg, sub
+    try:
+        ns = notebook("def f(x):\n    return pkg.sub.g(x)")
+        ns["pkg"] = pkg
+        before = _describe.digest(ns["f"])
+        sub.C = 10.0  # read through a submodule's function
+        assert _describe.digest(ns["f"]) != before
+    finally:
+        del sys.modules[pkg.__name__], sys.modules[sub.__name__]
+
+    class A:
+        __slots__ = ("a",)
+
+    class B(A):
+        __slots__ = ("b",)
+
+        def __init__(self, a, b):
+            self.a, self.b = a, b
+
+    assert _describe.digest(B(1, 2)) != _describe.digest(B(99, 2))  # a slot of the base class
+
+    class Scaled:
+        __ensemble_fingerprint__ = "scaled-v1"  # vouches for the class's code; the instance is still read
+
+        def __init__(self, s):
+            self.s = s
+
+    assert _describe.digest(Scaled(1.0)) != _describe.digest(Scaled(10.0))
+    one, two = (lambda p: p), (lambda p: 2 * p)
+    one.__ensemble_fingerprint__ = two.__ensemble_fingerprint__ = "mine-v1"  # on the object itself: it stands for all of it
+    assert _describe.digest(one) == _describe.digest(two)
+    two.__ensemble_fingerprint__ = "mine-v2"
+    assert _describe.digest(one) != _describe.digest(two)
+    a, b = [], []
+    a.append(a), b.append([b])  # a points to itself, b's child to its parent
+    assert _describe.digest(a) != _describe.digest(b)
+    peers = [types.SimpleNamespace() for _ in range(30)]
+    for p in peers:
+        p.peers = list(peers)  # every object reachable along many paths: walked once each
+    import time
+
+    t = time.perf_counter()
+    _describe.digest(peers)
+    assert time.perf_counter() - t < 2.0
+    ns = notebook("T = 1.0\ndef f(p):\n    return p.T")  # .T is an attribute, not the global T
+    before = _describe.digest(ns["f"])
+    ns["T"] = 2.0
+    assert _describe.digest(ns["f"]) == before
+    import io
+    import random
+
+    assert _describe.identify(io.StringIO("x")).problems and _describe.identify(random.Random(0)).problems
+
+
+def test_a_prng_key_read_by_a_loss_and_the_same_digest_in_another_process():
+    ns = notebook("import jax\nKEY = jax.random.key(5)\ndef loss(p):\n    return jnp.sum((p['x'] - jax.random.normal(KEY, (3,))) ** 2)")
+    run = ensemble.evolve(ensemble.from_loss(ns["loss"]), learning.discrete(1), ensemble.replicate({"x": jnp.zeros(3)}, 2),
+                          HYPER, key=0, n_iterations=2)
+    assert np.isfinite(run.traces["E"]).all()
+    code = ("import numpy as np, jax\nfrom ensemble import _describe\n"
+            "print(_describe.digest({'s': {'b', 'a', 'c'}, 'o': np.array([1, 'x', None], dtype=object), "
+            "'k': jax.random.key(3), 'f': np.float32(0.5)}))")
+    digests = {subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONHASHSEED": seed, "XLA_FLAGS": ""},
+                              capture_output=True, text=True, timeout=120).stdout for seed in ("1", "2", "3")}
+    assert len(digests) == 1 and len(digests.pop().strip()) == 64
+
+
+def test_run_final_refuses_a_system_that_changed_since():
+    ns = notebook("T = 1.0\ndef loss(p):\n    return jnp.sum((p['x'] - T) ** 2)")
+    run = ensemble.evolve(ensemble.from_loss(ns["loss"]), learning.discrete(1), ensemble.replicate({"x": jnp.zeros(3)}, 2),
+                          HYPER, key=0, n_iterations=2)
+    assert run.final["E"].shape == (2,)
+    ns["T"] = 5.0
+    with pytest.raises(ValueError, match="^the system changed since this run"):
+        run.final

@@ -98,7 +98,8 @@ def test_check_member_invariance_finds_what_differs_and_passes_the_blocks():
     common = dict(key=3, n_iterations=12, sizes=(2, 64, 100))
     ok = ensemble.check_member_invariance(ensemble.from_loss(logistic), learning.discrete(1), params, hyper, member=1, **common)
     assert ok and not ok.differences and str(ok).startswith("member bitwise the same in all")
-    assert ok.settings[0] == "alone" and "100 members on 4 devices" in ok.settings and "100 members in groups of 50" in ok.settings
+    assert ok.settings[0] == "alone" and "100 members on 4 devices, the member first" in ok.settings
+    assert "100 members in groups of 50, the member in the middle" in ok.settings
     bad = ensemble.check_member_invariance(OwnLayout(), learning.discrete(1), params, hyper, member=1, **common)
     assert not bad and bad.differences
     assert all(" members " in d and "first differs at iteration" in d for d in bad.differences if "signal" in d)
