@@ -29,6 +29,7 @@ entries are NaN. Other members are unaffected (everything is per member).
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections import OrderedDict
@@ -693,6 +694,18 @@ def _member_count(system, params: PyTree, hyper: Any, n_members, members=None) -
     )
 
 
+def _identity_walked_once(fn: Callable) -> Callable:
+    """Run ``fn`` inside :func:`ensemble._describe.once`: one walk of the system's identity per call."""
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        with _describe.once():
+            return fn(*args, **kwargs)
+
+    return call
+
+
+@_identity_walked_once
 def evolve(
     system,
     lmap: LearningMap,
@@ -763,36 +776,6 @@ def evolve(
     Returns:
         A :class:`Run`.
     """
-    with _describe.once():  # the system's identity is needed in several places: walk it once
-        return _evolve(system, lmap, params, hyper, key=key, n_iterations=n_iterations, record_every=record_every,
-                       members=members, chunk=chunk, state=state, progress=progress, on_chunk=on_chunk,
-                       checkpoint=checkpoint, resume=resume, meta=meta, devices=devices, member_batch=member_batch,
-                       n_members=n_members, track_best=track_best)
-
-
-def _evolve(
-    system,
-    lmap: LearningMap,
-    params: PyTree,
-    hyper: Any,
-    *,
-    key: jax.Array,
-    n_iterations: int,
-    record_every: int = 1,
-    members=None,
-    chunk: int | None = None,
-    state: EnsembleState | None = None,
-    progress: bool = False,
-    on_chunk: Callable[[EnsembleState, dict, ChunkInfo], None] | None = None,
-    checkpoint: str | None = None,
-    resume: bool = False,
-    meta: dict | None = None,
-    devices: int | None = None,
-    member_batch: int | None = None,
-    n_members: int | None = None,
-    track_best: bool = False,
-) -> Run:
-    """:func:`evolve`'s body."""
     t0 = time.perf_counter()
     key = _checks.prng_key("key", key)
     _checks.integer_at_least("n_iterations", n_iterations, 1)
