@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.run import Chunk, network_problem
+from benchmarks.common import Chunk, network_problem
 from ensemble import driver, learning
 from ensemble.learning import normal_like
 
@@ -76,7 +76,7 @@ def main():
             acc, n = c
             ks = jax.vmap(lambda k: jax.random.fold_in(k, n))(keys)
             if partitionable is None:  # the library: one threefry-2x32 call per two words
-                b = jax.vmap(lambda k: learning._random_bits(k, D))(ks)
+                b = jax.vmap(lambda k: learning.random_bits(k, D))(ks)
             else:
                 with jax.threefry_partitionable(partitionable):
                     b = jax.vmap(lambda k: jax.random.bits(k, (D,), jnp.uint32))(ks)

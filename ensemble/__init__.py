@@ -11,10 +11,14 @@ device per core (call it before any computation).
 __version__ = "0.2.0"
 
 from . import baselines, cpu, feedforward, kuramoto, layout, learning, ordered, patterns, stability  # noqa: E402
-from .driver import ChunkInfo, EnsembleState, Run, evolve, member_keys  # noqa: E402
+from . import checkpoint, hosts, options, placement, results, state  # noqa: E402
+from .driver import ChunkInfo, CompiledChunk, EnsembleState, Interrupted, Run, evolve, member_keys  # noqa: E402
+from .options import Checkpointing, Chunks, Placement, Record  # noqa: E402
 from .helpers import from_loss, grid, replicate  # noqa: E402
 from .invariance import InvarianceReport, check_member_invariance  # noqa: E402
 
-__all__ = ["__version__", "evolve", "EnsembleState", "Run", "ChunkInfo", "member_keys", "from_loss", "grid", "replicate",
+__all__ = ["__version__", "evolve", "Record", "Placement", "Checkpointing", "Chunks", "EnsembleState", "Run",
+           "ChunkInfo", "Interrupted", "CompiledChunk", "member_keys", "from_loss", "grid", "replicate",
            "check_member_invariance", "InvarianceReport",
-           "baselines", "cpu", "feedforward", "kuramoto", "layout", "learning", "ordered", "patterns", "stability"]
+           "baselines", "checkpoint", "cpu", "feedforward", "hosts", "kuramoto", "layout", "learning", "options",
+           "ordered", "patterns", "placement", "results", "stability", "state"]

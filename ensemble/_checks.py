@@ -7,6 +7,9 @@ are skipped, so the hot loops pay nothing for them.
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
 from typing import Any
 
 import jax
@@ -117,3 +120,12 @@ def _show(arr: np.ndarray) -> str:
     if np.any(np.isfinite(flat)):
         return f"an array with min {np.nanmin(flat).item()!r}, max {np.nanmax(flat).item()!r}"
     return "non-finite values"
+
+
+def warn(message: str, category: type = RuntimeWarning) -> None:
+    """``warnings.warn`` attributed to the first caller outside this package (the user's line)."""
+    here = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    level, frame = 2, sys._getframe(1)
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(here):
+        level, frame = level + 1, frame.f_back
+    warnings.warn(message, category, stacklevel=level)

@@ -36,6 +36,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _checks
+from .driver import evolve
+from .options import Chunks, Placement, Record
 
 FAILED_E = 1e30
 """Fitness given to a candidate whose E is not finite (it ranks last)."""
@@ -260,8 +262,6 @@ def autonomous(system, learning_map, params, hyper, *, key, budget: int, records
     """Eq. (4) (or any learning map) through :func:`ensemble.evolve` for ``budget`` iterations,
     the ``monitor`` applied to the members' weights at each record (diverged members: NaN, not
     solved)."""
-    from .driver import evolve
-
     t0 = time.perf_counter()
     steps = _check_budget(budget, records, 1)
     E_list, ok_list = [], []
@@ -273,8 +273,8 @@ def autonomous(system, learning_map, params, hyper, *, key, budget: int, records
         E_list.append(np.where(dead, np.nan, np.asarray(E, float)))
         ok_list.append(np.asarray(ok, bool) & ~dead)
 
-    run = evolve(system, learning_map, params, hyper, key=key, n_iterations=records * steps, record_every=steps,
-                 chunk=steps, on_chunk=on_chunk, members=members)
+    run = evolve(system, learning_map, params, hyper, key=key, n_iterations=records * steps, record=Record(every=steps),
+                 chunks=Chunks(size=steps, on_chunk=on_chunk), placement=Placement(members=members))
     return _trace(np.arange(records + 1) * steps, E_list, ok_list, run.params, t0)
 
 

@@ -22,6 +22,7 @@ config or package version is refused, not silently mixed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -190,3 +191,48 @@ def load(path: str, template: Any, meta: dict, names: dict | None = None) -> tup
             leaves.append(jax.numpy.asarray(arr))
     traces = {name: stored[f"trace_{name}"] for name in header["traces"]}
     return jax.tree_util.tree_unflatten(treedef, leaves), traces, stored["iterations"]
+
+
+PARTS = {
+    "system": "the system (its attributes, code, or the globals its code reads)",
+    "lmap": "the learning map",
+    "hyper": "the hyperparameters",
+    "member_keys": "the key or the member ids",
+    "params": "the initial parameters",
+    "initial_state": "the initial state (delay buffers, system state, divergence flags)",
+    "members": "the number of members",
+    "start": "the iteration the run starts from",
+    "record_every": "record_every",
+    "meta": "meta",
+}
+"""What a checkpoint's fingerprint holds, each part named in a refusal to resume."""
+
+
+def sha256(tree: Any) -> str:
+    h = hashlib.sha256()
+    for leaf in jax.tree_util.tree_leaves(tree):
+        if hasattr(leaf, "dtype") and jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+            leaf = jax.random.key_data(leaf)
+        arr = np.asarray(leaf)
+        h.update(f"{arr.dtype}{arr.shape}".encode())
+        h.update(np.ascontiguousarray(arr).tobytes())
+    return h.hexdigest()
+
+
+def fingerprint(state: Any, hyper: Any, identities: tuple, meta: dict | None, record_every: int) -> dict:
+    """Everything a run starts from, part by part (:data:`PARTS`): sha256 of the initial
+    state (keys included) and hyperparameters, and the identities of the system and the map
+    (:func:`ensemble._describe.identify`: attributes, arrays by content, code and the globals it
+    reads). Not ``n_iterations``: a finished run resumes to a larger one, equal to one longer run."""
+    return {
+        "meta": meta or {},
+        "members": int(state.diverged.shape[0]),
+        "start": int(state.n),
+        "record_every": int(record_every),
+        "system": identities[0].digest,
+        "lmap": identities[1].digest,
+        "hyper": sha256(hyper),
+        "member_keys": sha256(state.member_keys),
+        "params": sha256(state.params),
+        "initial_state": sha256((state.learning, state.system, state.diverged, state.diverged_at, state.best)),
+    }

@@ -17,6 +17,10 @@ import jax
 import numpy as np
 
 from . import _checks
+from ._inputs import member_count
+from .driver import evolve
+from .helpers import _tile
+from .options import Placement
 
 PyTree = Any
 
@@ -83,14 +87,12 @@ def check_member_invariance(system, lmap, params: PyTree, hyper: Any, *, key, n_
     Returns:
         An :class:`InvarianceReport` (true when the member never differed; ``print`` it).
     """
-    from .driver import _member_count, evolve
-    from .helpers import _tile
 
     key = _checks.prng_key("key", key)
     _checks.integer_at_least("n_iterations", n_iterations, 1)
     sizes = [int(s) for s in np.atleast_1d(sizes)]
     _checks.integer_at_least("sizes", sizes, 1)
-    B = _member_count(system, params, hyper, None)
+    B = member_count(system, params, hyper, None)
     _checks.integer_at_least("member", member, 0, B - 1)
     one = jax.tree_util.tree_map(lambda x: x[member:member + 1], params)
     mine = type(hyper)(*[_own_entry(v, member, B) for v in hyper])
@@ -98,8 +100,8 @@ def check_member_invariance(system, lmap, params: PyTree, hyper: Any, *, key, n_
     def run(size: int, at: int = 0, **kw):
         """The member at position ``at`` of ``size`` members (the others with ids ``B, B + 1, ...``)."""
         ids = np.insert(B + np.arange(size - 1), at, member).astype(np.int64)
-        out = evolve(system, lmap, _tile(one, size), mine, key=key, n_iterations=n_iterations, members=ids,
-                     n_members=size, **kw)
+        out = evolve(system, lmap, _tile(one, size), mine, key=key, n_iterations=n_iterations,
+                     placement=Placement(members=ids, n_members=size, **kw))
         pick = lambda x: x[at:at + 1] if np.ndim(x) and np.shape(x)[0] == size else x  # noqa: E731
         return out._replace(traces={k: v[:, at:at + 1] for k, v in out.traces.items()},
                             params=jax.tree_util.tree_map(pick, out.params))

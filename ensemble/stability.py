@@ -28,7 +28,10 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from . import _checks
+from . import _checks, learning
+from .driver import evolve
+from .helpers import _tile
+from .options import Placement
 
 DRIFT_OFF_TAU = 1e30
 """``tau`` of the pilot run: the gain ``dE / tau`` is then below float32 resolution."""
@@ -40,15 +43,12 @@ def noise_dE(system, params, S, m: int, *, key: jax.Array, members=None) -> np.n
     """``E(m) - E(0)`` of each member under the noise of eq. (4) alone (``tau`` = 1e30), from
     ``params`` (stacked, ``B`` members; ``S`` a scalar or ``(B,)``; ``members`` their ids, as in
     :func:`ensemble.evolve`): ``(B,)``, NaN where a member diverged."""
-    from . import learning
-    from .driver import evolve
-
     _checks.integer_at_least("m", m, 1)
     m = int(m)
     B = int(jax.tree_util.tree_leaves(params)[0].shape[0])
     S = np.broadcast_to(np.asarray(S), (B,)) if np.ndim(S) == 0 else S  # per member: params are stacked
     run = evolve(system, learning.discrete(m), params, learning.DiscreteHyper(DRIFT_OFF_TAU, S, m), key=key,
-                 n_iterations=m + 1, members=members)
+                 n_iterations=m + 1, placement=Placement(members=members))
     E = run.traces["E"]
     return E[m] - E[0]
 
@@ -63,7 +63,6 @@ def critical_taus(system, params, S_values, m: int, *, key: jax.Array) -> np.nda
     """:func:`critical_tau` at each of ``S_values`` in one batched run (the ``B`` members tiled
     once per ``S``, each copy with its member's own id, so the numbers are those of one
     :func:`critical_tau` call per ``S``): ``(len(S_values),)``."""
-    from .helpers import _tile
 
     S_values = np.asarray(S_values, float).reshape(-1)
     if S_values.size == 0:

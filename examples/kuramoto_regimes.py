@@ -5,7 +5,7 @@ locked regime and in the Lorentzian regime, literal and clipped eq. (4), 48 memb
     python examples/kuramoto_regimes.py fig6 clip      # Fig. 6 in the graded regime (70 s)
     python examples/kuramoto_regimes.py fig7 clip      # Fig. 7 in the graded regime (35 s)
 """
-import sys, time, warnings, dataclasses, json
+import sys, time, warnings
 import numpy as np
 warnings.simplefilter("ignore")
 from ensemble import cpu; cpu.use_cores()

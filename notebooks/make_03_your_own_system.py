@@ -31,7 +31,7 @@ md("""## 1. A static loss: `ensemble.from_loss`
 Any function of one member's parameters is a system. `ensemble.grid` lays a hyperparameter grid out
 as members (`g.tau`, `g.S` are per-member arrays) and `g.unflatten` puts results back on the grid.
 `run.final` is `E` measured on the final weights (the last trace record is `E` *before* the last
-update); diverged members are NaN there and never picked by `run.best`. With `track_best=True`
+update); diverged members are NaN there and never picked by `run.best`. With `record=ensemble.Record(best=True)`
 the scan also keeps each member's lowest `E` of every iteration and the weights it was measured on
 (`run.best_so_far`): a member's `E` fluctuates, so its best is often below its final value."""),
 code("""def loss(p):                                   # one member's parameters -> E
@@ -39,7 +39,8 @@ code("""def loss(p):                                   # one member's parameters
 
 g = ensemble.grid(tau=[0.3, 1, 3, 10], S=[0.003, 0.01, 0.03, 0.1], members=16)   # 256 members
 run = ensemble.evolve(ensemble.from_loss(loss), learning.discrete(1), ensemble.replicate({"x": jnp.zeros(3)}, g.size),
-                      learning.DiscreteHyper(g.tau, g.S, 1), key=jax.random.key(0), n_iterations=300, track_best=True)
+                      learning.DiscreteHyper(g.tau, g.S, 1), key=jax.random.key(0), n_iterations=300,
+                      record=ensemble.Record(best=True))
 E = g.unflatten(run.final["E"])                                     # (4, 4, 16)
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", RuntimeWarning)            # all-NaN cells: every member diverged
@@ -95,7 +96,8 @@ B = 64
 drive0 = jnp.tile(jnp.array([0.2, 0.5], jnp.float32), (B, 1))   # F = 0.2, Omega = 0.5: rms far below A0 = 1
 g2 = ensemble.grid(tau=[0.3, 1.0, 3.0, 10.0], members=16)
 osc = ensemble.evolve(DrivenOscillator(), learning.discrete(1), {"drive": drive0},
-                      learning.DiscreteHyper(g2.tau, 0.3, 1), key=jax.random.key(1), n_iterations=400, record_every=4)
+                      learning.DiscreteHyper(g2.tau, 0.3, 1), key=jax.random.key(1), n_iterations=400,
+                      record=ensemble.Record(every=4))
 print(osc.summary())
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", RuntimeWarning)

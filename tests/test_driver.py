@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from ensemble import driver, evolve, feedforward as ff, learning, patterns
+from ensemble import _program
 
 X, Y = patterns.vowels()
 
@@ -258,7 +259,7 @@ def test_second_identical_evolve_call_does_not_compile_again():
     common = dict(key=jax.random.key(0), n_iterations=20, record_every=2, n_members=8)
     params = {"x": jnp.zeros((8, 3))}
     a = evolve(Target(1.0), learning.discrete(1), params, learning.DiscreteHyper(3.0, 0.01, 1), **common)
-    fn = driver._chunk_for(Target(1.0), learning.discrete(1), 2, None, driver.n_devices_for(8))
+    fn = _program.chunk_for(Target(1.0), learning.discrete(1), 2, None, driver.n_devices_for(8))
     compiled = fn._cache_size()
     assert compiled >= 1
     b = evolve(Target(1.0), learning.discrete(1), params, learning.DiscreteHyper(3.0, 0.01, 1), **common)  # new objects, equal

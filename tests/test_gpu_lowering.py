@@ -17,6 +17,7 @@ import pytest
 
 from benchmarks import accelerator
 from ensemble import driver, layout
+from ensemble import _program, placement
 
 B = 4096  # above the CPU layout's block_from: the CPU program runs 16 cache blocks of 256
 CPU_BLOCK = re.compile(rf"tensor<(?:\d+x)*{layout.CPU.block_members}x")
@@ -26,7 +27,7 @@ def chunk_lowered_for(platform: str, name: str, lay: str = "accelerator", member
     """The chunk of a benchmark problem, traced and lowered under the layout ``lay``."""
     system, lmap, params, hyper = accelerator.problem(name, members)
     with layout.use(lay):  # the layout shapes the trace (the Kuramoto window reads it), not only the jit
-        fn = driver._make_chunk(system, lmap, 1, driver._block_size(members, 1), 1)
+        fn = _program.make_chunk(system, lmap, 1, placement.block_size(members, 1), 1)
         state = driver.init_state(system, lmap, params, jax.random.key(0))
         hyper = driver.broadcast_hyper(hyper, members)
         return fn.trace(state, hyper, 2).lower(lowering_platforms=(platform,)).as_text()

@@ -12,6 +12,7 @@ import pytest
 from typing import NamedTuple
 
 import ensemble
+from ensemble import _program
 from ensemble import evolve, learning
 
 
@@ -169,15 +170,15 @@ def test_masked_map_holds_a_leaf_fixed():
 
 
 def test_chunk_cache_tells_maps_apart_by_their_closures():
-    from ensemble import driver, kuramoto as ku
+    from ensemble import kuramoto as ku
 
     system = ensemble.from_loss(sphere)
-    get = lambda lmap: driver._chunk_for(system, lmap, 1, None, 1)  # noqa: E731 (builds, does not compile)
+    get = lambda lmap: _program.chunk_for(system, lmap, 1, None, 1)  # noqa: E731 (builds, does not compile)
     assert get(ku.weight_control(learning.discrete(1), "w")) is get(ku.weight_control(learning.discrete(1), "w"))
     assert get(ku.weight_control(learning.discrete(1), "w")) is not get(ku.weight_control(learning.discrete(1), "v"))
     assert get(learning.masked(learning.discrete(1), {"x": True})) is not get(learning.masked(learning.discrete(1), {"x": False}))
-    assert driver._chunk_for(ensemble.from_loss(lambda p: jnp.sum(p["x"] ** 2)), learning.discrete(1), 1, None, 1) is not \
-        driver._chunk_for(ensemble.from_loss(lambda p: jnp.sum(p["x"] ** 4)), learning.discrete(1), 1, None, 1)
+    assert _program.chunk_for(ensemble.from_loss(lambda p: jnp.sum(p["x"] ** 2)), learning.discrete(1), 1, None, 1) is not \
+        _program.chunk_for(ensemble.from_loss(lambda p: jnp.sum(p["x"] ** 4)), learning.discrete(1), 1, None, 1)
 
 
 def test_track_best_keeps_the_lowest_E_and_the_params_it_was_measured_on(tmp_path):
@@ -224,7 +225,7 @@ def test_track_best_needs_an_E_signal():
             return {"R": jnp.sum(params["w"] ** 2)}, state
 
     lmap = learning.discrete(2)._replace(reads=("R",))  # a map that would read R only
-    with pytest.raises(ValueError, match="track_best=True needs a signal 'E'"):
+    with pytest.raises(ValueError, match=r"Record\(best=True\) needs a signal 'E'"):
         evolve(OnlyR(), lmap, ensemble.replicate({"w": jnp.ones(3)}, 4), learning.DiscreteHyper(1.0, 0.1, 2),
                key=jax.random.key(0), n_iterations=2, track_best=True)
 
@@ -255,7 +256,7 @@ def test_more_mistakes_are_named_in_one_line(tmp_path):
         ensemble.replicate(params, 2)
     with pytest.raises(ValueError, match=r"^params must be finite \(no NaN or inf\): params\['x'\] of member 2 is not"):
         ensemble.evolve(loss, learning.discrete(1), {"x": jnp.zeros((4, 3)).at[2, 1].set(jnp.nan)},
-                        learning.DiscreteHyper(1.0, 0.1, 1), n_members=4, **common)
+                        learning.DiscreteHyper(1.0, 0.1, 1), placement=ensemble.Placement(n_members=4), **common)
     with pytest.warns(RuntimeWarning, match=r"4 of 4 members diverged, 4 of them at iteration 0: .*check the system"):
         ensemble.evolve(ensemble.from_loss(lambda p: jnp.log(0.0 * jnp.sum(p["x"]))), learning.discrete(1), params,
                         learning.DiscreteHyper(1.0, 0.1, 1), **common)
@@ -265,4 +266,5 @@ def test_more_mistakes_are_named_in_one_line(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ensemble.evolve(loss, learning.discrete(5), ensemble.replicate({"x": jnp.zeros(3)}, 10),
-                        learning.DiscreteHyper(1.0, 0.01, np.arange(10) % 5 + 1), member_batch=4, **common)
+                        learning.DiscreteHyper(1.0, 0.01, np.arange(10) % 5 + 1),
+                        placement=ensemble.Placement(member_batch=4), **common)

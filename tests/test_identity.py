@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 import ensemble
-from ensemble import _describe, driver, learning
+from ensemble import _program
+from ensemble import _describe, learning
 
 HYPER = learning.DiscreteHyper(30.0, 0.0, 1)
 
@@ -92,7 +93,7 @@ def test_same_content_reuses_the_compiled_chunk():
     before = _describe.digest(system)
     ns["T"] = jnp.ones(3)  # a new array, equal content
     assert _describe.digest(system) == before
-    get = lambda: driver._chunk_for(ensemble.from_loss(ns["loss"]), learning.discrete(1), 1, None, 1)  # noqa: E731
+    get = lambda: _program.chunk_for(ensemble.from_loss(ns["loss"]), learning.discrete(1), 1, None, 1)  # noqa: E731
     assert get() is get()
 
 
@@ -114,12 +115,14 @@ def test_what_cannot_be_fingerprinted_is_compiled_again_and_not_resumed(tmp_path
     ns["T"] = 5.0  # a stale program would still give 3
     with pytest.warns(RuntimeWarning, match="compiles it again"):
         assert E0(system) == 75.0
-    common = dict(key=jax.random.key(0), n_iterations=4, n_members=2, checkpoint=str(tmp_path / "ck"))
+    common = dict(key=jax.random.key(0), n_iterations=4, placement=ensemble.Placement(n_members=2))
+    ck = ensemble.Checkpointing(str(tmp_path / "ck"))
     params = {"x": jnp.zeros((2, 3))}
     with pytest.warns(RuntimeWarning):
-        ensemble.evolve(system, learning.discrete(1), params, HYPER, **common)
+        ensemble.evolve(system, learning.discrete(1), params, HYPER, checkpoint=ck, **common)
     with pytest.warns(RuntimeWarning), pytest.raises(ValueError, match=r"cannot resume .*global 'LOCK'.*__ensemble_fingerprint__"):
-        ensemble.evolve(system, learning.discrete(1), params, HYPER, resume=True, **common)
+        ensemble.evolve(system, learning.discrete(1), params, HYPER, 
+                        checkpoint=ensemble.Checkpointing(ck.path, resume=True), **common)
 
     class Declared:  # the user's promise: this is version 1 of the system
         __ensemble_fingerprint__ = "pull-to-T, version 1"
@@ -134,9 +137,9 @@ def test_what_cannot_be_fingerprinted_is_compiled_again_and_not_resumed(tmp_path
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        ensemble.evolve(Declared(), learning.discrete(1), params, HYPER, **{**common, "checkpoint": str(tmp_path / "d")})
-        ensemble.evolve(Declared(), learning.discrete(1), params, HYPER, resume=True,
-                        **{**common, "checkpoint": str(tmp_path / "d"), "n_iterations": 6})
+        ensemble.evolve(Declared(), learning.discrete(1), params, HYPER, checkpoint=str(tmp_path / "d"), **common)
+        ensemble.evolve(Declared(), learning.discrete(1), params, HYPER,
+                        checkpoint=ensemble.Checkpointing(str(tmp_path / "d"), resume=True), **{**common, "n_iterations": 6})
 
 
 CHILD = """

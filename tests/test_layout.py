@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from ensemble import driver, evolve, feedforward as ff, kuramoto as ku, layout, learning, patterns
+from ensemble import _program, placement
 
 
 @pytest.mark.parametrize("platform, want", [
@@ -45,11 +46,11 @@ def test_policy_values_and_errors(monkeypatch):
 def test_compiled_chunks_are_cached_per_layout():
     system, lmap = ff.Task(*patterns.vowels()), learning.discrete(2)
     with layout.use("cpu"):
-        a = driver._chunk_for(system, lmap, 1, None, 1)
+        a = _program.chunk_for(system, lmap, 1, None, 1)
     with layout.use("accelerator"):
-        b = driver._chunk_for(system, lmap, 1, None, 1)
+        b = _program.chunk_for(system, lmap, 1, None, 1)
     with layout.use("cpu"):
-        assert driver._chunk_for(system, lmap, 1, None, 1) is a
+        assert _program.chunk_for(system, lmap, 1, None, 1) is a
     assert a is not b
 
 
@@ -63,7 +64,7 @@ def test_layouts_give_the_same_bits_network():
     common = dict(key=jax.random.key(5), n_iterations=12, record_every=3, chunk=6, devices=1)
     small_blocks = layout.Layout("cpu", block_members=2, block_from=4, window_block=64)
     with layout.use(small_blocks):
-        assert driver._block_size(8, 1) == 2
+        assert placement.block_size(8, 1) == 2
         blocked = evolve(ff.Task(X, Y), learning.discrete(2), params, hyper, **common)
     with layout.use("accelerator"):
         whole = evolve(ff.Task(X, Y), learning.discrete(2), params, hyper, **common)

@@ -81,9 +81,9 @@ def test_random_bits_are_jax_classic_threefry_bits(n):
         want = np.asarray(jax.random.bits(key, (n,), jnp.uint32))
     for flag in (False, True):
         with jax.threefry_partitionable(flag):
-            np.testing.assert_array_equal(np.asarray(learning._random_bits(key, n)), want)
-            np.testing.assert_array_equal(np.asarray(jax.jit(learning._random_bits, static_argnums=1)(key, n)), want)
-    np.testing.assert_array_equal(np.asarray(learning._random_bits(jax.random.key_data(key), n)), want)
+            np.testing.assert_array_equal(np.asarray(learning.random_bits(key, n)), want)
+            np.testing.assert_array_equal(np.asarray(jax.jit(learning.random_bits, static_argnums=1)(key, n)), want)
+    np.testing.assert_array_equal(np.asarray(learning.random_bits(jax.random.key_data(key), n)), want)
 
 
 def test_float32_normals_from_the_bits():
@@ -91,7 +91,7 @@ def test_float32_normals_from_the_bits():
     from scipy.special import erfinv
 
     key = jax.random.key(9)
-    bits = np.asarray(learning._random_bits(key, 3000)).astype(np.uint64)
+    bits = np.asarray(learning.random_bits(key, 3000)).astype(np.uint64)
     u = (bits >> 9).astype(np.float64) / 2.0**23
     want = np.sqrt(2.0) * erfinv(2.0 * u - 1.0 + 2.0**-24)
     got = np.asarray(learning.normal_like(key, {"x": jnp.zeros(3000, jnp.float32)})["x"], np.float64)

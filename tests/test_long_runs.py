@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from ensemble import checkpoint, driver, evolve, feedforward as ff, layout, learning, patterns
+from ensemble import _progress, placement
 
 X, Y = patterns.vowels()
 
@@ -175,8 +176,8 @@ def test_time_left_comes_from_run_time_only(monkeypatch):
     """The first chunk (compilation) starts the clock: a 100 s compile and 1 s chunks of 10
     iterations leave 8 chunks = 8 s, not 8 x 50 s."""
     clock = iter([0.0, 100.0, 101.0, 102.0])
-    monkeypatch.setattr(driver.time, "perf_counter", lambda: next(clock))
-    rate = driver._Rate(total=100, n_members=4)
+    monkeypatch.setattr(_progress.time, "perf_counter", lambda: next(clock))
+    rate = _progress.Rate(total=100, n_members=4)
     assert "compiled" in rate.update(10)
     assert rate.update(10) == "40 member-it/s, time left 8 s"
     assert rate.update(10) == "40 member-it/s, time left 7 s"
@@ -186,8 +187,8 @@ def test_progress_bar_on_a_terminal_uses_tqdm_with_the_run_time_estimate(monkeyp
     import sys
 
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
-    bar = driver._progress_bar(20, 4)
-    assert isinstance(bar, driver._TqdmProgress)
+    bar = _progress.progress_bar(20, 4)
+    assert isinstance(bar, _progress.TqdmProgress)
     bar.update(10)
     bar.update(10)
     bar.close()
@@ -237,7 +238,7 @@ def test_member_groups_are_bitwise_identical_and_checkpointed(tmp_path):
 def test_member_batch_chosen_from_memory_budget(monkeypatch):
     per = driver.bytes_per_member(ff.Task(X, Y), learning.discrete(2), net_params(2), n_records=4)
     assert per > 3 * 4 * (415 * 4)  # params plus three delay slots, in float32, held three times
-    monkeypatch.setattr(driver, "_memory_budget", lambda: 3 * per)
+    monkeypatch.setattr(placement, "memory_budget", lambda: 3 * per)
     hyper = learning.DiscreteHyper(0.1, 0.3, 2)
     common = dict(key=jax.random.key(4), n_iterations=8, record_every=2)
     sizes = []
@@ -273,11 +274,11 @@ def test_process_members_blocks_join_to_the_whole_ensemble():
 
 def test_cache_block_size_is_a_divisor_near_the_target():
     assert driver.BLOCK_MEMBERS == 256 and driver.BLOCK_FROM == 2048
-    assert driver._block_size(65536, 1) == 256 and driver._block_size(65536, 2) == 256
-    assert driver._block_size(4900, 1) == 245 and driver._block_size(4900, 2) == 245  # the fig3 grid
-    assert driver._block_size(2 * 1031, 1) is None  # 2 x a prime: no divisor in [128, 512]
-    assert driver._block_size(1024, 1) is None and driver._block_size(4096, 4) is None  # few members per device
-    assert driver._block_size(4098, 4) is None  # not divisible by the devices
+    assert placement.block_size(65536, 1) == 256 and placement.block_size(65536, 2) == 256
+    assert placement.block_size(4900, 1) == 245 and placement.block_size(4900, 2) == 245  # the fig3 grid
+    assert placement.block_size(2 * 1031, 1) is None  # 2 x a prime: no divisor in [128, 512]
+    assert placement.block_size(1024, 1) is None and placement.block_size(4096, 4) is None  # few members per device
+    assert placement.block_size(4098, 4) is None  # not divisible by the devices
     for platform in ("gpu", "cuda", "rocm", "tpu"):  # one program over all members
         assert layout.block_size(65536, 1, layout.for_platform(platform)) is None
 
@@ -289,8 +290,8 @@ def test_cache_blocks_are_bitwise_identical(monkeypatch):
     ref = evolve(ff.Task(X, Y), learning.discrete(2), net_params(8), hyper, **common)
     tiny = dataclasses.replace(layout.CPU, block_members=2, block_from=4, window_block=64)
     monkeypatch.setattr(layout, "_FORCED", [tiny])
-    assert driver._block_size(8, 1) == 2 and driver._block_size(7, 1) == 1
-    assert driver._block_size(8, 2) == 2 and driver._block_size(8, 4) is None and driver._block_size(6, 4) is None
+    assert placement.block_size(8, 1) == 2 and placement.block_size(7, 1) == 1
+    assert placement.block_size(8, 2) == 2 and placement.block_size(8, 4) is None and placement.block_size(6, 4) is None
     for devices in (1, 2):  # 4 blocks of 2 on one device; 2 blocks of 2 on each of two devices
         run = evolve(ff.Task(X, Y), learning.discrete(2), net_params(8), hyper, **{**common, "devices": devices})
         np.testing.assert_array_equal(run.traces["E"], ref.traces["E"])

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 import ensemble
+from ensemble import placement
 from benchmarks.member_blocks import OrnsteinUhlenbeck, Phases, logistic  # the systems timed there
-from ensemble import _member_blocks, driver, layout, learning
+from ensemble import _member_blocks, layout, learning
 
 
 SYSTEMS = {
@@ -55,7 +56,7 @@ def test_member_blocks_inside_cache_blocks_keep_the_bits(monkeypatch):
     ref = run("logistic", 12, devices=1)
     tiny = dataclasses.replace(layout.CPU, block_members=3, block_from=6)  # cache blocks of 3 members, each padded to 16
     monkeypatch.setattr(layout, "_FORCED", [tiny])
-    assert driver._block_size(12, 1) == 3
+    assert placement.block_size(12, 1) == 3
     assert_member(run("logistic", 12, devices=1), 5, ref, 5)
     assert_member(run("logistic", 12, devices=2), 11, ref, 11)
 

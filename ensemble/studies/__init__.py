@@ -13,7 +13,7 @@ from types import ModuleType
 
 from . import cmp, compare, fig1, fig2a, fig2b, fig3, fig4, fig5, fig6, fig7, kmap
 from .._files import RunLock, writable_folder
-from ._common import Result, write_json
+from ._common import Result, RunOptions, write_json
 
 STUDIES: dict[str, ModuleType] = {
     "fig1": fig1, "fig2a": fig2a, "fig2b": fig2b, "fig3": fig3, "fig4": fig4,
@@ -75,7 +75,7 @@ def reproduce(
         ValueError: bad arguments, an ``out`` that cannot be written (checked first), a
             damaged checkpoint. ``ensemble._files.LockedError``: another run of the same study
             writes to the same folder. ``ensemble._files.WriteError``: a file could not be
-            written (the previous checkpoint stays valid). ``ensemble.driver.Interrupted``: Ctrl-C.
+            written (the previous checkpoint stays valid). ``ensemble.Interrupted``: Ctrl-C.
     """
     module = get(study)
     overrides = with_regime(study, regime, {k: v for k, v in overrides.items() if v is not None})
@@ -84,17 +84,14 @@ def reproduce(
         raise ValueError(f"overrides must be fields of {study}.Config, got {sorted(unknown)}")
     config = module.Config.quick(**overrides) if quick else module.Config(**overrides)
     config.validate()
-    if chunk is not None:
-        from .._checks import integer_at_least
-
-        integer_at_least("chunk", chunk, 1)
+    RunOptions(chunk=chunk)  # checks chunk before computing
     writable_folder("out", out)  # before computing: no long run is lost at its end
     checkpoint_dir = writable_folder("checkpoint_dir", checkpoint_dir or os.path.join(out, "checkpoints"))
     with RunLock(os.path.join(checkpoint_dir, f"{study}.lock"), f"run of {study}"):
-        result = module.run(config, progress=progress, checkpoint_dir=checkpoint_dir, resume=resume, chunk=chunk)
+        result = module.run(config, RunOptions(progress, checkpoint_dir, resume, chunk))
         write_json(result, os.path.join(out, f"{study}.json"))
         module.plot(result, os.path.join(out, f"{study}.png"))
     return result
 
 
-__all__ = ["STUDIES", "Result", "get", "reproduce", "with_regime", "fig1", "fig2a", "fig2b", "fig3", "fig4", "fig5", "fig6", "fig7", "cmp", "kmap", "compare"]
+__all__ = ["STUDIES", "Result", "RunOptions", "get", "reproduce", "with_regime", "fig1", "fig2a", "fig2b", "fig3", "fig4", "fig5", "fig6", "fig7", "cmp", "kmap", "compare"]

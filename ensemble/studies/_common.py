@@ -3,16 +3,77 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
-from typing import Any
+from typing import Any, Callable
 
+import jax
 import numpy as np
 
 from .. import __version__
+from .. import feedforward as ff
+from .._checks import integer_at_least, nonnegative, positive, warn
 from .._files import atomic_write
-from .._checks import integer_at_least, nonnegative, positive
+from ..options import Checkpointing, Chunks
+from ..state import member_keys
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    """How a study runs; none of it changes a number of the result.
+
+    Attributes:
+        progress: show a progress bar for every batched call.
+        checkpoint_dir: folder for the checkpoints of the study's batched calls (one file prefix
+            each, e.g. ``fig2a_al``), written after every chunk; None: no checkpoints.
+        resume: continue from those checkpoints (bitwise as if never interrupted).
+        chunk: iterations per chunk (default: about 10 chunks per call).
+    """
+
+    progress: bool = False
+    checkpoint_dir: str | None = None
+    resume: bool = False
+    chunk: int | None = None
+
+    def __post_init__(self):
+        if self.chunk is not None:
+            integer_at_least("chunk", self.chunk, 1)
+        if self.resume and self.checkpoint_dir is None:
+            raise ValueError("resume=True needs a checkpoint_dir")
+
+    def checkpoint(self, tag: str, meta: dict) -> Checkpointing | None:
+        """The checkpoint of the batched call ``tag`` (None without a ``checkpoint_dir``)."""
+        return None if self.checkpoint_dir is None else Checkpointing(os.path.join(self.checkpoint_dir, tag), self.resume, meta)
+
+    def evolve(self, tag: str, meta: dict, chunk_unit: int = 1) -> dict:
+        """The keywords of :func:`ensemble.evolve` for the batched call ``tag``: progress,
+        checkpoint and chunks (``chunk`` counted in units of ``chunk_unit`` iterations)."""
+        size = None if self.chunk is None else self.chunk * chunk_unit
+        return {"progress": self.progress, "checkpoint": self.checkpoint(tag, meta), "chunks": Chunks(size=size)}
+
+
+_OLD_RUN_KEYWORDS = ("progress", "checkpoint_dir", "resume", "chunk")
+
+
+def takes_run_options(run: Callable) -> Callable:
+    """Let a study's ``run(config, options)`` still take the earlier keywords ``progress=``,
+    ``checkpoint_dir=``, ``resume=`` and ``chunk=``, with a ``DeprecationWarning``."""
+
+    @functools.wraps(run)
+    def call(*args, **kwargs):
+        old = {k: kwargs.pop(k) for k in list(kwargs) if k in _OLD_RUN_KEYWORDS}
+        if old:
+            if "options" in kwargs or len(args) > 1:
+                raise ValueError(f"give {', '.join(old)} inside options=RunOptions(...), not as keywords as well")
+            spelled = ", ".join(f"{k}={v!r}" for k, v in old.items())
+            warn(f"run({', '.join(f'{k}=' for k in old)}...) is deprecated: use "
+                 f"options=ensemble.studies.RunOptions({spelled})", DeprecationWarning)
+            kwargs["options"] = RunOptions(**old)
+        return run(*args, **kwargs)
+
+    return call
 
 
 @dataclasses.dataclass
@@ -130,11 +191,6 @@ class NetworkConfig:
 
     def initial_networks(self, X, Y, n_members: int | None = None):
         """``(params, run_key)``: member i's weights from ``fold_in(k_init, i)``; the run key for ``evolve``."""
-        import jax
-
-        from .. import feedforward as ff
-        from ..driver import member_keys
-
         k_init, k_run = jax.random.split(jax.random.key(self.seed))
         B = self.members if n_members is None else n_members
         params = jax.vmap(lambda k: ff.init(k, X.shape[1], self.n_hidden, Y.shape[1], scale=self.init_scale))(

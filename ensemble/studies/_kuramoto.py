@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from typing import NamedTuple
 
 import jax
@@ -34,6 +33,9 @@ import numpy as np
 from .. import kuramoto as ku
 from .. import learning
 from .._checks import integer_at_least, nonnegative, positive
+from ..driver import evolve
+from ..options import Record
+from ._common import RunOptions
 
 
 @dataclasses.dataclass(frozen=True)
@@ -272,13 +274,10 @@ class Ensemble(NamedTuple):
 
 
 def run_ensemble(config: KuramotoConfig, *, gamma=None, T: float | None = None, n_members: int | None = None,
-                 tau=None, S=None, tag: str = "kuramoto", progress=False, checkpoint_dir=None, resume=False,
-                 chunk=None) -> Ensemble:
+                 tau=None, S=None, tag: str = "kuramoto", options: RunOptions = RunOptions()) -> Ensemble:
     """One :func:`ensemble.evolve` call of eq. (13) on ``n_members`` networks (default ``members``)
     with window ``T`` and control strength ``gamma``, ``tau`` and ``S`` (each None for the
     config's value, a scalar, or one per member), then the frozen success check of every member."""
-    from ..driver import evolve
-
     B = config.members if n_members is None else n_members
     params, key = config.initial_weights(B)
     hyper = config.hyper(gamma)
@@ -290,12 +289,8 @@ def run_ensemble(config: KuramotoConfig, *, gamma=None, T: float | None = None, 
         hyper,
         key=key,
         n_iterations=config.n_iterations,
-        record_every=config.record_every,
-        progress=progress,
-        chunk=chunk,
-        checkpoint=os.path.join(checkpoint_dir, tag) if checkpoint_dir else None,
-        resume=resume,
-        meta={"study": tag, "T": T, "config": dataclasses.asdict(config)},
+        record=Record(every=config.record_every),
+        **options.evolve(tag, {"study": tag, "T": T, "config": dataclasses.asdict(config)}),
     )
     R = config.frozen_R(run.params["w"], run.state.system, T).mean(axis=1)
     M = np.asarray(ku.mean_abs_upper(run.params["w"]), float)

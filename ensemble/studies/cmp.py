@@ -35,18 +35,16 @@ matched values times the calibrated factors; see ``docs/calibration.md``
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from .. import kuramoto as ku
 from .. import learning
 from .._checks import integer_at_least, positive, nonnegative
 from ..driver import evolve
-from ._common import Result, finish_figure, quantile_bands
+from ..options import Placement, Record
+from ._common import Result, RunOptions, finish_figure, quantile_bands, takes_run_options
 from ._kuramoto import KuramotoConfig
 
 
@@ -99,19 +97,17 @@ class Config(KuramotoConfig):
         return ku.ContinuousOscillators(self.omega(), self.dt, self.T, self.R0, self.error)
 
 
-def run_discrete(config: Config, *, progress=False, checkpoint=None, resume=False, chunk=None, gamma=None, tau=None, S=None):
+def run_discrete(config: Config, options: RunOptions = RunOptions(), *, gamma=None, tau=None, S=None):
     """The discrete map for ``n_windows`` iterations; hyperparameters may be ``(members,)`` arrays (sweeps)."""
     params, key = config.initial_weights()
     hyper = config.hyper(gamma)
     base = hyper.base._replace(**{k: v for k, v in (("tau", tau), ("S", S)) if v is not None})
     return evolve(config.oscillators(), ku.weight_control(config.base_map()), params, hyper._replace(base=base),
-                  key=key, n_iterations=config.n_windows, record_every=1, progress=progress, chunk=chunk,
-                  checkpoint=checkpoint, resume=resume,
-                  meta={"study": "cmp", "scheme": "discrete", "config": dataclasses.asdict(config)})
+                  key=key, n_iterations=config.n_windows,
+                  **options.evolve("cmp_discrete", {"study": "cmp", "scheme": "discrete", "config": dataclasses.asdict(config)}))
 
 
-def run_continuous(config: Config, *, progress=False, checkpoint=None, resume=False, chunk=None, tau_c=None, S_c=None,
-                   gamma_c=None):
+def run_continuous(config: Config, options: RunOptions = RunOptions(), *, tau_c=None, S_c=None, gamma_c=None):
     """Eq. (3) + control for ``n_windows x T``, recorded at the window ends; constants may be ``(members,)`` arrays."""
     system = config.continuous_system()
     n = system.n_steps
@@ -121,11 +117,10 @@ def run_continuous(config: Config, *, progress=False, checkpoint=None, resume=Fa
     gamma_c = gc if gamma_c is None else gamma_c
     params, key = config.initial_weights()
     hyper = ku.ControlledHyper(learning.ContinuousHyper(tau_c, S_c, config.dt, n), gamma_c, config.M0)
-    if chunk is not None:
-        chunk = max(1, int(chunk)) * n  # chunk counts windows
     return evolve(system, ku.continuous_weight_control(n), params, hyper, key=key, n_iterations=config.n_windows * n,
-                  record_every=n, progress=progress, chunk=chunk, checkpoint=checkpoint, resume=resume,
-                  meta={"study": "cmp", "scheme": "continuous", "config": dataclasses.asdict(config)})
+                  record=Record(every=n),
+                  **options.evolve("cmp_continuous", {"study": "cmp", "scheme": "continuous", "config": dataclasses.asdict(config)},
+                                   chunk_unit=n))  # chunk counts windows
 
 
 def window_ends(run, steps: int, signal: str) -> np.ndarray:
@@ -158,8 +153,8 @@ def calibrate(config: Config, tau_factors, S_factors, reps: int = 6) -> list[dic
     n = system.n_steps
     params, key = sub.initial_weights()
     hyper = ku.ControlledHyper(learning.ContinuousHyper(tau_m, S_m, config.dt, n), config.continuous_constants()[2], config.M0)
-    out = evolve(system, ku.continuous_weight_control(n), params, hyper, key=key, members=ids,
-                 n_iterations=config.n_windows * n, record_every=n)
+    out = evolve(system, ku.continuous_weight_control(n), params, hyper, key=key, placement=Placement(members=ids),
+                 n_iterations=config.n_windows * n, record=Record(every=n))
     R, M = window_ends(out, n, "R"), window_ends(out, n, "M")
     times = time_to_target(R, config.R0, config.tolerance, config.T)
     R_check = np.nanmean(config.frozen_R(out.params["w"], out.state.system.phases), axis=1)
@@ -209,14 +204,14 @@ def _scheme_summary(name: str, R: np.ndarray, M: np.ndarray, times: np.ndarray, 
     }
 
 
-def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resume=False, chunk=None) -> Result:
+@takes_run_options
+def run(config: Config = Config(), options: RunOptions = RunOptions()) -> Result:
     """Both schemes on the same ``members`` systems, the frozen-weight checks, times to target."""
     config.validate()
     t0 = time.perf_counter()
-    ck = (lambda s: os.path.join(checkpoint_dir, f"cmp_{s}")) if checkpoint_dir else (lambda s: None)
-    disc = run_discrete(config, progress=progress, checkpoint=ck("discrete"), resume=resume, chunk=chunk)
+    disc = run_discrete(config, options)
     t_disc = time.perf_counter() - t0
-    cont = run_continuous(config, progress=progress, checkpoint=ck("continuous"), resume=resume, chunk=chunk)
+    cont = run_continuous(config, options)
     t_cont = time.perf_counter() - t0 - t_disc
     t_axis = config.T * np.arange(1, config.n_windows + 1)
     summary, arrays = {}, {"time": t_axis}

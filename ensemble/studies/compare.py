@@ -42,7 +42,7 @@ from .. import kuramoto as ku
 from .._checks import integer_at_least, positive
 from .._files import atomic_write
 from ..helpers import _tile
-from ._common import Result, _plain, finish_figure, quantile_bands
+from ._common import Result, RunOptions, _plain, finish_figure, quantile_bands, takes_run_options
 
 TASKS = ("vowels", "vowels_digits", "kuramoto", "rosenbrock")
 METHODS = ("al", "open_es", "snes", "cma_es", "one_plus_one", "backprop")
@@ -353,10 +353,11 @@ def _load_part(path: str, config: Config) -> dict | None:
     return {"arrays": data["arrays"], "summary": data["summary"]}
 
 
-def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resume=False, chunk=None) -> Result:
+@takes_run_options
+def run(config: Config = Config(), options: RunOptions = RunOptions()) -> Result:
     """Every method's sweep on every task; per task and method the sweep table, the best point's
-    E bands against evaluations, its fraction solved and the wall time. With ``checkpoint_dir``
-    each finished (task, method) is saved there, and ``resume`` reuses those of the same config
+    E bands against evaluations, its fraction solved and the wall time. With ``options.checkpoint_dir``
+    each finished (task, method) is saved there, and ``options.resume`` reuses those of the same config
     (``chunk`` is not used: a sweep is one call)."""
     try:
         import evosax  # noqa: F401
@@ -373,15 +374,15 @@ def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resum
                       "cma_variant": "CMA-ES" if n_dims <= config.full_cma_max_dims else "sep-CMA-ES"}
         arrays[name] = {}
         for mi, (method, points) in enumerate(sweeps(config, task).items()):
-            saved = os.path.join(checkpoint_dir, f"compare_{name}_{method}.json") if checkpoint_dir else None
-            part = _load_part(saved, config) if resume and saved else None
+            saved = os.path.join(options.checkpoint_dir, f"compare_{name}_{method}.json") if options.checkpoint_dir else None
+            part = _load_part(saved, config) if options.resume and saved else None
             if part is None:
                 part = _run_part(name, method, task, points, config, jax.random.fold_in(jax.random.fold_in(root, ti), mi))
                 if saved:  # a finished (task, method) is never lost
                     text = json.dumps(_plain({"config": dataclasses.asdict(config), **part}), allow_nan=False)
                     atomic_write(saved, lambda f: f.write(text.encode()))
             arrays[name][method], summary[f"{name}.{method}"] = part["arrays"], part["summary"]
-            if progress:
+            if options.progress:
                 s = part["summary"]
                 print(f"compare: {name} {method}: solved {s['solved_fraction']:.0%} at {s['best_point']} "
                       f"({s['sweep_wall_s']:.1f} s)", flush=True)

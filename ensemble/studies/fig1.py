@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import patterns
 from .._checks import integer_at_least
-from ._common import Result, finish_figure
+from ._common import Result, RunOptions, finish_figure, takes_run_options
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,8 +28,9 @@ class Config:
         integer_at_least("n_out", self.n_out, 1)
 
 
-def run(config: Config = Config(), **_ignored) -> Result:
-    """The bitmaps and the layer sizes (instant; takes the common keyword options and ignores them)."""
+@takes_run_options
+def run(config: Config = Config(), options: RunOptions = RunOptions()) -> Result:
+    """The bitmaps and the layer sizes (instant; ``options`` has nothing to change here)."""
     config.validate()
     t0 = time.perf_counter()
     chars = patterns.VOWELS + patterns.DIGITS

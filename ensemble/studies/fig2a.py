@@ -12,7 +12,6 @@ and are reconstructions.
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 
 import jax
@@ -22,7 +21,8 @@ from .. import feedforward as ff
 from .. import learning, patterns
 from .._checks import integer_at_least, nonnegative, positive
 from ..driver import evolve
-from ._common import NetworkConfig, Result, finish_figure, first_below, quantile_bands
+from ..options import Record
+from ._common import NetworkConfig, Result, RunOptions, finish_figure, first_below, quantile_bands, takes_run_options
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,21 +53,14 @@ class Config(NetworkConfig):
             positive("reach_level", self.reach_level)
 
 
-def run(
-    config: Config = Config(),
-    *,
-    progress: bool = False,
-    checkpoint_dir: str | None = None,
-    resume: bool = False,
-    chunk: int | None = None,
-) -> Result:
+@takes_run_options
+def run(config: Config = Config(), options: RunOptions = RunOptions()) -> Result:
     """Run the study: one AL ensemble call and one back-propagation ensemble call.
 
     Args:
-        config: the settings. progress: show a progress bar.
-        checkpoint_dir: write a checkpoint of the AL run there after every chunk.
-        resume: continue from that checkpoint. chunk: iterations per chunk
-            (a multiple of ``config.record_every``; default about 10 chunks).
+        config: the settings.
+        options: progress, checkpoints (the AL run's, ``fig2a_al``) and chunk length
+            (a multiple of ``config.record_every``).
     """
     config.validate()
     t0 = time.perf_counter()
@@ -80,12 +73,8 @@ def run(
         learning.DiscreteHyper(config.tau, config.S, config.m),
         key=k_run,
         n_iterations=config.n_iterations,
-        record_every=config.record_every,
-        progress=progress,
-        chunk=chunk,
-        checkpoint=os.path.join(checkpoint_dir, "fig2a_al") if checkpoint_dir else None,
-        resume=resume,
-        meta={"study": "fig2a", "config": dataclasses.asdict(config)},
+        record=Record(every=config.record_every),
+        **options.evolve("fig2a_al", {"study": "fig2a", "config": dataclasses.asdict(config)}),
     )
     correct = np.asarray(jax.vmap(lambda p: ff.correct(p, X, Y))(al.params)) & ~al.diverged
     _, bp_E = jax.jit(jax.vmap(lambda p: ff.backprop(p, X, Y, config.learning_rate, config.backprop_iterations)))(params)

@@ -12,7 +12,6 @@ reconstructions (the paper's values were lost; see ``docs/calibration.md``).
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 
 import numpy as np
@@ -21,7 +20,8 @@ from .. import feedforward as ff
 from .. import learning, patterns
 from .._checks import positive
 from ..driver import evolve
-from ._common import Result, RobustConfig, finish_figure, first_below
+from ..options import Record
+from ._common import Result, RobustConfig, RunOptions, finish_figure, first_below, takes_run_options
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,7 +42,8 @@ class Config(RobustConfig):
         positive("eps", self.eps)
 
 
-def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resume=False, chunk=None) -> Result:
+@takes_run_options
+def run(config: Config = Config(), options: RunOptions = RunOptions()) -> Result:
     """One batched eq. (8) run of ``config.members`` networks on the vowels."""
     config.validate()
     t0 = time.perf_counter()
@@ -55,12 +56,8 @@ def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resum
         learning.BiparametricHyper(config.tau_E, config.S_E, config.tau_R, config.S_R, config.m),
         key=k_run,
         n_iterations=config.n_iterations,
-        record_every=config.record_every,
-        progress=progress,
-        chunk=chunk,
-        checkpoint=os.path.join(checkpoint_dir, "fig2b") if checkpoint_dir else None,
-        resume=resume,
-        meta={"study": "fig2b", "config": dataclasses.asdict(config)},
+        record=Record(every=config.record_every),
+        **options.evolve("fig2b", {"study": "fig2b", "config": dataclasses.asdict(config)}),
     )
     E, R = out.traces["E"], out.traces["R"]
     ok = ~out.diverged

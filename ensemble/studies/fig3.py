@@ -12,7 +12,6 @@ are reconstructions (see ``docs/calibration.md``).
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from typing import NamedTuple
 
@@ -23,7 +22,8 @@ from .. import feedforward as ff
 from .. import learning, patterns, stability
 from .._checks import log_range
 from ..driver import evolve
-from ._common import NetworkConfig, Result, finish_figure
+from ..options import Record
+from ._common import NetworkConfig, Result, RunOptions, finish_figure, takes_run_options
 
 TASKS = {"p5": patterns.vowels, "p15": patterns.vowels_and_digits}
 
@@ -65,8 +65,7 @@ class Sweep(NamedTuple):
     run: object
 
 
-def sweep(X, Y, tau: np.ndarray, S: np.ndarray, config: Config, *, progress=False, checkpoint=None, resume=False,
-          chunk=None, tag="") -> Sweep:
+def sweep(X, Y, tau: np.ndarray, S: np.ndarray, config: Config, options: RunOptions = RunOptions(), tag: str = "") -> Sweep:
     """One batched run of the grid ``tau x S x members``."""
     n_tau, n_S, M = len(tau), len(S), config.members
     B = n_tau * n_S * M
@@ -80,19 +79,16 @@ def sweep(X, Y, tau: np.ndarray, S: np.ndarray, config: Config, *, progress=Fals
         learning.DiscreteHyper(tau_m, S_m, config.m),
         key=k_run,
         n_iterations=config.n_iterations,
-        record_every=config.record_every,
-        progress=progress,
-        chunk=chunk,
-        checkpoint=checkpoint,
-        resume=resume,
-        meta={"study": "fig3", "task": tag, "config": dataclasses.asdict(config)},
+        record=Record(every=config.record_every),
+        **options.evolve(f"fig3_{tag}", {"study": "fig3", "task": tag, "config": dataclasses.asdict(config)}),
     )
     final = run.traces["E"][-1].reshape(n_tau, n_S, M)
     correct = np.asarray(jax.vmap(lambda p: ff.correct(p, X, Y))(run.params)) & ~run.diverged
     return Sweep(final, run.diverged.reshape(n_tau, n_S, M), correct.reshape(n_tau, n_S, M), run)
 
 
-def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resume=False, chunk=None) -> Result:
+@takes_run_options
+def run(config: Config = Config(), options: RunOptions = RunOptions()) -> Result:
     """Both error surfaces (P = 5 and P = 15), one batched call each."""
     config.validate()
     t0 = time.perf_counter()
@@ -103,9 +99,7 @@ def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resum
     runs = {}
     for name, task in TASKS.items():
         X, Y = task()
-        ck = os.path.join(checkpoint_dir, f"fig3_{name}") if checkpoint_dir else None
-        final, dead, correct, runs[name] = sweep(X, Y, tau, S, config, progress=progress, checkpoint=ck, resume=resume,
-                                                 chunk=chunk, tag=name)
+        final, dead, correct, runs[name] = sweep(X, Y, tau, S, config, options, tag=name)
         with np.errstate(all="ignore"):
             mean = np.nanmean(final, axis=2)
             median = np.nanmedian(final, axis=2)

@@ -17,7 +17,6 @@ tau_R, S_R and the iteration counts are reconstructions (paper values lost).
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 
 import jax
@@ -26,7 +25,8 @@ import numpy as np
 from .. import feedforward as ff
 from .. import learning, patterns
 from ..driver import evolve
-from ._common import Result, RobustConfig, finish_figure
+from ..options import Record
+from ._common import Result, RobustConfig, RunOptions, finish_figure, takes_run_options
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,26 +66,25 @@ def _evaluate(params, X, Y, eps, diverged):
     return E, Ek, R
 
 
-def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resume=False, chunk=None) -> Result:
+@takes_run_options
+def run(config: Config = Config(), options: RunOptions = RunOptions()) -> Result:
     """Testing ensemble, threshold, robust ensemble: two batched calls."""
     config.validate()
     t0 = time.perf_counter()
     X, Y = patterns.vowels()
     params, k_run = config.initial_networks(X, Y)
-    common = dict(key=k_run, n_iterations=config.n_iterations, record_every=config.record_every, progress=progress,
-                  chunk=chunk, resume=resume)
+    common = dict(key=k_run, n_iterations=config.n_iterations, record=Record(every=config.record_every))
     meta = {"study": "fig4", "config": dataclasses.asdict(config)}
-    ck = (lambda name: os.path.join(checkpoint_dir, name)) if checkpoint_dir else (lambda name: None)
     testing = evolve(ff.Task(X, Y), learning.discrete(config.m), params,
                      learning.DiscreteHyper(config.tau_E, config.S_E, config.m),
-                     checkpoint=ck("fig4_testing"), meta={**meta, "part": "testing"}, **common)
+                     **options.evolve("fig4_testing", {**meta, "part": "testing"}), **common)
     _, Ek_test, _ = _evaluate(testing.params, X, Y, None, testing.diverged)
     eps = threshold_for_mean_robustness(Ek_test, config.target_R)
     E_test, Ek_test, R_test = _evaluate(testing.params, X, Y, eps, testing.diverged)
 
     robust = evolve(ff.Task(X, Y, eps=eps), learning.biparametric(config.m), params,
                     learning.BiparametricHyper(config.tau_E, config.S_E, config.tau_R, config.S_R, config.m),
-                    checkpoint=ck("fig4_robust"), meta={**meta, "part": "robust", "eps": eps}, **common)
+                    **options.evolve("fig4_robust", {**meta, "part": "robust", "eps": eps}), **common)
     E_rob, Ek_rob, R_rob = _evaluate(robust.params, X, Y, eps, robust.diverged)
 
     t_mean, r_mean = float(np.nanmean(R_test)), float(np.nanmean(R_rob))

@@ -23,7 +23,7 @@ import numpy as np
 from .. import kuramoto as ku
 from .._checks import integer_at_least, positive
 from ..driver import member_keys
-from ._common import Result, finish_figure
+from ._common import Result, RunOptions, finish_figure, takes_run_options
 from ._kuramoto import KuramotoConfig, run_ensemble
 
 
@@ -49,11 +49,12 @@ class Config(KuramotoConfig):
         integer_at_least("final_span", self.final_span, 1, self.n_iterations // self.record_every)
 
 
-def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resume=False, chunk=None) -> Result:
+@takes_run_options
+def run(config: Config = Config(), options: RunOptions = RunOptions()) -> Result:
     """One batched eq. (13) run of ``config.members`` networks; summary of the best member."""
     config.validate()
     t0 = time.perf_counter()
-    ens = run_ensemble(config, tag="fig5", progress=progress, checkpoint_dir=checkpoint_dir, resume=resume, chunk=chunk)
+    ens = run_ensemble(config, tag="fig5", options=options)
     out = ens.run
     E, R, M = (np.asarray(out.traces[k], float) for k in ("E", "R", "M"))
     # E(0): the first window, with the initial weights (after the warm-up).

@@ -24,7 +24,7 @@ import warnings
 import numpy as np
 
 from .._checks import log_range, positive
-from ._common import Result, finish_figure
+from ._common import Result, RunOptions, finish_figure, takes_run_options
 from ._kuramoto import KuramotoConfig, run_ensemble
 
 
@@ -51,14 +51,15 @@ class Config(KuramotoConfig):
         return np.geomspace(self.gamma_min, self.gamma_max, self.n_gamma)
 
 
-def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resume=False, chunk=None) -> Result:
+@takes_run_options
+def run(config: Config = Config(), options: RunOptions = RunOptions()) -> Result:
     """One batched run of the gamma grid x members; final R and M statistics per gamma."""
     config.validate()
     t0 = time.perf_counter()
     gamma = config.grid()
     G, K = len(gamma), config.members
     ens = run_ensemble(config, gamma=np.repeat(gamma, K), n_members=G * K, tag="fig6",
-                       progress=progress, checkpoint_dir=checkpoint_dir, resume=resume, chunk=chunk)
+                       options=options)
     R = ens.R_check.reshape(G, K)
     M = ens.final_M.reshape(G, K)
     ok = ens.success.reshape(G, K)

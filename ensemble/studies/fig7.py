@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 
 from .._checks import positive
-from ._common import Result, finish_figure
+from ._common import Result, RunOptions, finish_figure, takes_run_options
 from ._kuramoto import KuramotoConfig, run_ensemble
 
 
@@ -43,7 +43,8 @@ class Config(KuramotoConfig):
                 raise ValueError(f"windows must be >= dt / 2 ({self.dt / 2}), got {T}")
 
 
-def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resume=False, chunk=None) -> Result:
+@takes_run_options
+def run(config: Config = Config(), options: RunOptions = RunOptions()) -> Result:
     """One batched run per window T; R and M of the successful members."""
     config.validate()
     t0 = time.perf_counter()
@@ -52,8 +53,7 @@ def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resum
     arrays = {k: [] for k in keys}
     R_all, M_all, runs = [], [], {}
     for T in Ts:
-        ens = run_ensemble(config, T=float(T), tag=f"fig7_T{T:g}", progress=progress,
-                           checkpoint_dir=checkpoint_dir, resume=resume, chunk=chunk)
+        ens = run_ensemble(config, T=float(T), tag=f"fig7_T{T:g}", options=options)
         ok = ens.success
         R_ok, M_ok = ens.R_check[ok], ens.final_M[ok]
         with np.errstate(all="ignore"), warnings.catch_warnings():

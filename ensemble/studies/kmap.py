@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import stability
 from .._checks import integer_at_least, log_range, positive
-from ._common import Result, finish_figure
+from ._common import Result, RunOptions, finish_figure, takes_run_options
 from ._kuramoto import KuramotoConfig, run_ensemble
 
 
@@ -71,7 +71,8 @@ def critical_taus(config: Config) -> np.ndarray:
     return stability.critical_taus(config.system(), params, config.grid()[1], config.m, key=pilot_key)
 
 
-def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resume=False, chunk=None) -> Result:
+@takes_run_options
+def run(config: Config = Config(), options: RunOptions = RunOptions()) -> Result:
     """One batched run over the (tau, S) grid x members, the pilots for ``tau_c``, the verdicts."""
     config.validate()
     t0 = time.perf_counter()
@@ -80,7 +81,7 @@ def run(config: Config = Config(), *, progress=False, checkpoint_dir=None, resum
     tau_m = np.repeat(np.repeat(tau, ns), K)  # member order: (tau, S, member)
     S_m = np.repeat(np.tile(S, nt), K)
     ens = run_ensemble(config, tau=tau_m.astype(np.float32), S=S_m.astype(np.float32), n_members=nt * ns * K,
-                       tag="kmap", progress=progress, checkpoint_dir=checkpoint_dir, resume=resume, chunk=chunk)
+                       tag="kmap", options=options)
     shape = (nt, ns, K)
     dead = ens.run.diverged.reshape(shape)
     M = ens.final_M.reshape(shape)

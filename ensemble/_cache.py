@@ -1,0 +1,84 @@
+"""Compiled programs kept for reuse, keyed by what they compute.
+
+A program is stored under the identities of the system and the learning map (their type,
+attributes, code and the globals the code reads: :mod:`ensemble._describe`) and the layout in
+force, so a second :func:`ensemble.evolve` with an equal system reuses it and a changed one
+compiles again. A system whose identity cannot be read by content is compiled anew every time.
+
+Also here: how all members are measured and initialised at once (the system's own
+``measure_ensemble``, else ``vmap`` in the layout's member blocks).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Callable
+
+import jax
+
+from . import _checks, _describe
+from . import layout as _layout
+from ._member_blocks import in_member_blocks
+
+CHUNK_CACHE_SIZE = 32
+"""Compiled programs kept for reuse by later :func:`ensemble.evolve` calls (least recently used dropped)."""
+_PROGRAMS: "OrderedDict[tuple, Callable]" = OrderedDict()
+
+
+def cached(key: tuple, build: Callable[[], Callable]) -> Callable:
+    """The compiled function stored under ``key``, built on first use (least recently used dropped)."""
+    fn = _PROGRAMS.get(key)
+    if fn is None:
+        fn = _PROGRAMS[key] = build()
+        while len(_PROGRAMS) > CHUNK_CACHE_SIZE:
+            _PROGRAMS.popitem(last=False)
+    _PROGRAMS.move_to_end(key)
+    return fn
+
+
+def identities(system, lmap=None) -> tuple:
+    """``(system, lmap)`` :class:`~ensemble._describe.Identity` pair (``lmap`` None: only the system's)."""
+    return (_describe.identify(system, "system"), None if lmap is None else _describe.identify(lmap, "lmap"))
+
+
+def reuse_key(key: tuple, ids, warn: bool = True) -> tuple | None:
+    """``key`` when every identity in ``ids`` could be read by content; else None (compile again,
+    and warn unless ``warn`` is False: one warning per ``evolve``, from its chunk)."""
+    problems = [p for i in ids if i is not None for p in i.problems]
+    if not problems:
+        return key
+    if warn:
+        _checks.warn(
+            f"{problems[0]}{f' (and {len(problems) - 1} more)' if len(problems) > 1 else ''}. What the computation "
+            f"reads cannot be fingerprinted, so evolve compiles it again on every call and resumes no checkpoint for "
+            f"it; give that object (or the system) an attribute {_describe.HOOK} = '<a name for this version>' to "
+            "declare its identity"
+        )
+    return None
+
+
+def own_layout(system) -> bool:
+    """True for a system that lays out its members itself (``measure_ensemble``)."""
+    return callable(getattr(system, "measure_ensemble", None))
+
+
+def measure_all(system) -> Callable:
+    """``(params, state, keys) -> (signals, state)`` for all members: the system's own
+    ``measure_ensemble``, else ``vmap(measure)`` in the layout's member blocks."""
+    if own_layout(system):
+        return system.measure_ensemble
+    block = _layout.current().member_block
+    return jax.vmap(system.measure) if block is None else in_member_blocks(system.measure, block)
+
+
+def init_all(system, identity=None) -> Callable:
+    """Compiled ``(params, keys) -> state`` of all members (``init_state`` in member blocks)."""
+
+    def build():
+        block = _layout.current().member_block
+        init = jax.vmap(system.init_state) if block is None else in_member_blocks(system.init_state, block)
+        return jax.jit(init)
+
+    ids = (_describe.identify(system, "system"),) if identity is None else (identity,)
+    key = reuse_key(("init", ids[0].digest, _layout.current()), ids, warn=False)
+    return build() if key is None else cached(key, build)

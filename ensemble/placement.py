@@ -1,0 +1,123 @@
+"""Where members run: devices, cache blocks, member groups that fit in memory, and processes.
+
+An ensemble is a batch of independent members, so it can be split any way without changing a
+bit: over the local devices (the member axis sharded, each device running the one-device
+program on its own contiguous members), into cache blocks on a CPU, into groups run one after
+the other when the whole ensemble does not fit in memory, and over processes or hosts
+(:mod:`ensemble.hosts`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from . import _checks
+from . import layout as _layout
+from .state import init_state
+
+PyTree = Any
+
+BLOCK_MEMBERS = _layout.CPU.block_members
+"""Target members per cache block on a CPU (see :mod:`ensemble.layout`): an ensemble with at
+least :data:`BLOCK_FROM` members per device runs each chunk block by block (all iterations of
+the chunk for members 0-255, then 256-511, ...; on several devices each device does so with its
+own members), so the block's parameters and delay buffers stay in cache. The block is the
+divisor of the members per device closest to this, between half and twice it (4,900 members:
+blocks of 245). Members are independent, so the results are the same bit for bit; on the 2-core
+CPU this is 1.7x faster at 65,536 members (``benchmarks/README.md``). A GPU runs one program
+over all members instead."""
+BLOCK_FROM = _layout.CPU.block_from
+"""Fewest members per device that are run in cache blocks on a CPU (fewer fit in cache as a whole)."""
+
+
+def block_size(n_members: int, n_devices: int) -> int | None:
+    """Cache-block size of the layout in force (:func:`ensemble.layout.block_size`)."""
+    return _layout.block_size(n_members, n_devices)
+
+
+def n_devices_for(n_members: int, devices: int | None = None) -> int:
+    """How many local devices the member axis is sharded over: ``devices``, or the most that divide ``n_members``."""
+    available = len(jax.local_devices())
+    if devices is not None:
+        _checks.integer_at_least("devices", devices, 1, available)
+        if n_members % int(devices):
+            raise ValueError(f"devices ({devices}) must divide the number of members ({n_members})")
+        return int(devices)
+    return max(d for d in range(1, available + 1) if n_members % d == 0)
+
+
+def shard(tree: PyTree, n_members: int, devices: int | None) -> PyTree:
+    """Place every leaf with a leading member axis on a 1-d mesh of devices; replicate the rest."""
+    n = n_devices_for(n_members, devices)
+    mesh = Mesh(np.array(jax.local_devices()[:n]), ("members",))
+    split, whole = NamedSharding(mesh, PartitionSpec("members")), NamedSharding(mesh, PartitionSpec())
+
+    def place(x):
+        return jax.device_put(x, split if jnp.ndim(x) >= 1 and jnp.shape(x)[0] == n_members else whole)
+
+    return jax.tree_util.tree_map(place, tree)
+
+
+MEMORY_FRACTION = 0.5
+"""Share of a device's memory (host RAM for the CPU) that one group of members may fill."""
+
+
+def memory_budget() -> int:
+    """Bytes available to one group of members on the first local device."""
+    dev = jax.local_devices()[0]
+    stats = None
+    try:
+        stats = dev.memory_stats()
+    except Exception:  # noqa: BLE001 - not every backend reports memory
+        stats = None
+    if stats and stats.get("bytes_limit"):
+        total = int(stats["bytes_limit"]) * len(jax.local_devices())
+    else:
+        try:
+            total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):
+            total = 8 << 30
+    return int(total * MEMORY_FRACTION)
+
+
+def state_bytes_per_member(system, lmap, params: PyTree) -> int:
+    """Bytes of one member's carried state (params, delay buffers, system state; keys not
+    counted), from shapes only (``params`` stacked, leading axis ``B``)."""
+    one = jax.tree_util.tree_map(lambda x: x[:1], params)
+    shapes = jax.eval_shape(lambda p: init_state(system, lmap, p, jax.random.key(0)), one)
+    return sum(math.prod(x.shape) * x.dtype.itemsize for x in jax.tree_util.tree_leaves(shapes)
+               if not jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key))
+
+
+def bytes_per_member(system, lmap, params: PyTree, n_records: int) -> int:
+    """Estimated device bytes of one member: its state (:func:`state_bytes_per_member`) held
+    three times (input, output, temporaries) plus its traces."""
+    n_signals = max(1, len(lmap.reads)) + 2
+    return 3 * state_bytes_per_member(system, lmap, params) + 4 * n_signals * int(n_records)
+
+
+def group_size(member_batch: int | None, B: int, system, lmap, params: PyTree, n_records: int) -> int:
+    """Members per group: ``member_batch``, else all ``B`` when they fit in :data:`MEMORY_FRACTION` of
+    the device memory, else the most that fit."""
+    if member_batch is not None:
+        return min(int(member_batch), B)
+    per = bytes_per_member(system, lmap, params, n_records)
+    fits = max(1, memory_budget() // max(per, 1))
+    return B if fits >= B else int(fits)
+
+
+def member_slice(tree: PyTree, lo: int, hi: int, B: int) -> PyTree:
+    """Members ``[lo, hi)`` of every leaf with a leading member axis ``B`` (other leaves as they are)."""
+    return jax.tree_util.tree_map(lambda x: x[lo:hi] if jnp.ndim(x) >= 1 and jnp.shape(x)[0] == B else x, tree)
+
+
+def groups(B: int, size: int) -> list[tuple[int, int]]:
+    """``[(lo, hi), ...]``: members ``range(B)`` in consecutive groups of at most ``size``."""
+    return [(lo, min(B, lo + size)) for lo in range(0, B, size)]

@@ -1,0 +1,116 @@
+"""The state of an ensemble: what a run carries from one iteration to the next, and its keys.
+
+Keys: member ``i`` draws everything from ``fold_in(key, i)``; iteration ``n`` from
+``fold_in(member_key, n)``. A member's trajectory therefore does not depend on the ensemble it
+runs in, on chunking, or on devices.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _checks
+from ._cache import init_all, own_layout
+
+PyTree = Any
+
+
+class EnsembleState(NamedTuple):
+    """Everything needed to continue a run (all leaves have a leading member axis ``B``).
+
+    Attributes:
+        params: the members' parameters.
+        learning: the learning map's :class:`~ensemble.learning.DelayState`.
+        system: the systems' carried state.
+        diverged: ``(B,)`` bool, frozen members.
+        diverged_at: ``(B,)`` int32, iteration of divergence (-1 if none).
+        member_keys: ``(B,)`` PRNG keys, ``fold_in(key, member_id)``.
+        n: int32 scalar, the number of iterations done.
+        best: ``None``, or with ``Record(best=True)`` a dict: ``"E"`` ``(B,)`` the lowest E
+            recorded so far (``inf`` before any), ``"iteration"`` ``(B,)`` int32 the iteration
+            that recorded it (-1 before any), ``"params"`` the parameters it was measured on
+            (leading axis ``B``).
+    """
+
+    params: PyTree
+    learning: PyTree
+    system: PyTree
+    diverged: jax.Array
+    diverged_at: jax.Array
+    member_keys: jax.Array
+    n: jax.Array
+    best: PyTree = None
+
+
+def member_keys(key: jax.Array, members) -> jax.Array:
+    """``fold_in(key, i)`` for every member id ``i`` in ``members`` (an int ``B`` means ``range(B)``)."""
+    key = _checks.prng_key("key", key)
+    if np.ndim(members) == 0:
+        _checks.integer_at_least("members", members, 1)
+        ids = np.arange(int(members))
+    else:
+        ids = np.asarray(members)
+        if ids.ndim != 1 or ids.size == 0:
+            raise ValueError(f"members must be a positive count or a non-empty 1-d array of ids, got shape {ids.shape}")
+        _checks.integer_at_least("members", ids, 0, 2**32 - 1)
+    return jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.asarray(ids, jnp.uint32))
+
+
+def n_members(params: PyTree) -> int:
+    """The leading (member) axis shared by every leaf of ``params``; ValueError naming the leaf
+    that has none (a Python number, a list: JAX reads a list as a pytree of numbers) or another."""
+    leaves = jax.tree_util.tree_flatten_with_path(params)[0]
+    if not leaves:
+        raise ValueError("params must hold at least one array")
+    sizes = {}
+    for path, x in leaves:
+        where = f"params{jax.tree_util.keystr(path)}"
+        if isinstance(x, (bool, int, float, complex)):
+            raise ValueError(
+                f"params must hold arrays with a leading member axis; {where} is a Python {type(x).__name__} (a list is "
+                "a pytree of Python numbers to JAX): use jnp.asarray, or ensemble.replicate(params, B) for one member's"
+            )
+        if not jnp.ndim(x):
+            raise ValueError(f"params leaves need a leading member axis; {where} is a scalar (shape ()): stack one "
+                             "member's params with ensemble.replicate(params, B)")
+        sizes.setdefault(jnp.shape(x)[0], where)
+    if len(sizes) != 1:
+        raise ValueError("params leaves must share a leading member axis, got "
+                         + ", ".join(f"{n} for {where}" for n, where in sizes.items()))
+    return next(iter(sizes))
+
+
+def start_best(params: PyTree, B: int) -> dict:
+    """The best-so-far record before any iteration: E ``inf``, iteration -1, a copy of ``params``."""
+    dtype = jnp.result_type(*jax.tree_util.tree_leaves(params), jnp.float32)
+    return {"E": jnp.full(B, jnp.inf, dtype), "iteration": jnp.full(B, -1, jnp.int32),
+            "params": jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True), params)}
+
+
+def init_state(system, lmap, params: PyTree, key: jax.Array, members=None, track_best: bool = False) -> EnsembleState:
+    """The state of an ensemble before iteration 0.
+
+    Args:
+        system: the system (:class:`ensemble.driver` describes the contract).
+        lmap: the :class:`~ensemble.learning.LearningMap`.
+        params: stacked parameters, leading axis ``B``.
+        key: root PRNG key.
+        members: ``B`` member ids (default ``range(B)``).
+        track_best: carry the best-so-far record (:attr:`EnsembleState.best`).
+    """
+    B = n_members(params)
+    ids = np.arange(B) if members is None else np.asarray(members)
+    _checks.shape("members", ids, (B,), " (one id per member)")
+    params = jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True), params)  # chunks donate their input
+    mkeys = member_keys(key, ids)
+    sys_keys = jax.vmap(lambda k: jax.random.fold_in(k, -1 & 0xFFFFFFFF))(mkeys)
+    sstate = (jax.vmap(system.init_state) if own_layout(system) else init_all(system))(params, sys_keys)
+    lstate = jax.vmap(lmap.init)(params)
+    return EnsembleState(
+        params, lstate, sstate, jnp.zeros(B, bool), jnp.full(B, -1, jnp.int32), mkeys, jnp.zeros((), jnp.int32),
+        start_best(params, B) if track_best else None,
+    )
