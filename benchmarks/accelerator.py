@@ -1,4 +1,4 @@
-"""The GPU benchmark (issue 12): ``benchmarks/run.py`` calls :func:`main` when JAX computes on
+"""The GPU benchmark: ``benchmarks/run.py`` calls :func:`main` when JAX computes on
 an accelerator, or with ``--accelerator`` (a CPU dry run, tiny sizes).
 
 Writes one JSON (default ``benchmarks/results_gpu.json``) with, for ``network`` (eq. 4),
@@ -208,7 +208,7 @@ def compare_short_runs(here: dict, path: str = CPU_SHORT_RUNS) -> dict:
 
 
 PAPER_STUDIES = ("fig1", "fig2a", "fig2b", "fig3", "fig4", "fig5", "fig6", "fig7", "cmp")
-"""The nine studies of the paper, whose summed wall time is ``figures_wall_s`` (issue 12)."""
+"""The nine studies of the paper, whose summed wall time is ``figures_wall_s``."""
 
 
 def figures(out: str, quick: bool, budget_s: float, after=lambda rows: None) -> dict:

@@ -1,4 +1,4 @@
-"""Other optimizers on the same systems, counted in system evaluations (issue 14).
+"""Other optimizers on the same systems, counted in system evaluations.
 
 One *evaluation* is one processing interval of a system that yields one ``E`` (one
 ``system.measure`` call: a forward pass over all patterns, one Kuramoto window). Autonomous

@@ -1,4 +1,4 @@
-"""The paper's claims, checked against study JSONs (issue 15): ``python -m ensemble claims``.
+"""The paper's claims, checked against study JSONs: ``python -m ensemble claims``.
 
 Each :class:`Claim` reads one number from a study's JSON (``<dir>/<study>.json``) and compares
 it with a target. The targets are ours: the paper states its claims in words ("orders of

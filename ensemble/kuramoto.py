@@ -97,7 +97,7 @@ one, so with no remainder every member goes through the same full-width SIMD loo
 the ensemble size and whatever the CPU's vector width (8 float32 lanes with AVX2, 16 with
 AVX-512, times LLVM's interleave of up to 4). A remainder loop is compiled separately and LLVM
 may contract its multiply-adds into FMAs differently, which rounded a member differently
-depending on where it fell (issue 11). 64 member-lanes cover 16 lanes x 4."""
+depending on where it fell. 64 member-lanes cover 16 lanes x 4."""
 MIN_LANES = 16
 """Fewest members a window computes (a member alone is padded to 16: 2 x 8 AVX2 lanes, 16
 AVX-512 lanes)."""

@@ -1,4 +1,4 @@
-"""The Kuramoto window as one fused kernel per block of members (Pallas; issue 16).
+"""The Kuramoto window as one fused kernel per block of members (Pallas).
 
 The vectorized window (:func:`ensemble.kuramoto._integrate`) is a ``lax.scan`` of Euler steps
 over ``(N, B)`` arrays: on a GPU every step is a pass over memory (the coupling matrix and the

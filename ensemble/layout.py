@@ -1,4 +1,4 @@
-"""How an ensemble is laid out on the hardware, one policy per platform (issue 12).
+"""How an ensemble is laid out on the hardware, one policy per platform.
 
 A CPU core has a small cache and one program at a time: the ensemble runs best in *cache
 blocks*, a few hundred members that run a whole chunk (the driver) or a whole Kuramoto window

@@ -1,4 +1,4 @@
-"""Probe runs behind docs/calibration.md "K10: a graded regime" (issue 15): fig5 in today's
+"""Probe runs behind docs/calibration.md "K10: a graded regime": fig5 in today's
 locked regime and in the Lorentzian regime, literal and clipped eq. (4), 48 members.
 
     python examples/kuramoto_regimes.py [NAME ...]     # about 30 s per setting on 2 CPU cores

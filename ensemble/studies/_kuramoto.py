@@ -173,7 +173,7 @@ REGIMES: dict[str, dict] = {
     "below": dict(frequencies="even", omega_spread=0.5, T=20.0, R0=0.5, M0=0.7, error="squared",
                   tau=0.1, S=3.0, gamma=0.1, m=1, warmup_time=0.0, tau_factor=1.0),
 }
-"""Named settings of the Kuramoto studies (issue 15), applied before a run's own overrides; all
+"""Named settings of the Kuramoto studies, applied before a run's own overrides; all
 three are reconstructions (docs/calibration.md).
 
 - ``"graded"``, the defaults after the 0.2.0 release: Lorentzian frequencies (half-width 0.25),
