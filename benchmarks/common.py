@@ -52,11 +52,11 @@ def best_of(fn, repeats: int, min_time: float = MIN_TIME) -> float:
 
 class Chunk(CompiledChunk):
     """The library's compiled chunk (:class:`ensemble.CompiledChunk`: the program ``evolve`` runs,
-    placed and blocked as ``evolve`` does, state donated and carried from call to call, one
-    record per iteration) with the benchmarks' timing helpers."""
+    blocked as ``evolve`` blocks it, state donated and carried from call to call, one record per
+    iteration) with the benchmarks' timing helpers; on one device unless ``devices`` says more."""
 
     def __init__(self, system, lmap, params, hyper, devices=None, key=0):
-        super().__init__(system, lmap, params, hyper, key=key, devices=devices)
+        super().__init__(system, lmap, params, hyper, key=key, devices=1 if devices is None else devices)
 
     def call(self, n_it: int):
         return self(n_it)

@@ -322,7 +322,7 @@ def main(argv=None) -> dict:
             system, lmap, params, hyper = accelerator.problem(name, B)
             n_it = accelerator.ITERATIONS_PER_CALL[name]
             with layout.use("accelerator"):
-                fn = driver.chunk_program(system, lmap, B)
+                fn = driver.chunk_program(system, lmap, B, devices=1)
                 state = jax.eval_shape(lambda p: driver.init_state(system, lmap, p, jax.random.key(0)), params)
                 hyp = jax.eval_shape(lambda: driver.broadcast_hyper(hyper, B))
                 t0 = time.perf_counter()

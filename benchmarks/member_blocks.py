@@ -108,7 +108,7 @@ def timed(name: str, B: int, lay, n_iterations: int) -> float:
     with layout.use(lay):
         t = time.perf_counter()
         run = ensemble.evolve(system, learning.discrete(1), params, hyper, key=jax.random.key(0), n_iterations=n_iterations,
-                              record_every=n_iterations, chunk=n_iterations)
+                              record=ensemble.Record(every=n_iterations), chunks=ensemble.Chunks(size=n_iterations))
         jax.block_until_ready(run.state)
         return time.perf_counter() - t
 

@@ -22,7 +22,7 @@ from . import _checks
 from . import layout as _layout
 from . import placement
 from ._cache import cached, identities, measure_all, reuse_key
-from ._inputs import broadcast_hyper
+from ._inputs import broadcast_hyper, check_system
 from .learning import LearningMap
 from .state import EnsembleState, init_state, n_members
 
@@ -219,29 +219,33 @@ def final_for(system) -> Callable:
     return build() if key is None else cached(key, build)
 
 
-def chunk_program(system, lmap: LearningMap, n_members: int, *, devices: int = 1, record_every: int = 1) -> Callable:
-    """The jitted chunk ``evolve`` runs for ``n_members`` members on ``devices`` local devices (in the
-    cache blocks of the layout in force): ``(state, hyper, n_records) -> (state, (records, first))``,
-    ``state`` donated. For timing it or compiling it ahead of time (``.trace(...).lower().compile()``);
-    :class:`CompiledChunk` wraps it with a state."""
+def chunk_program(system, lmap: LearningMap, n_members: int, *, devices: int | None = None, record_every: int = 1) -> Callable:
+    """A fresh jitted chunk as ``evolve`` runs it for ``n_members`` members on ``devices`` local
+    devices (default: the most that divide ``n_members``), in the cache blocks of the layout in
+    force: ``(state, hyper, n_records) -> (state, (records, first))`` with ``state`` donated,
+    ``records`` a dict of ``(n_records, B)`` arrays. Not taken from evolve's cache, so compiling
+    it measures a compilation; for timing, or for compiling ahead of time
+    (``.trace(...).lower().compile()``). :class:`CompiledChunk` wraps it with a state."""
     _checks.integer_at_least("n_members", n_members, 1)
-    _checks.integer_at_least("devices", devices, 1)
     _checks.integer_at_least("record_every", record_every, 1)
-    return make_chunk(system, lmap, int(record_every), placement.block_size(int(n_members), int(devices)), int(devices))
+    n_dev = placement.n_devices_for(int(n_members), devices)
+    return make_chunk(system, lmap, int(record_every), placement.block_size(int(n_members), n_dev), n_dev)
 
 
 class CompiledChunk:
-    """The program :func:`ensemble.evolve` runs, as a thing you can call and time: the compiled
-    chunk of one system, map and ensemble, with the ensemble's state carried (and donated) from
-    call to call, placed and blocked exactly as ``evolve`` places and blocks it.
+    """The program :func:`ensemble.evolve` runs, as a thing you can call and time: a fresh compiled
+    chunk (:func:`chunk_program`) of one system, map and ensemble, with the ensemble's state
+    carried (and donated) from call to call, placed and blocked as ``evolve`` places and blocks it.
+    The records are evolve's traces, bit for bit.
 
     Args:
-        system: the system.
+        system: the system (checked like ``evolve`` checks it).
         lmap: the :class:`~ensemble.learning.LearningMap`.
         params: stacked initial parameters, leading axis ``B``.
         hyper: the map's hyperparameters (each field a scalar or ``(B,)``).
         key: root PRNG key or int seed.
-        devices: local devices to shard the members over (default 1: one device).
+        devices: local devices to shard the members over (default, as in ``evolve``: the most
+            that divide ``B``).
         record_every: iterations per record.
 
     Example::
@@ -255,13 +259,16 @@ class CompiledChunk:
                  record_every: int = 1):
         _checks.integer_at_least("record_every", record_every, 1)
         self.B = n_members(params)
-        self.n_devices = placement.n_devices_for(self.B, 1 if devices is None else devices)
+        check_system(system, lmap, jax.tree_util.tree_map(lambda x: x[0], params))
+        hyper = broadcast_hyper(hyper, self.B)
+        lmap.check(hyper)
+        self.n_devices = placement.n_devices_for(self.B, devices)
         self.record_every = int(record_every)
         self._start = (system, lmap, params, _checks.prng_key("key", key))
-        self.hyper = placement.shard(broadcast_hyper(hyper, self.B), self.B, self.n_devices)
+        self.hyper = placement.shard(hyper, self.B, self.n_devices)
         self.block = placement.block_size(self.B, self.n_devices)
         self.state = self.fresh_state()
-        self.fn = chunk_for(system, lmap, self.record_every, self.block, self.n_devices)
+        self.fn = chunk_program(system, lmap, self.B, devices=self.n_devices, record_every=self.record_every)
 
     def fresh_state(self) -> EnsembleState:
         """The ensemble's state before iteration 0, placed like the chunk's."""
@@ -271,12 +278,14 @@ class CompiledChunk:
     def __call__(self, n_records: int) -> dict:
         """Advance :attr:`state` by ``n_records * record_every`` iterations (blocking); the records
         (``(n_records, B)`` per signal)."""
+        _checks.integer_at_least("n_records", n_records, 1)
         self.state, (records, _) = self.fn(self.state, self.hyper, int(n_records))
         jax.block_until_ready((self.state, records))
         return records
 
     def compile_seconds(self, n_records: int) -> float:
         """Seconds to lower and compile the chunk for ``n_records`` records (nothing is run)."""
+        _checks.integer_at_least("n_records", n_records, 1)
         t0 = time.perf_counter()
         self.fn.lower(self.state, self.hyper, int(n_records)).compile()
         return time.perf_counter() - t0

@@ -209,6 +209,7 @@ PARTS = {
 
 
 def sha256(tree: Any) -> str:
+    """Hex sha256 of every leaf of ``tree`` (dtype, shape and bytes; PRNG keys by their data)."""
     h = hashlib.sha256()
     for leaf in jax.tree_util.tree_leaves(tree):
         if hasattr(leaf, "dtype") and jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):

@@ -125,13 +125,15 @@ def evolve(
             ``fold_in(key, members[i])``.
         n_iterations: iterations to run (a multiple of ``record.every``).
 
-    Other arguments (each a small object of :mod:`ensemble.options`; defaults in brackets):
-        state: continue from a previous :class:`EnsembleState` instead of ``params``.
+    Other arguments (the four options are small objects of :mod:`ensemble.options`; defaults in
+    brackets):
+        state: continue from a previous :class:`EnsembleState` instead of ``params`` (its
+            members and ids are the state's: ``Placement.members``/``n_members`` do not apply).
         record: :class:`Record` [every iteration, no best-so-far]: which iterations are
             recorded, and whether each member's best parameters are kept.
         placement: :class:`Placement` [ids ``range(B)``, all devices that divide ``B``, one
-            group if it fits in memory]: which members, on how many devices, in groups of how
-            many. Results do not depend on it.
+            group if it fits in memory]: which members (their ids give their keys), on how many
+            devices, in groups of how many (neither changes a number).
         checkpoint: :class:`Checkpointing`, or just its path [none]: the full state and
             traces written atomically after every chunk, and resumed bitwise.
         chunks: :class:`Chunks` [about 10 chunks, no callback]: iterations per compiled
@@ -172,7 +174,7 @@ def _settle(system, lmap, params, hyper, state, key, n_iterations, record: Recor
     _checks.integer_at_least("n_iterations", n_iterations, 1)
     n_iterations = int(n_iterations)
     if n_iterations % record.every:
-        raise ValueError(f"n_iterations ({n_iterations}) must be a multiple of record_every ({record.every})")
+        raise ValueError(f"n_iterations ({n_iterations}) must be a multiple of record_every (Record.every = {record.every})")
     require_named_tuple(hyper)
     ids = None
     if state is None:
@@ -206,7 +208,7 @@ def _settle(system, lmap, params, hyper, state, key, n_iterations, record: Recor
                          f"{getattr(exc, 'name', None) or exc}") from None
     chunk = chunks.size if chunks.size is not None else record.every * max(1, math.ceil(n_iterations / record.every / 10))
     if chunk % record.every:
-        raise ValueError(f"chunk ({chunk}) must be a multiple of record_every ({record.every})")
+        raise ValueError(f"chunk ({chunk}) must be a multiple of record_every (Record.every = {record.every})")
     return _Settled(system, lmap, params, state, hyper, given, ids, B, key, n_iterations, record, chunk,
                     _identities(system, lmap))
 

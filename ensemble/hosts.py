@@ -50,6 +50,8 @@ def process_members(n_members: int, process_index: int | None = None, process_co
     _checks.integer_at_least("process_count", P, 1)
     _checks.integer_at_least("process_index", p, 0, int(P) - 1)
     B, P, p = int(n_members), int(P), int(p)
+    if P > B:
+        raise ValueError(f"process_count ({P}) must be at most n_members ({B}): every process needs a member")
     return np.arange(p * B // P, (p + 1) * B // P)
 
 
@@ -94,10 +96,11 @@ def save_part(folder: str, run, ids, process_index: int | None = None) -> str:
     folder = writable_folder("folder", folder)
     ids = np.asarray(ids)
     _checks.shape("ids", ids, (run.diverged.size,), " (one id per member of the run)")
+    _checks.integer_at_least("ids", ids, 0)
     p = jax.process_index() if process_index is None else process_index
     _checks.integer_at_least("process_index", p, 0)
     arrays = {"ids": ids, "iterations": np.asarray(run.iterations), "diverged": np.asarray(run.diverged),
-              "diverged_at": np.asarray(run.diverged_at)}
+              "diverged_at": np.asarray(run.diverged_at), "system": np.asarray(run.identity or "")}
     arrays.update({f"trace:{k}": np.asarray(v) for k, v in run.traces.items()})
     arrays.update({f"param:{k}": v for k, v in _leaves(run.params).items()})
     path = os.path.join(folder, f"part-{int(p)}.npz")
@@ -110,8 +113,11 @@ def join_parts(folder: str) -> Joined:
     """Join the ``part-<p>.npz`` files of ``folder`` in member order.
 
     ValueError when there are none, when their member ids overlap or leave a gap (a part is
-    missing), or when they recorded other iterations or other signals.
+    missing), or when they ran another system (its identity: attributes, code, the globals it
+    reads) or recorded other iterations or other signals.
     """
+    if not isinstance(folder, (str, os.PathLike)):
+        raise ValueError(f"folder must be the path of the folder the parts were saved to, got {folder!r}")
     files = glob.glob(os.path.join(folder, "part-*.npz"))
     files = [f for f in files if re.fullmatch(r"part-\d+\.npz", os.path.basename(f))]
     if not files:
@@ -128,8 +134,9 @@ def join_parts(folder: str) -> Joined:
                          "a part is missing or two processes ran the same ids")
     first_file, first = parts[0]
     for f, p in parts[1:]:
-        if not np.array_equal(p["iterations"], first["iterations"]) or sorted(p) != sorted(first):
-            raise ValueError(f"{os.path.basename(f)} recorded other iterations or signals than "
+        if (not np.array_equal(p["iterations"], first["iterations"]) or sorted(p) != sorted(first)
+                or str(p["system"]) != str(first["system"])):
+            raise ValueError(f"{os.path.basename(f)} ran another system or recorded other iterations or signals than "
                              f"{os.path.basename(first_file)}: the parts are of different runs")
     join = lambda name, axis=0: np.concatenate([p[name] for _, p in parts], axis=axis)  # noqa: E731
     return Joined(
@@ -146,6 +153,8 @@ def join_parts(folder: str) -> Joined:
 def differences(joined: Joined, run) -> list[str]:
     """What differs, bit for bit, between joined parts and a :class:`~ensemble.results.Run` of the
     whole ensemble in one process: an empty list when they are the same."""
+    if not isinstance(joined, Joined) or not hasattr(run, "traces"):
+        raise ValueError("differences(joined, run) takes join_parts(...)'s result and an ensemble.Run")
     out = []
     if joined.ids.size != run.diverged.size:
         return [f"members: {joined.ids.size} joined, {run.diverged.size} in the run"]

@@ -74,17 +74,17 @@ def normal_like(key: Array, tree: PyTree) -> PyTree:
 
 def _standard_normal(key: Array, shape: tuple, dtype) -> Array:
     """Standard normals by inverse CDF of 23-bit uniforms (float32); float64 falls back to
-    ``jax.random.normal``. The bits come from :func:`random_bits`."""
+    ``jax.random.normal``. The bits come from :func:`_random_bits`."""
     if jnp.dtype(dtype) != jnp.float32:
         return jax.random.normal(key, shape, dtype)
     n = int(np.prod(shape, dtype=np.int64))
-    bits = random_bits(key, n).reshape(shape)
+    bits = _random_bits(key, n).reshape(shape)
     u = jax.lax.bitcast_convert_type((bits >> 9) | jnp.uint32(0x3F800000), jnp.float32) - 1.0  # [0, 1)
     v = 2.0 * u - 1.0 + 2.0**-24  # in (-1, 1), symmetric to within 2**-24
     return jnp.float32(np.sqrt(2.0)) * jax.lax.erf_inv(v)
 
 
-def random_bits(key: Array, n: int) -> Array:
+def _random_bits(key: Array, n: int) -> Array:
     """``n`` random 32-bit words from ``key``, shape ``(n,)`` uint32.
 
     For threefry keys (the default) this is one threefry-2x32 call per *two* words on
@@ -102,6 +102,9 @@ def random_bits(key: Array, n: int) -> Array:
     else:  # a raw uint32[2] threefry key (jax.random.PRNGKey)
         data = key
     return threefry_2x32(data, jax.lax.iota(jnp.uint32, n))
+
+
+random_bits = _random_bits  # public name; the maps call _random_bits (a checkpoint's map identity names it)
 
 
 def _move(w: PyTree, w_delayed: PyTree, drift: Array, noise_scales: tuple, key: Array) -> PyTree:

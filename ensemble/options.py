@@ -17,8 +17,11 @@ Each group is a small frozen object with defaults, so a call names only what it 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from typing import Any, Callable
+
+import numpy as np
 
 from . import _checks
 
@@ -40,15 +43,14 @@ class Record:
     best: bool = False
 
     def __post_init__(self):
-        _checks.integer_at_least("Record.every", self.every, 1)
-        object.__setattr__(self, "every", int(self.every))
-        if not isinstance(self.best, bool):
-            raise ValueError(f"Record.best must be True or False, got {self.best!r}")
+        object.__setattr__(self, "every", _count("Record.every", self.every))
+        object.__setattr__(self, "best", _flag("Record.best", self.best))
 
 
 @dataclasses.dataclass(frozen=True, eq=False)  # members may be an array: no elementwise ==
 class Placement:
-    """Which members run, and where. None of it changes a member's numbers.
+    """Which members run, and where. ``members`` names them (and so gives them their keys); the
+    rest (how many devices, groups of how many) never changes a member's numbers.
 
     Attributes:
         members: member ids (default ``range(B)``): run a slice of a larger ensemble with the
@@ -71,11 +73,14 @@ class Placement:
     member_batch: int | None = None
 
     def __post_init__(self):
+        if self.members is not None:
+            ids = np.asarray(self.members)
+            if ids.ndim != 1 or ids.size == 0:
+                raise ValueError(f"Placement.members must be a non-empty 1-d array of member ids, got shape {ids.shape}")
+            _checks.integer_at_least("Placement.members", ids, 0, 2**32 - 1)
         for name in ("n_members", "devices", "member_batch"):
-            value = getattr(self, name)
-            if value is not None:
-                _checks.integer_at_least(name, value, 1)
-                object.__setattr__(self, name, int(value))
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, _count(f"Placement.{name}", getattr(self, name)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,10 +101,14 @@ class Checkpointing:
 
     def __post_init__(self):
         object.__setattr__(self, "path", checkpoint_prefix(self.path))
-        if not isinstance(self.resume, bool):
-            raise ValueError(f"Checkpointing.resume must be True or False, got {self.resume!r}")
-        if self.meta is not None and not isinstance(self.meta, dict):
-            raise ValueError(f"Checkpointing.meta must be a dict of JSON-serialisable settings, got {type(self.meta).__name__}")
+        object.__setattr__(self, "resume", _flag("Checkpointing.resume", self.resume))
+        if self.meta is not None:
+            try:
+                if not isinstance(self.meta, dict):
+                    raise TypeError(type(self.meta).__name__)
+                json.dumps(self.meta)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"Checkpointing.meta must be a dict of JSON-serialisable settings: {exc}") from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,7 +121,8 @@ class Chunks:
             10 chunks.
         on_chunk: called as ``on_chunk(state, traces_so_far, info)`` after each chunk, with
             ``traces_so_far`` a dict of ``(n_records_so_far, B)`` arrays and ``info`` a
-            :class:`~ensemble.results.ChunkInfo`.
+            :class:`~ensemble.results.ChunkInfo` (with member groups: once per group, with the
+            group's members).
     """
 
     size: int | None = None
@@ -120,10 +130,24 @@ class Chunks:
 
     def __post_init__(self):
         if self.size is not None:
-            _checks.integer_at_least("chunk", self.size, 1)
-            object.__setattr__(self, "size", int(self.size))
+            object.__setattr__(self, "size", _count("Chunks.size", self.size))
         if self.on_chunk is not None and not callable(self.on_chunk):
             raise ValueError(f"on_chunk must be callable as on_chunk(state, traces, info), got {self.on_chunk!r}")
+
+
+def _count(name: str, value) -> int:
+    """``value`` as an int >= 1; ValueError naming ``name`` for anything else (a bool, an array)."""
+    if isinstance(value, (bool, np.bool_)) or np.ndim(value) != 0:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    _checks.integer_at_least(name, value, 1)
+    return int(value)
+
+
+def _flag(name: str, value) -> bool:
+    """``value`` as a bool (True, False, a numpy bool, 0 or 1); ValueError naming ``name`` otherwise."""
+    if isinstance(value, (bool, np.bool_)) or (isinstance(value, int) and value in (0, 1)):
+        return bool(value)
+    raise ValueError(f"{name} must be True or False, got {value!r}")
 
 
 def checkpoint_prefix(path) -> str:
@@ -152,56 +176,55 @@ _OLD_KEYWORDS = {
 _CLASSES = {"record": Record, "placement": Placement, "chunks": Chunks, "checkpoint": Checkpointing}
 
 
-def _short(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 and "\n" not in text else "..."
+def _same(value, default) -> bool:
+    """``value`` is the field's default (None, False or 1), not an array that compares equal to it."""
+    return value is default or (isinstance(value, (bool, int, np.bool_)) and value == default)
 
 
 def _is_default(options, skip: str = "") -> bool:
-    """True when every field of ``options`` (but ``skip``) holds its default (None, False or 1)."""
-    def same(value, default):
-        return value is default or (type(value) in (bool, int) and value == default)
+    """True when every field of ``options`` (but ``skip``) holds its default."""
+    return all(_same(getattr(options, f.name), f.default) for f in dataclasses.fields(options) if f.name != skip)
 
-    return all(same(getattr(options, f.name), f.default) for f in dataclasses.fields(options) if f.name != skip)
+
+def _spelled(options, fields: dict) -> str:
+    def short(value):
+        text = repr(value)
+        return text if len(text) <= 40 and "\n" not in text else "..."
+
+    path = f"{options.path!r}, " if isinstance(options, Checkpointing) else ""
+    return f"{type(options).__name__}({path}{', '.join(f'{k}={short(v)}' for k, v in fields.items())})"
 
 
 def resolve(record, placement, checkpoint, chunks, old: dict) -> tuple[Record, Placement, Checkpointing | None, Chunks]:
     """The option objects of one :func:`ensemble.evolve` call: each checked, a checkpoint path
     made a :class:`Checkpointing`, and the keywords of the flat signature (``record_every=``,
-    ``members=``, ``resume=``, ...) moved into their group with a ``DeprecationWarning``."""
+    ``members=``, ``resume=``, ...) moved into their group with a ``DeprecationWarning``; a flat
+    keyword at its old default says nothing and is dropped."""
     unknown = sorted(set(old) - set(_OLD_KEYWORDS))
     if unknown:
         raise TypeError(f"evolve() got an unexpected keyword argument {unknown[0]!r}")
+    for name, value in (("record", record), ("placement", placement), ("chunks", chunks)):
+        if not isinstance(value, _CLASSES[name]):
+            raise ValueError(f"{name} must be an ensemble.{_CLASSES[name].__name__}, got {type(value).__name__}")
     if checkpoint is not None and not isinstance(checkpoint, Checkpointing):
         checkpoint = Checkpointing(checkpoint)
     given = {"record": record, "placement": placement, "chunks": chunks, "checkpoint": checkpoint}
-    for name, value in given.items():
-        if value is not None and not isinstance(value, _CLASSES[name]):
-            raise ValueError(f"{name} must be an ensemble.{_CLASSES[name].__name__}, got {type(value).__name__}")
     moved: dict[str, dict] = {}
     for keyword, value in old.items():
         group, field = _OLD_KEYWORDS[keyword]
-        if keyword in ("resume", "meta") and not value:
-            continue  # the old defaults (resume=False, meta=None) say nothing
-        moved.setdefault(group, {})[field] = value
-    for group, fields in moved.items():
-        cls = _CLASSES[group]
-        spelled = ", ".join(f"{k}={_short(v)}" for k, v in fields.items())
-        if group == "checkpoint":
-            if checkpoint is None:
-                if fields.get("resume"):
-                    raise ValueError("resume=True needs a checkpoint path: checkpoint=Checkpointing(path, resume=True)")
-                continue  # meta without a checkpoint was never used
-            if not _is_default(checkpoint, skip="path"):
-                raise ValueError(f"give {', '.join(fields)} inside checkpoint=Checkpointing(...), not as keywords as well")
-            _checks.warn(f"evolve({', '.join(f'{k}=' for k in old if _OLD_KEYWORDS[k][0] == group)}...) is deprecated: "
-                         f"use checkpoint=ensemble.Checkpointing({checkpoint.path!r}, {spelled})", DeprecationWarning)
-            given[group] = dataclasses.replace(checkpoint, **fields)
-            continue
-        if not _is_default(given[group]):
-            raise ValueError(f"give {', '.join(fields)} inside {group}={cls.__name__}(...), not as keywords as well")
-        old_names = ", ".join(f"{k}=" for k in old if _OLD_KEYWORDS[k][0] == group)
-        _checks.warn(f"evolve({old_names}...) is deprecated: use {group}=ensemble.{cls.__name__}({spelled})",
+        if not _same(value, _CLASSES[group].__dataclass_fields__[field].default):
+            moved.setdefault(group, {})[keyword] = value
+    for group, by_keyword in moved.items():
+        typed = ", ".join(f"{k}=" for k in by_keyword)
+        fields = {_OLD_KEYWORDS[k][1]: v for k, v in by_keyword.items()}
+        current = given[group]
+        if current is None:  # resume= or meta= without a checkpoint
+            if fields.get("resume"):
+                raise ValueError("resume=True needs a checkpoint path: checkpoint=Checkpointing(path, resume=True)")
+            continue  # meta without a checkpoint was never used
+        if not _is_default(current, skip="path"):
+            raise ValueError(f"give {typed} inside {group}={type(current).__name__}(...), not as keywords as well")
+        given[group] = dataclasses.replace(current, **fields)
+        _checks.warn(f"evolve({typed}...) is deprecated: use {group}=ensemble.{_spelled(current, fields)}",
                      DeprecationWarning)
-        given[group] = cls(**fields)
     return given["record"], given["placement"], given["checkpoint"], given["chunks"]

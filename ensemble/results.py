@@ -105,7 +105,9 @@ class Run(NamedTuple):
 
 
 class ChunkInfo(NamedTuple):
-    """The third argument of ``Chunks(on_chunk=)``.
+    """The third argument of ``Chunks(on_chunk=)``. With member groups the callback runs for each
+    group in turn, with the group's state and traces (its members only), and ``done`` starts again
+    for each group.
 
     Attributes:
         done: iterations finished so far in this run (resumed ones included).
@@ -120,8 +122,10 @@ class ChunkInfo(NamedTuple):
 
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C during :func:`evolve`. ``done`` of ``total`` iterations are safe in ``checkpoint``
-    (the last finished chunk; 0 without a checkpoint): ``resume=True`` continues from there,
-    bitwise as if never interrupted."""
+    (the last finished chunk; 0 without a checkpoint): the same call with
+    ``Checkpointing(path, resume=True)`` continues from there, bitwise as if never interrupted.
+    With member groups, ``checkpoint``, ``done`` and ``total`` are the interrupted group's (the
+    groups before it are complete in their own checkpoints)."""
 
     def __init__(self, done: int, total: int, checkpoint: str | None):
         super().__init__(f"interrupted after {done} of {total} iterations")

@@ -95,7 +95,7 @@ def init_state(system, lmap, params: PyTree, key: jax.Array, members=None, track
     """The state of an ensemble before iteration 0.
 
     Args:
-        system: the system (:class:`ensemble.driver` describes the contract).
+        system: the system (the contract is in :mod:`ensemble.driver`).
         lmap: the :class:`~ensemble.learning.LearningMap`.
         params: stacked parameters, leading axis ``B``.
         key: root PRNG key.

@@ -42,6 +42,7 @@ def test_process_members_split_range_b_into_contiguous_blocks():
         hosts.process_members(10, 3, 3)
 
 
+@pytest.mark.invariance
 def test_parts_joined_are_bitwise_one_process_and_differences_name_what_differs(tmp_path):
     for p in (1, 0):  # written in any order
         ids = hosts.process_members(9, p, 2)
@@ -85,3 +86,21 @@ def test_two_processes_with_a_jax_distributed_coordinator_join_to_the_single_pro
                            text=True, timeout=240)
     assert check.returncode == 0 and "bitwise equal to the single-process run: True" in check.stdout, check.stdout + check.stderr
     assert jax.process_count() == 1  # this process never joined the coordinator
+
+
+def test_parts_of_another_system_and_more_processes_than_members_are_refused(tmp_path):
+    class Shifted(Quadratic):
+        def measure(self, params, state, key):
+            return {"E": jnp.sum((params["x"] - 2.0) ** 2), "x0": params["x"][0]}, state
+
+    a, b = hosts.process_members(6, 0, 2), hosts.process_members(6, 1, 2)
+    hosts.save_part(str(tmp_path), run(a), a, process_index=0)
+    other = evolve(Shifted(), learning.discrete(1), {"x": jnp.zeros((3, 3))}, learning.DiscreteHyper(20.0, 0.05, 1), key=7,
+                   n_iterations=12, record=Record(every=3), placement=Placement(members=b))
+    hosts.save_part(str(tmp_path), other, b, process_index=1)
+    with pytest.raises(ValueError, match="ran another system"):
+        hosts.join_parts(str(tmp_path))
+    with pytest.raises(ValueError, match="process_count"):
+        hosts.process_members(2, 0, 3)
+    with pytest.raises(ValueError, match="ids"):
+        hosts.save_part(str(tmp_path), run(a), a - 5)

@@ -37,6 +37,7 @@ def same_bits(a, b):
     np.testing.assert_array_equal(a.iterations, b.iterations)
 
 
+@pytest.mark.invariance
 def test_new_spelling_gives_the_bits_of_the_flat_keywords_which_warn_with_the_new_spelling(tmp_path):
     ids = np.arange(10, 16)
     seen = []
@@ -73,7 +74,7 @@ def test_a_checkpoint_path_alone_is_a_checkpointing_and_resume_needs_a_path(tmp_
     (lambda: Record(best="yes"), "Record.best"),
     (lambda: Placement(devices=0), "devices"),
     (lambda: Placement(member_batch=1.5), "member_batch"),
-    (lambda: Chunks(size=0), "chunk"),
+    (lambda: Chunks(size=0), "Chunks.size"),
     (lambda: Chunks(on_chunk=3), "on_chunk"),
     (lambda: Checkpointing(42), "checkpoint must be a file prefix"),
     (lambda: Checkpointing("out/run", resume="yes"), "Checkpointing.resume"),
@@ -111,3 +112,43 @@ def test_the_public_names_stay_importable_from_the_driver():
     for name in driver.__all__:
         assert hasattr(driver, name), name
     assert ensemble.Record is driver.Record is ensemble.options.Record
+
+
+@pytest.mark.invariance
+def test_compiled_chunk_is_the_program_evolve_runs():
+    """CompiledChunk (what the benchmarks time) gives evolve's records and final parameters bit for bit."""
+    chunk = ensemble.CompiledChunk(Quadratic(), learning.discrete(2), PARAMS, HYPER, key=1)
+    first, second = chunk(4), chunk(4)
+    run = evolve(Quadratic(), learning.discrete(2), PARAMS, HYPER, key=1, n_iterations=8, chunks=Chunks(size=4))
+    np.testing.assert_array_equal(np.concatenate([first["E"], second["E"]]), run.traces["E"])
+    np.testing.assert_array_equal(np.asarray(chunk.state.params["x"]), np.asarray(run.params["x"]))
+    assert int(chunk.state.n) == 8 and chunk.compile_seconds(2) > 0
+    chunk.state = chunk.fresh_state()
+    np.testing.assert_array_equal(chunk(4)["E"], first["E"])
+    with pytest.raises(ValueError, match="record_every"):
+        ensemble.CompiledChunk(Quadratic(), learning.discrete(2), PARAMS, HYPER, record_every=0)
+    with pytest.raises(ValueError, match="devices"):
+        ensemble.driver.chunk_program(Quadratic(), learning.discrete(2), 6, devices=0)
+
+
+def test_the_library_its_benchmarks_examples_and_notebooks_use_no_deprecated_keyword():
+    """Read from the source: no call of evolve (or of a study's run) inside the package, the
+    benchmarks, the examples or the notebook generators passes a flat keyword of the old signature."""
+    import ast
+    import pathlib
+
+    from ensemble.options import _OLD_KEYWORDS
+    from ensemble.studies._common import _OLD_RUN_KEYWORDS
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    files = [*root.glob("ensemble/**/*.py"), *root.glob("benchmarks/*.py"), *root.glob("examples/*.py"),
+             *root.glob("notebooks/make_*.py")]
+    found = []
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            name = getattr(node.func, "attr", getattr(node.func, "id", ""))
+            old = _OLD_KEYWORDS if name == "evolve" else _OLD_RUN_KEYWORDS if name == "run" else ()
+            found += [f"{path.relative_to(root)}:{node.lineno} {name}({k.arg}=)" for k in node.keywords if k.arg in old]
+    assert not found, found

@@ -84,7 +84,7 @@ def reproduce(
         raise ValueError(f"overrides must be fields of {study}.Config, got {sorted(unknown)}")
     config = module.Config.quick(**overrides) if quick else module.Config(**overrides)
     config.validate()
-    RunOptions(chunk=chunk)  # checks chunk before computing
+    RunOptions(chunk=chunk)  # checks chunk before anything is written
     writable_folder("out", out)  # before computing: no long run is lost at its end
     checkpoint_dir = writable_folder("checkpoint_dir", checkpoint_dir or os.path.join(out, "checkpoints"))
     with RunLock(os.path.join(checkpoint_dir, f"{study}.lock"), f"run of {study}"):

@@ -29,7 +29,8 @@ class RunOptions:
         checkpoint_dir: folder for the checkpoints of the study's batched calls (one file prefix
             each, e.g. ``fig2a_al``), written after every chunk; None: no checkpoints.
         resume: continue from those checkpoints (bitwise as if never interrupted).
-        chunk: iterations per chunk (default: about 10 chunks per call).
+        chunk: iterations per chunk (default: about 10 chunks per call; windows for cmp's
+            continuous scheme, whose iterations are Euler steps).
     """
 
     progress: bool = False
@@ -38,6 +39,15 @@ class RunOptions:
     chunk: int | None = None
 
     def __post_init__(self):
+        if self.checkpoint_dir == "":
+            object.__setattr__(self, "checkpoint_dir", None)
+        if self.checkpoint_dir is not None and not isinstance(self.checkpoint_dir, (str, os.PathLike)):
+            raise ValueError(f"checkpoint_dir must be a folder path or None, got {self.checkpoint_dir!r}")
+        for name in ("progress", "resume"):
+            value = getattr(self, name)
+            if not (isinstance(value, (bool, np.bool_)) or value in (0, 1)):
+                raise ValueError(f"{name} must be True or False, got {value!r}")
+            object.__setattr__(self, name, bool(value))
         if self.chunk is not None:
             integer_at_least("chunk", self.chunk, 1)
         if self.resume and self.checkpoint_dir is None:
