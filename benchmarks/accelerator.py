@@ -173,7 +173,7 @@ def fused_variants(B: int, repeats: int) -> dict:
     from ensemble import kuramoto_fused as kf
 
     N, n_steps, kw = fused_window_args()
-    Bp = kf.padded_members(B)
+    Bp = kf.padded_to_blocks(B)
     rng = np.random.default_rng(0)
     w = jnp.asarray(rng.uniform(0.5, 1.0, (ku.n_pairs(N), Bp)), jnp.float32)
     ph = jnp.asarray(rng.uniform(-np.pi, np.pi, (N, Bp)), jnp.float32)

@@ -3,7 +3,7 @@
 axis leading ``(B, N)`` (what ``vmap`` produces) vs minor ``(N, B)``.
 
 Usage: ``PYTHONPATH=. python benchmarks/kuramoto_layout.py``. Same arithmetic as
-``ensemble.kuramoto._integrate`` (fixed-order multiply-add chains), without the learning map.
+``ensemble.kuramoto_model.integrate`` (fixed-order multiply-add chains), without the learning map.
 """
 
 import time

@@ -6,8 +6,8 @@ phases are wrapped to ``[-pi, pi]`` between windows (:func:`ensemble.kuramoto.wr
 one reduction by ``pi/2`` shared by both and two short polynomials suffice: within 1e-7 of the
 exact values for ``|x| < 1e5`` (``tests/test_kuramoto_fused.py``; XLA's are within 3.3e-8), and
 a Kuramoto iteration 1.6-2.5x faster on a 2-core CPU, where XLA's are scalar library calls
-(``benchmarks/README.md``). Both windows use it: the vectorized one
-(:func:`ensemble.kuramoto._integrate`) and the fused kernel (:mod:`ensemble.kuramoto_fused`).
+(``benchmarks/README.md``). Both windows use it (:func:`sin_cos`): the vectorized one
+(:func:`ensemble.kuramoto_model.integrate`) and the fused kernel (:mod:`ensemble.kuramoto_fused`).
 """
 
 from __future__ import annotations
@@ -36,11 +36,12 @@ def two_pi_parts(dtype) -> tuple:
     return tuple(np.asarray(c, dtype) for c in (c1, c2, c3))
 
 
-def _mul_add(a, b, c):
+def mul_add(a, b, c):
+    """``a * b + c`` (two roundings; XLA may contract it)."""
     return a * b + c
 
 
-def sincos(x, mul_add=_mul_add):
+def _polynomial(x, mul_add=mul_add):
     """``(sin x, cos x)`` of float32 ``x`` (any shape): Cody-Waite reduction by ``pi/2`` in three
     exact parts, then Cephes' ``sinf``/``cosf`` polynomials on ``[-pi/4, pi/4]``, every
     multiply-add through ``mul_add(a, b, c) = a * b + c`` (the fused kernel passes a one-rounding
@@ -64,10 +65,11 @@ def sincos(x, mul_add=_mul_add):
     return sin_x, cos_x
 
 
-def sin_cos(x, mul_add=_mul_add):
-    """``(sin x, cos x)``: :func:`sincos` (with ``mul_add``) for float32, ``jnp.sin``/``jnp.cos``
-    for any other dtype (float64 keeps XLA's, which the float64 reference tests compare against).
-    The one dtype rule of both Kuramoto windows."""
+def sin_cos(x, mul_add=mul_add):
+    """``(sin x, cos x)``, the one ``sin``/``cos`` entry point of the Kuramoto model and both its
+    windows: for float32 the polynomial (one shared reduction, every multiply-add through
+    ``mul_add``; the fused kernel passes a one-rounding PTX FMA), for any other dtype
+    ``jnp.sin``/``jnp.cos`` (float64 keeps XLA's, which the float64 reference tests compare against)."""
     if x.dtype == jnp.float32:
-        return sincos(x, mul_add)
+        return _polynomial(x, mul_add)
     return jnp.sin(x), jnp.cos(x)

@@ -1,19 +1,12 @@
-"""Kuramoto oscillator networks (Sec. III.B, SPEC §3) as a system for :func:`ensemble.evolve`.
+"""Kuramoto oscillator networks (Sec. III.B, SPEC §3) as systems for :func:`ensemble.evolve`.
 
-The model [prose; 1/N is our choice]::
+The model itself (frequencies, weights as pairs, the order parameter, eq. (14), Euler
+integration) is :mod:`ensemble.kuramoto_model`, and the member-minor window that runs it for a
+whole ensemble is :mod:`ensemble.kuramoto_window`; their public names are importable from here
+too (``ku.simulate``, ``ku.order_parameter``, ``ku.LANES``, ...).
 
-    dphi_i/dt = omega_i + (1/N) sum_j w_ij sin(phi_j - phi_i),   w_ij = w_ji,
-
-integrated by Euler steps of ``dt``. The coupling uses the exact identity
-``sum_j w_ij sin(phi_j - phi_i) = cos(phi_i) (W sin phi)_i - sin(phi_i) (W cos phi)_i``:
-one sine and one cosine per oscillator per step and two mat-vecs instead of
-``N^2`` sines. Every sum over oscillators is a fixed-order chain of
-multiply-adds (:mod:`ensemble.ordered`), so a member's numbers are bitwise the
-same alone or inside an ensemble of any size.
-
-Order parameter ``r(t) = |(1/N) sum_j exp(i phi_j)|``; ``R`` is the time mean
-of ``r`` over one learning iteration's window of length ``T`` (``round(T/dt)``
-Euler steps, ``r`` sampled after each step). Phases are carried from one
+``R`` is the time mean of ``r`` over one learning iteration's window of length ``T``
+(``round(T/dt)`` Euler steps, ``r`` sampled after each step). Phases are carried from one
 iteration to the next and never reset [prose]; the carried phases are wrapped to
 ``[-pi, pi]`` (:func:`wrap_phases`) after every window, which leaves ``r`` and the
 coupling unchanged but keeps float32 able to resolve an Euler step: unwrapped, an
@@ -23,11 +16,7 @@ oscillator slows down or stops (``tests/test_kuramoto.py``). Within one window t
 are not wrapped: they move by at most ``T`` times their fastest rate, which should stay well
 below 1e4 rad (float32 spacing 0.001 there) for the Euler steps to be resolved.
 
-Learned parameters are the ``N(N-1)/2`` weights ``w_ij`` with ``i < j``, as
-a vector in the row-major order of ``triu_indices(N, 1)``
-(``params = {"w": (N(N-1)/2,)}``); :func:`to_matrix` and :func:`upper`
-convert to and from the symmetric matrix with zero diagonal.
-
+Learned parameters: ``params = {"w": (N(N-1)/2,)}``, the weights ``w_ij``, ``i < j``.
 Reconstruction choices (SPEC §3), kept here:
 
 * error, eq. (12): ``E = (R - R0)^2`` (``error="squared"``, default) or
@@ -56,314 +45,72 @@ Example:
 
 from __future__ import annotations
 
-import functools
-import math
 from typing import Any, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _checks, _trig
-from . import layout as _layout
-from .ordered import matvec, mean_last
-from .learning import LearningMap
+from . import _checks
+from . import kuramoto_window as _window
+from .kuramoto_model import (DEFAULT_DT, DEFAULT_N, FREQUENCIES, OMEGA_SPREAD, WRAP_STEPS, default_omega, frequencies,
+                             integrate, mean_abs_upper, mean_abs_weight, n_oscillators, n_pairs, order_parameter,
+                             pair_index, simulate, to_matrix, uniform_weights, upper, wrap_phases)
+from .kuramoto_window import LANES, MIN_LANES, WINDOW_BLOCK, padded_members
+from .learning import LearningMap, continuous
 
-# ------------------------------------------------------------------ defaults
-
-DEFAULT_N = 10
-"""Number of oscillators [choice]."""
-DEFAULT_DT = 0.01
-"""Euler step [choice]."""
-OMEGA_SPREAD = 0.5
-"""Natural frequencies are evenly spaced in ``[-OMEGA_SPREAD, OMEGA_SPREAD]`` [choice]."""
 ERROR_FORMS = ("squared", "absolute")
 """The two candidate forms of eq. (12)."""
 KERNELS = ("vectorized", "fused")
 """How a window is computed: ``"vectorized"`` (a ``lax.scan`` of Euler steps over the ensemble's
-arrays; the default) or ``"fused"`` (one Pallas kernel per block of members, the Euler steps in
-registers: :mod:`ensemble.kuramoto_fused`, for GPUs)."""
-WINDOW_BLOCK = _layout.CPU.window_block
-"""Members per block in :meth:`Oscillators.measure_ensemble` on a CPU (:mod:`ensemble.layout`): a
-window runs block by block so that a block's weights (``N^2`` floats per member) stay in cache
-over its ``round(T/dt)`` steps (1.4-1.9x at 1024 members on the 2-core CPU,
-benchmarks/README.md). A GPU runs the whole ensemble in one window. Results do not depend on it.
-A multiple of :data:`LANES`."""
-LANES = 64
-"""Every compiled window of :data:`LANES` members or more runs on a member axis that is a
-multiple of this many members (the ensemble is padded with inert members up to it; smaller ones
-to a power of two of at least :data:`MIN_LANES`, see :func:`padded_members`). The member axis is the vectorized (minor)
-one, so with no remainder every member goes through the same full-width SIMD loop body, whatever
-the ensemble size and whatever the CPU's vector width (8 float32 lanes with AVX2, 16 with
-AVX-512, times LLVM's interleave of up to 4). A remainder loop is compiled separately and LLVM
-may contract its multiply-adds into FMAs differently, which rounded a member differently
-depending on where it fell. 64 member-lanes cover 16 lanes x 4."""
-MIN_LANES = 16
-"""Fewest members a window computes (a member alone is padded to 16: 2 x 8 AVX2 lanes, 16
-AVX-512 lanes)."""
+arrays; the default, :func:`ensemble.kuramoto_window.vectorized`) or ``"fused"`` (one Pallas
+kernel per block of members, the Euler steps in registers: :mod:`ensemble.kuramoto_fused`, for
+GPUs)."""
 
 
-def padded_members(B: int) -> int:
-    """Members a window of ``B`` members computes: the next power of two from
-    :data:`MIN_LANES` up to :data:`LANES`, then whole multiples of :data:`LANES`. Any power-of-two
-    SIMD loop (vector width x interleave <= 64 float32) then covers the member axis with no
-    remainder, so every member is computed by the same full-width loop body."""
-    _checks.integer_at_least("B", B, 1)
-    B = int(B)
-    if B >= LANES:
-        return -(-B // LANES) * LANES
-    return max(MIN_LANES, 1 << max(B - 1, 0).bit_length())
+class _Network:
+    """What :class:`Oscillators` and :class:`ContinuousOscillators` share, read from their fields
+    ``omega``, ``dt``, ``T``, ``R0`` and ``error``."""
 
+    @property
+    def N(self) -> int:
+        return int(np.shape(self.omega)[0])
 
-FREQUENCIES = ("even", "lorentzian", "gaussian", "random")
-"""Kinds of natural frequencies (:func:`frequencies`); the paper's are unknown [reconstruction]."""
+    @property
+    def n_steps(self) -> int:
+        """Euler steps per window, ``round(T/dt)``."""
+        return int(round(float(self.T) / float(self.dt)))
 
+    def check(self) -> None:
+        """Validate the network's settings (ValueError naming the field)."""
+        omega = np.asarray(self.omega)
+        if omega.ndim != 1 or omega.shape[0] < 2:
+            raise ValueError(f"omega must have shape (N,) with N >= 2, got {omega.shape}")
+        _checks.finite("omega", omega)
+        _checks.positive("dt", self.dt)
+        _checks.positive("T", self.T)
+        if self.n_steps < 1:
+            raise ValueError(f"T must be at least dt / 2 so that round(T/dt) >= 1, got T = {self.T}, dt = {self.dt}")
+        _checks.finite("R0", self.R0)
+        if not 0 <= float(self.R0) <= 1:
+            raise ValueError(f"R0 must be in [0, 1], got {float(self.R0)!r}")
+        if self.error not in ERROR_FORMS:
+            raise ValueError(f"error must be one of {ERROR_FORMS}, got {self.error!r}")
 
-def frequencies(N: int = DEFAULT_N, kind: str = "even", spread: float = OMEGA_SPREAD, seed: int = 0) -> np.ndarray:
-    """``N`` natural frequencies, float64, mean zero (the rotating frame) [reconstruction].
+    def validate(self, params: Mapping[str, Any]) -> None:
+        self.check()
+        if not isinstance(params, Mapping) or set(params) != {"w"}:
+            raise ValueError('params must be a dict with the single key "w"')
+        _checks.shape('params["w"]', params["w"], (n_pairs(self.N),), f" (N(N-1)/2,) for N = {self.N}")
+        _checks.finite('params["w"]', params["w"])
 
-    Args:
-        kind: ``"even"``: evenly spaced in ``[-spread, spread]`` (:func:`default_omega`; ten
-            oscillators lock all at once, no partial synchrony); ``"lorentzian"``: the quantiles
-            ``spread * tan(pi ((i - 1/2)/N - 1/2))``, ``i = 1..N``, of a Lorentzian of half-width
-            ``spread`` (graded synchrony over a wide range of coupling, as in Kuramoto's
-            theory); ``"gaussian"``: the quantiles ``(i - 1/2)/N`` of a normal of standard
-            deviation ``spread``; ``"random"``: ``N`` normal draws of that standard deviation
-            from ``seed``, shifted to mean zero.
-        spread: the scale, >= 0. seed: for ``"random"`` only.
-    """
-    _checks.integer_at_least("N", N, 1)
-    _checks.nonnegative("spread", spread)
-    N, spread = int(N), float(spread)
-    q = (np.arange(1, N + 1) - 0.5) / N
-    if kind == "even":
-        return default_omega(N, spread)
-    if kind == "lorentzian":
-        omega = spread * np.tan(np.pi * (q - 0.5))
-    elif kind == "gaussian":
-        from statistics import NormalDist
-
-        omega = spread * np.array([NormalDist().inv_cdf(x) for x in q])
-    elif kind == "random":
-        _checks.integer_at_least("seed", seed, 0)
-        omega = np.random.default_rng(int(seed)).normal(0.0, spread, N)
-    else:
-        raise ValueError(f"kind must be one of {FREQUENCIES}, got {kind!r}")
-    return omega - omega.mean()
-
-
-def default_omega(N: int = DEFAULT_N, spread: float = OMEGA_SPREAD) -> np.ndarray:
-    """Natural frequencies evenly spaced in ``[-spread, spread]``, shape ``(N,)`` (float64)."""
-    _checks.integer_at_least("N", N, 2)
-    _checks.nonnegative("spread", spread)
-    return np.linspace(-spread, spread, int(N))
-
-
-def n_pairs(N: int) -> int:
-    """``N (N - 1) / 2``, the number of learned weights ``w_ij``, ``i < j``."""
-    return int(N) * (int(N) - 1) // 2
-
-
-def n_oscillators(n_weights: int) -> int:
-    """The ``N`` with ``N (N - 1) / 2 == n_weights``; ValueError when there is none."""
-    N = int(round((1 + math.sqrt(1 + 8 * int(n_weights))) / 2))
-    if N < 2 or n_pairs(N) != n_weights:
-        raise ValueError(f"w must hold N(N-1)/2 weights for some N >= 2, got {n_weights}")
-    return N
-
-
-def uniform_weights(N: int, M0, dtype=jnp.float32) -> jax.Array:
-    """The default initial weights: every ``w_ij = M0``, shape ``(N(N-1)/2,)``."""
-    _checks.integer_at_least("N", N, 2)
-    _checks.nonnegative("M0", M0)
-    return jnp.full((n_pairs(N),), M0, dtype)
-
-
-# ------------------------------------------------------- weights: vector <-> matrix
-
-
-def _pair_index(N: int) -> np.ndarray:
-    """``(N, N)`` int: entry ``(i, j)`` is the position of ``w_ij`` (or ``w_ji``) in the
-    upper vector, and ``N(N-1)/2`` (a zero pad) on the diagonal."""
-    iu, ju = np.triu_indices(N, 1)
-    idx = np.full((N, N), n_pairs(N), np.int32)
-    k = np.arange(iu.size, dtype=np.int32)
-    idx[iu, ju] = k
-    idx[ju, iu] = k
-    return idx
-
-
-def to_matrix(w_upper, N: int) -> jax.Array:
-    """The symmetric ``(..., N, N)`` matrix with zero diagonal from the ``(..., N(N-1)/2)`` vector
-    of ``w_ij``, ``i < j`` (row-major order of ``triu_indices(N, 1)``)."""
-    _checks.integer_at_least("N", N, 2)
-    N = int(N)
-    w_upper = jnp.asarray(w_upper)
-    if w_upper.ndim < 1 or w_upper.shape[-1] != n_pairs(N):
-        raise ValueError(f"w_upper must have shape (..., {n_pairs(N)}) for N = {N}, got {w_upper.shape}")
-    padded = jnp.concatenate([w_upper, jnp.zeros(w_upper.shape[:-1] + (1,), w_upper.dtype)], axis=-1)
-    return padded[..., _pair_index(N)]
-
-
-def upper(w) -> jax.Array:
-    """The ``(..., N(N-1)/2)`` vector of ``w_ij``, ``i < j``, of a ``(..., N, N)`` matrix."""
-    w = jnp.asarray(w)
-    if w.ndim < 2 or w.shape[-1] != w.shape[-2]:
-        raise ValueError(f"w must be a square matrix (..., N, N), got shape {w.shape}")
-    iu, ju = np.triu_indices(w.shape[-1], 1)
-    return w[..., iu, ju]
-
-
-# ------------------------------------------------------------ observables
-
-
-def _order(c: jax.Array, s: jax.Array) -> jax.Array:
-    """``|mean_j (c_j + i s_j)|`` over the first (oscillator) axis, with the sums in index
-    order: ``(N, ...) -> (...)``."""
-    C, S = c[0], s[0]
-    for j in range(1, c.shape[0]):
-        C, S = C + c[j], S + s[j]
-    return jnp.sqrt(C * C + S * S) / c.shape[0]
-
-
-def order_parameter(phases) -> jax.Array:
-    """``r = |(1/N) sum_j exp(i phi_j)|`` over the last axis: ``(..., N) -> (...)``."""
-    phases = jnp.asarray(phases)
-    if phases.ndim < 1 or phases.shape[-1] < 1:
-        raise ValueError(f"phases must have shape (..., N) with N >= 1, got {phases.shape}")
-    _checks.finite("phases", phases)
-    phases = jnp.moveaxis(phases, -1, 0)
-    return _order(jnp.cos(phases), jnp.sin(phases))
-
-
-def mean_abs_upper(w_upper) -> jax.Array:
-    """Eq. (14) from the learned vector: ``M = mean |w_ij|`` over its entries ``(..., P) -> (...)``."""
-    w_upper = jnp.asarray(w_upper)
-    if w_upper.ndim < 1 or w_upper.shape[-1] < 1:
-        raise ValueError(f"w_upper must have shape (..., P) with P >= 1, got {w_upper.shape}")
-    return mean_last(jnp.abs(w_upper))
-
-
-def mean_abs_weight(w) -> jax.Array:
-    """Eq. (14): ``M = mean over i < j of |w_ij|`` of a full ``(..., N, N)`` matrix (N >= 2)."""
-    w = jnp.asarray(w)
-    if w.ndim < 2 or w.shape[-1] != w.shape[-2] or w.shape[-1] < 2:
-        raise ValueError(f"w must be a square matrix (..., N, N) with N >= 2, got shape {w.shape}")
-    return mean_abs_upper(upper(w))
-
-
-# ------------------------------------------------------------- integration
-
-
-def wrap_phases(phases) -> jax.Array:
-    """Phases shifted by whole turns into ``[-pi, pi]`` (either end where a phase is an odd
-    multiple of ``pi``), in their own dtype: ``phi - 2 pi k`` with ``k = round(phi / 2 pi)``,
-    ``2 pi k`` subtracted in three exact parts (Cody-Waite), so the result is within a few
-    roundings of the exact remainder while ``|phi| < 4e5`` (float32; ``8e8`` float64). ``sin``
-    and ``cos`` of the result equal those of ``phi`` to that rounding; phases already in
-    ``(-pi, pi)`` are returned unchanged."""
-    phases = jnp.asarray(phases)
-    dtype = phases.dtype
-    c1, c2, c3 = _trig.two_pi_parts(dtype)
-    k = jnp.round(phases * np.asarray(1 / (2 * np.pi), dtype))
-    return ((phases - k * c1) - k * c2) - k * c3
-
-
-WRAP_STEPS = 1000
-""":func:`simulate` wraps the phases (:func:`wrap_phases`) after every ``WRAP_STEPS`` Euler steps."""
-
-
-def _integrate(W, omega, phases, dt, n_steps: int, keep_r: bool):
-    """Euler steps of the model. Returns ``(phases_end, sum of r over the steps, r or None)``.
-
-    The oscillator axis comes first: ``phases (N, ...)``, ``W (N, N, ...)``, ``omega (N, ...)``
-    (broadcast); trailing axes, if any, are members (the member-minor layout of
-    :meth:`Oscillators.measure_ensemble`). The carry holds ``sin`` and ``cos`` of the
-    current phases, which serve both the order parameter and the coupling of the next step; in
-    float32 both come from one shared range reduction (:func:`ensemble._trig.sincos`, within
-    1e-7 of the exact values; a Kuramoto iteration 1.6-2.5x faster on a 2-core CPU than with
-    ``jnp.sin``/``jnp.cos``).
-
-    ``r`` after step ``k`` is computed at the top of step ``k + 1`` (and after the last step),
-    from the carried ``sin``/``cos``: computed in the same step as the phase update, XLA fused
-    the order parameter with the update and evaluated every ``sin`` and ``cos`` twice (1.5x
-    slower). The sum is still ``((0 + r_1) + r_2) + ... + r_n``.
-    """
-    N = phases.shape[0]
-    dtype = phases.dtype
-    dt = jnp.asarray(dt, dtype)
-    inv_n = jnp.asarray(1.0 / N, dtype)
-
-    def body(carry, k):
-        phi, s, c, rsum = carry
-        r = _order(c, s)  # r after step k (k = 0: the initial phases, not summed)
-        rsum = jnp.where(k > 0, rsum + r, rsum)
-        coupling = c * matvec(W, s) - s * matvec(W, c)
-        phi = phi + dt * (omega + coupling * inv_n)
-        return (phi, *_trig.sin_cos(phi), rsum), (r if keep_r else None)
-
-    init = (phases, *_trig.sin_cos(phases), jnp.zeros(phases.shape[1:], dtype))
-    (phi, s, c, rsum), r = jax.lax.scan(body, init, jnp.arange(int(n_steps)))
-    r_last = _order(c, s)
-    rsum = rsum + r_last
-    if keep_r:
-        r = jnp.concatenate([r[1:], r_last[None]])
-    return phi, rsum, r
-
-
-@functools.partial(jax.jit, static_argnums=4)
-def _simulate_jit(w, omega, phases, dt, n_steps: int):
-    seg = min(int(n_steps), WRAP_STEPS)
-    n_seg, rest = divmod(int(n_steps), seg)
-
-    def segment(ph, _):
-        phi, _, r = _integrate(w, omega, ph, dt, seg, True)
-        return wrap_phases(phi), r
-
-    phases, r = jax.lax.scan(segment, phases, None, length=n_seg)
-    r = r.reshape(-1)
-    if rest:
-        phi, _, r_rest = _integrate(w, omega, phases, dt, rest, True)
-        phases, r = wrap_phases(phi), jnp.concatenate([r, r_rest])
-    return phases, None, r
-
-
-def simulate(w, omega, phases, dt, n_steps: int):
-    """Euler integration of the Kuramoto model with fixed weights.
-
-    Args:
-        w: ``(N, N)`` symmetric coupling matrix (any sign; the diagonal does not matter).
-        omega: ``(N,)`` natural frequencies. phases: ``(N,)`` initial phases.
-        dt: Euler step, > 0. n_steps: number of steps, integer >= 1.
-
-    Returns:
-        ``(phases_end, r)``: the phases after ``n_steps`` steps, wrapped to ``[-pi, pi]``
-        (:func:`wrap_phases`; also after every :data:`WRAP_STEPS` steps on the way, so that
-        float32 keeps resolving the steps of a long run), and ``r (n_steps,)``, the order
-        parameter after each step.
-    """
-    w, omega, phases = jnp.asarray(w), jnp.asarray(omega), jnp.asarray(phases)
-    if phases.ndim != 1 or phases.shape[0] < 1:
-        raise ValueError(f"phases must have shape (N,), got {phases.shape}")
-    N = phases.shape[0]
-    _checks.shape("w", w, (N, N), " (N, N) for N = len(phases)")
-    _checks.shape("omega", omega, (N,), " (N,) for N = len(phases)")
-    _checks.finite("w", w)
-    _checks.finite("omega", omega)
-    _checks.finite("phases", phases)
-    _checks.positive("dt", dt)
-    _checks.integer_at_least("n_steps", n_steps, 1)
-    if not isinstance(w, jax.core.Tracer):
-        wn = np.asarray(w)
-        if not np.allclose(wn, wn.T, rtol=1e-6, atol=1e-12 * max(1.0, float(np.max(np.abs(wn), initial=0.0)))):
-            raise ValueError("w must be symmetric (w_ij == w_ji)")
-    dtype = jnp.result_type(w, omega, phases, jnp.float32)
-    w, omega, phases = w.astype(dtype), omega.astype(dtype), phases.astype(dtype)
-    phi, _, r = _simulate_jit(w, omega, phases, jnp.asarray(dt, dtype), int(n_steps))
-    return phi, r
-
-
-# ------------------------------------------------------------------ system
+    def error_of(self, R) -> jax.Array:
+        """Eq. (12) for a mean order parameter ``R``."""
+        if self.error not in ERROR_FORMS:
+            raise ValueError(f"error must be one of {ERROR_FORMS}, got {self.error!r}")
+        R = jnp.asarray(R)
+        d = R - jnp.asarray(self.R0, R.dtype)
+        return d * d if self.error == "squared" else jnp.abs(d)
 
 
 class Oscillators(NamedTuple):
@@ -396,48 +143,16 @@ class Oscillators(NamedTuple):
     error: str = "squared"
     kernel: str = "vectorized"
 
-    @property
-    def N(self) -> int:
-        return int(np.shape(self.omega)[0])
-
-    @property
-    def n_steps(self) -> int:
-        """Euler steps per window, ``round(T/dt)``."""
-        return int(round(float(self.T) / float(self.dt)))
+    N = _Network.N
+    n_steps = _Network.n_steps
+    validate = _Network.validate
+    error_of = _Network.error_of
 
     def check(self) -> None:
         """Validate the system's own settings (ValueError naming the field)."""
-        omega = np.asarray(self.omega)
-        if omega.ndim != 1 or omega.shape[0] < 2:
-            raise ValueError(f"omega must have shape (N,) with N >= 2, got {omega.shape}")
-        _checks.finite("omega", omega)
-        _checks.positive("dt", self.dt)
-        _checks.positive("T", self.T)
-        if self.n_steps < 1:
-            raise ValueError(f"T must be at least dt / 2 so that round(T/dt) >= 1, got T = {self.T}, dt = {self.dt}")
-        _checks.finite("R0", self.R0)
-        if not 0 <= float(self.R0) <= 1:
-            raise ValueError(f"R0 must be in [0, 1], got {float(self.R0)!r}")
-        if self.error not in ERROR_FORMS:
-            raise ValueError(f"error must be one of {ERROR_FORMS}, got {self.error!r}")
-        kernel = getattr(self, "kernel", "vectorized")  # ContinuousOscillators shares this check
-        if kernel not in KERNELS:
-            raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
-
-    def validate(self, params: Mapping[str, Any]) -> None:
-        self.check()
-        if not isinstance(params, Mapping) or set(params) != {"w"}:
-            raise ValueError('params must be a dict with the single key "w"')
-        _checks.shape('params["w"]', params["w"], (n_pairs(self.N),), f" (N(N-1)/2,) for N = {self.N}")
-        _checks.finite('params["w"]', params["w"])
-
-    def error_of(self, R) -> jax.Array:
-        """Eq. (12) for a mean order parameter ``R``."""
-        if self.error not in ERROR_FORMS:
-            raise ValueError(f"error must be one of {ERROR_FORMS}, got {self.error!r}")
-        R = jnp.asarray(R)
-        d = R - jnp.asarray(self.R0, R.dtype)
-        return d * d if self.error == "squared" else jnp.abs(d)
+        _Network.check(self)
+        if self.kernel not in KERNELS:
+            raise ValueError(f"kernel must be one of {KERNELS}, got {self.kernel!r}")
 
     def init_state(self, params: Mapping[str, Any], key: jax.Array) -> jax.Array:
         """Initial phases, uniform in ``[0, 2 pi)``, in the dtype of the weights."""
@@ -490,58 +205,11 @@ class Oscillators(NamedTuple):
         return self._measure_minor(w, phases)
 
     def _measure_minor(self, w: jax.Array, phases: jax.Array):
-        """The window of ``B`` members, member axis minor, padded to :func:`padded_members` ``(B)``."""
-        B = w.shape[0]
-        dtype = w.dtype
-        omega = jnp.asarray(self.omega, dtype)[:, None]
-        n = self.n_steps
-        index = _pair_index(self.N)
-
-        def window(w, phases):  # (b, P), (b, N) -> (N, b), (b,); b whole lanes (padded_members)
-            padded = jnp.concatenate([w, jnp.zeros((w.shape[0], 1), dtype)], axis=-1)
-            phi, rsum, _ = _integrate(padded.T[index], omega, phases.T, self.dt, n, False)
-            return phi, rsum
-
-        if self.kernel == "fused":
-            return self._measure_fused(w, phases)
-        Bp = padded_members(B)
-        wp, php = _pad_members(w, phases.astype(dtype), Bp)
-        bs = _layout.current().window_block or Bp  # None: the whole ensemble in one window
-        nb = Bp // bs if Bp > bs else 0
-        parts = []
-        if nb:  # whole blocks, one after the other (lax.map), then the rest (a multiple of LANES)
-            blocks = (wp[: nb * bs].reshape(nb, bs, -1), php[: nb * bs].reshape(nb, bs, -1))
-            phi, rsum = jax.lax.map(lambda a: window(*a), blocks)
-            parts.append((jnp.moveaxis(phi, 0, 1).reshape(self.N, nb * bs), rsum.reshape(nb * bs)))
-        if nb * bs < Bp:
-            parts.append(window(wp[nb * bs :], php[nb * bs :]))
-        phases_end = jnp.concatenate([p[0] for p in parts], axis=1)[:, :B]
-        rsum = jnp.concatenate([p[1] for p in parts])[:B]
-        R = rsum / jnp.asarray(n, dtype)
+        """The window of ``B`` members, member axis minor (:mod:`ensemble.kuramoto_window`)."""
+        window = _window.fused if self.kernel == "fused" else _window.vectorized
+        phases_end, rsum = window(w, phases, self.omega, self.dt, self.n_steps)
+        R = rsum / jnp.asarray(self.n_steps, w.dtype)
         return {"E": self.error_of(R), "R": R, "M": mean_abs_upper(w)}, wrap_phases(phases_end).T
-
-    def _measure_fused(self, w: jax.Array, phases: jax.Array):
-        """The window of ``B`` members as one Pallas kernel per block (:mod:`ensemble.kuramoto_fused`),
-        padded with inert members to whole blocks; compiled for a GPU, interpreted elsewhere
-        (chosen per platform when lowered)."""
-        from . import kuramoto_fused as kf
-
-        B, dtype = w.shape[0], w.dtype
-        wp, php = _pad_members(w, phases.astype(dtype), kf.padded_members(B))
-        phi, rsum = kf.window_on_platform(wp.T, php.T, omega=tuple(float(o) for o in np.asarray(self.omega)),
-                                          dt=float(self.dt), n_steps=self.n_steps)
-        R = rsum[:B] / jnp.asarray(self.n_steps, dtype)
-        return {"E": self.error_of(R), "R": R, "M": mean_abs_upper(w)}, wrap_phases(phi[:, :B]).T
-
-
-def _pad_members(w: jax.Array, phases: jax.Array, Bp: int):
-    """``(w (B, P), phases (B, N))`` padded to ``Bp`` members with inert ones (zero weights and
-    phases: computed, then dropped)."""
-    B = w.shape[0]
-    if Bp == B:
-        return w, phases
-    pad = lambda x: jnp.concatenate([x, jnp.zeros((Bp - B, x.shape[1]), x.dtype)])  # noqa: E731
-    return pad(w), pad(phases)
 
 
 # ------------------------------------------------------------ weight control
@@ -657,11 +325,11 @@ class ContinuousOscillators(NamedTuple):
     R0: Any = 0.8
     error: str = "squared"
 
-    N = Oscillators.N
-    n_steps = Oscillators.n_steps
-    check = Oscillators.check
-    validate = Oscillators.validate
-    error_of = Oscillators.error_of
+    N = _Network.N
+    n_steps = _Network.n_steps
+    check = _Network.check
+    validate = _Network.validate
+    error_of = _Network.error_of
 
     def _window(self) -> Oscillators:
         return Oscillators(self.omega, self.dt, self.T, self.R0, self.error)
@@ -681,7 +349,7 @@ class ContinuousOscillators(NamedTuple):
         n = self.n_steps
         W = to_matrix(w, self.N)
         omega = jnp.asarray(self.omega, dtype)
-        phi, _, r_step = _integrate(W, omega, state.phases.astype(dtype), self.dt, 1, True)
+        phi, _, r_step = integrate(W, omega, state.phases.astype(dtype), self.dt, 1, True)
         r = r_step[0]
         slot = jnp.mod(state.k, n)
         leaving = state.r[slot]  # zero while the window is not yet full
@@ -708,6 +376,14 @@ def continuous_weight_control(max_delay: int, leaf: str = "w") -> LearningMap:
     Use with :class:`ContinuousOscillators` and
     ``ControlledHyper(ContinuousHyper(tau, S, dt, m=round(T/dt)), gamma, M0)``.
     """
-    from .learning import continuous
-
     return weight_control(continuous(max_delay), leaf, rate=True)
+
+
+__all__ = [
+    "Oscillators", "ContinuousOscillators", "RunningState", "ControlledHyper", "weight_control",
+    "continuous_weight_control", "ERROR_FORMS", "KERNELS",
+    # the model (ensemble.kuramoto_model) and the window's layout (ensemble.kuramoto_window)
+    "DEFAULT_N", "DEFAULT_DT", "OMEGA_SPREAD", "FREQUENCIES", "WRAP_STEPS", "frequencies", "default_omega", "n_pairs",
+    "n_oscillators", "uniform_weights", "pair_index", "to_matrix", "upper", "order_parameter", "mean_abs_upper",
+    "mean_abs_weight", "wrap_phases", "integrate", "simulate", "LANES", "MIN_LANES", "WINDOW_BLOCK", "padded_members",
+]

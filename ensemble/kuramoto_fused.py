@@ -1,6 +1,6 @@
 """The Kuramoto window as one fused kernel per block of members (Pallas).
 
-The vectorized window (:func:`ensemble.kuramoto._integrate`) is a ``lax.scan`` of Euler steps
+The vectorized window (:func:`ensemble.kuramoto_window.vectorized`) is a ``lax.scan`` of Euler steps
 over ``(N, B)`` arrays: on a GPU every step is a pass over memory (the coupling matrix and the
 phases of every member are read and written again), about 500 bytes per oscillator-network step
 for N = 10. Here one kernel runs a whole window for a block of members: each member's weights
@@ -15,7 +15,7 @@ vectorized window stays the default there.
 The arithmetic is the vectorized window's, operation for operation: the same Euler update
 ``phi + dt (omega + (c_i (W s)_i - s_i (W c)_i) / N)``, the sums over ``j`` and over the
 oscillators of ``r`` in index order, ``r`` of the carried ``sin``/``cos``, and in float32 the
-same ``sin`` and ``cos`` (:func:`ensemble._trig.sincos`, within 1e-7 of the exact values). Only
+same ``sin`` and ``cos`` (:func:`ensemble._trig.sin_cos`, within 1e-7 of the exact values). Only
 the diagonal terms ``0 * s_i`` of ``W s`` are left out (they add an exact zero). What differs:
 on an NVIDIA GPU every multiply-add is one FMA (``ptx_fma``), where XLA contracts as it chooses,
 and XLA fuses and orders the vectorized window's operations its own way. So the two paths agree
@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 
 from . import _trig
+from .kuramoto_model import pair_index
 
 BLOCK = 128
 """Members per kernel instance (program): a power of two, one GPU thread per member with the
@@ -40,7 +41,7 @@ default 4 warps."""
 
 
 SINCOS = ("polynomial", "libdevice")
-"""How the kernel evaluates ``sin`` and ``cos``: ``"polynomial"`` (the default, :func:`sincos`:
+"""How the kernel evaluates ``sin`` and ``cos``: ``"polynomial"`` (the default, :func:`ensemble._trig.sin_cos`:
 one reduction shared by both, two short polynomials, no branches; float32 only, a float64
 window uses ``jnp.sin``/``jnp.cos``) or ``"libdevice"``
 (``jnp.sin``/``jnp.cos``, on a GPU CUDA's ``sinf``/``cosf`` with their branch to a slow path for
@@ -48,11 +49,9 @@ arguments of 1e5 and more). For sm_90a, with ``ptx_fma``, the polynomial makes t
 instructions and 128 registers per thread, against 991 and 197 with libdevice (and 1,170 with
 neither; ``benchmarks/gpu_aot.py``: machine code read, not measured on a device)."""
 
-def _mul_add(a, b, c, ptx: bool = False):
-    """``a * b + c``; with ``ptx`` one rounding (PTX ``fma.rn.f32``, inline in a Triton kernel for
-    an NVIDIA GPU: Triton does not contract multiply-adds itself), else two."""
-    if not ptx:
-        return a * b + c
+def _ptx_fma(a, b, c):
+    """``a * b + c`` with one rounding: PTX ``fma.rn.f32``, inline in a Triton kernel for an NVIDIA
+    GPU (Triton does not contract multiply-adds itself)."""
     from jax.experimental.pallas import triton as pltriton
 
     a, b, c = jnp.broadcast_arrays(a, b, c)
@@ -60,22 +59,12 @@ def _mul_add(a, b, c, ptx: bool = False):
                                            pack=1, result_shape_dtypes=[jax.ShapeDtypeStruct(a.shape, a.dtype)])[0]
 
 
-def sincos(x, ptx_fma: bool = False):
-    """``(sin x, cos x)`` of float32 ``x`` (:func:`ensemble._trig.sincos`: Cody-Waite reduction
-    by ``pi/2`` in three exact parts, then Cephes' ``sinf``/``cosf`` polynomials on
-    ``[-pi/4, pi/4]``; the vectorized window uses the same), their multiply-adds as PTX FMAs with
-    ``ptx_fma`` (inside a Triton kernel only). Within 1e-7 of the exact values for ``|x| < 1e5``
-    (``tests/test_kuramoto_fused.py``); the window's phases start wrapped to ``[-pi, pi]`` and
-    move by at most ``T`` times their largest rate."""
-    return _trig.sincos(x, functools.partial(_mul_add, ptx=ptx_fma))
-
-
 def _pow2(n: int) -> int:
     return 1 << max(int(n) - 1, 0).bit_length()
 
 
-def padded_members(B: int, block: int = BLOCK) -> int:
-    """Members the fused window computes for ``B``: whole blocks."""
+def padded_to_blocks(B: int, block: int = BLOCK) -> int:
+    """Members the fused window computes for ``B``: whole blocks of ``block``."""
     return -(-int(B) // block) * block
 
 
@@ -115,9 +104,7 @@ def window(w_pairs: jax.Array, phases: jax.Array, *, omega: tuple, dt: float, n_
     Pp, Np = _pow2(max(P, 1)), _pow2(N)
     w_in = jnp.zeros((Pp, B), dtype).at[:P].set(w_pairs.astype(dtype))
     ph_in = jnp.zeros((Np, B), dtype).at[:N].set(phases)
-    from .kuramoto import _pair_index
-
-    pair = _pair_index(N)  # (i, j) -> position of w_ij in the upper vector
+    pair = pair_index(N)  # (i, j) -> position of w_ij in the upper vector
 
     def kernel(w_ref, ph_ref, ph_out_ref, rsum_ref):
         w = [w_ref[k, :] for k in range(P)]
@@ -131,7 +118,7 @@ def window(w_pairs: jax.Array, phases: jax.Array, *, omega: tuple, dt: float, n_
                 C, S = C + c[j], S + s[j]
             return jnp.sqrt(C * C + S * S) / jnp.asarray(N, dtype)
 
-        fma = functools.partial(_mul_add, ptx=use_ptx_fma)
+        fma = _ptx_fma if use_ptx_fma else _trig.mul_add
 
         def row_dot(i, x):
             acc = None
@@ -213,4 +200,4 @@ def flops_per_step(N: int) -> int:
     return N * (2 * (2 * (N - 1) - 1) + 7) + 2 * (N - 1) + 5
 
 
-__all__ = ["BLOCK", "SINCOS", "sincos", "window", "window_on_platform", "padded_members", "flops_per_step"]
+__all__ = ["BLOCK", "SINCOS", "window", "window_on_platform", "padded_to_blocks", "flops_per_step"]

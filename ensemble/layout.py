@@ -11,7 +11,7 @@ want one program over *all* members at once, and a ``lax.map`` over blocks of 25
 :func:`for_platform` the layout of any platform name; :func:`use` forces one (tests and
 benchmarks run the accelerator layout on a CPU to check it and to time it). Members are
 independent and every Kuramoto window runs on whole SIMD lanes in both layouts
-(:func:`ensemble.kuramoto.padded_members`), so on one machine the layouts give the same
+(:func:`ensemble.kuramoto_window.padded_members`), so on one machine the layouts give the same
 numbers bit for bit (``tests/test_layout.py``).
 """
 

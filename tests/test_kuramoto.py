@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ensemble import driver, evolve, kuramoto as ku, layout, learning
+from ensemble import driver, evolve, kuramoto as ku, kuramoto_model, layout, learning
 
 
 def random_problem(rng, N):
@@ -47,7 +47,7 @@ def test_simulate_matches_numpy_double_loop(rng, assert_same_angles, monkeypatch
         assert_same_angles(phi, phi_ref, 1e-12)
         np.testing.assert_allclose(np.asarray(r), r_ref, rtol=0, atol=1e-12)
     # a long run is integrated in segments of WRAP_STEPS, wrapped between them: 3 segments and a rest
-    monkeypatch.setattr(ku, "WRAP_STEPS", 16)
+    monkeypatch.setattr(kuramoto_model, "WRAP_STEPS", 16)
     phases = phases + 2 * np.pi * 1000  # far from zero: the first wrap brings them back
     phi, r = ku.simulate(w, omega, phases, 0.05, 51)
     phi_ref, r_ref = ref_simulate(w, omega, phases, 0.05, 51)
@@ -163,7 +163,7 @@ def test_member_in_any_ensemble_equals_member_alone_bitwise(rng, B):
 
 
 def test_member_minor_window_matches_the_plain_member_major_integration(rng, assert_same_angles):
-    """The padded member-minor window against ``_integrate`` on one member's (N,) arrays
+    """The padded member-minor window against ``integrate`` on one member's (N,) arrays
     (float32: equal to rounding, the layouts may contract multiply-adds differently)."""
     B = 70
     system, w, phases, keys = _window_problem(rng, B)
@@ -171,7 +171,7 @@ def test_member_minor_window_matches_the_plain_member_major_integration(rng, ass
     omega = jnp.asarray(system.omega, jnp.float32)
 
     def plain(w1, ph):
-        phi, rsum, _ = ku._integrate(ku.to_matrix(w1, system.N), omega, ph, system.dt, system.n_steps, False)
+        phi, rsum, _ = ku.integrate(ku.to_matrix(w1, system.N), omega, ph, system.dt, system.n_steps, False)
         return phi, rsum / system.n_steps
 
     ph_ref, R_ref = jax.jit(jax.vmap(plain))(w, phases)
@@ -182,7 +182,7 @@ def test_member_minor_window_matches_the_plain_member_major_integration(rng, ass
 @pytest.mark.parametrize("B", [1, 65, 2 * ku.WINDOW_BLOCK + 3])
 def test_every_window_op_runs_on_whole_lanes(rng, B):
     """By construction (issue 11): every sin/cos of the window (in float32 the polynomial of
-    ``_trig.sincos``, marked by its ``floor``) works on a member axis that is a multiple of LANES
+    ``_trig.sin_cos``, marked by its ``floor``) works on a member axis that is a multiple of LANES
     (or a power of two from MIN_LANES below it), so no member is ever in a SIMD remainder of any
     power-of-two vector width x interleave up to 64."""
 

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ensemble import evolve, kuramoto as ku, kuramoto_fused as kf, learning
+from ensemble import _trig, evolve, kuramoto as ku, kuramoto_fused as kf, learning
 
 
 def numpy_window(W, omega, phases, dt, n_steps):
@@ -45,21 +45,19 @@ def test_sincos_is_within_1e_7_of_the_exact_values(rng):
     quadrant boundaries (multiples of pi/4), where the reduction switches polynomials."""
     x = rng.uniform(-1, 1, 200_000) * 10.0 ** rng.uniform(-4, 5, 200_000)
     x = np.concatenate([x, np.pi / 4 * np.arange(-400, 401)]).astype(np.float32)
-    s, c = jax.jit(kf.sincos)(jnp.asarray(x))
+    s, c = jax.jit(_trig.sin_cos)(jnp.asarray(x))
     x64 = x.astype(np.float64)
     assert np.abs(np.asarray(s, np.float64) - np.sin(x64)).max() <= 1e-7
     assert np.abs(np.asarray(c, np.float64) - np.cos(x64)).max() <= 1e-7
 
 
 def test_windows_take_the_polynomial_in_float32_and_xla_sin_cos_otherwise(rng):
-    """Both windows' ``sin``/``cos`` (``_trig.sin_cos``): the fused kernel's polynomial for
-    float32 (the same bits as ``kf.sincos`` outside a kernel), ``jnp.sin``/``jnp.cos`` for float64
+    """Both windows' ``sin``/``cos`` (``_trig.sin_cos``, the one entry point): the polynomial for
+    float32 (the same bits as the polynomial itself), ``jnp.sin``/``jnp.cos`` for float64
     (what the float64 numpy references are compared with)."""
-    from ensemble import _trig
-
     x = rng.uniform(-4, 4, 1000)
     s32, c32 = jax.jit(_trig.sin_cos)(jnp.asarray(x, jnp.float32))
-    ks, kc = jax.jit(kf.sincos)(jnp.asarray(x, jnp.float32))
+    ks, kc = jax.jit(_trig._polynomial)(jnp.asarray(x, jnp.float32))
     np.testing.assert_array_equal(np.asarray(s32), np.asarray(ks))
     np.testing.assert_array_equal(np.asarray(c32), np.asarray(kc))
     s64, c64 = jax.jit(_trig.sin_cos)(jnp.asarray(x, jnp.float64))  # x64 is on in the tests
@@ -125,7 +123,7 @@ def test_fused_kernel_option_is_checked():
                   sincos_impl="fast")
     with pytest.raises(ValueError, match="^block must be a power of two"):
         kf.window(jnp.zeros((6, 12)), jnp.zeros((4, 12)), omega=(0.0,) * 4, dt=0.1, n_steps=1, block=8, interpret=True)
-    assert kf.padded_members(1) == kf.BLOCK and kf.padded_members(kf.BLOCK + 1) == 2 * kf.BLOCK
+    assert kf.padded_to_blocks(1) == kf.BLOCK and kf.padded_to_blocks(kf.BLOCK + 1) == 2 * kf.BLOCK
 
 
 def test_without_a_triton_backend_the_window_is_interpreted_with_a_warning(monkeypatch, rng):

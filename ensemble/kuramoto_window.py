@@ -1,0 +1,112 @@
+"""The Kuramoto window laid out member-minor: ``B`` members' windows of Euler steps as one
+program, every operation of a step one contiguous vector over the members.
+
+:func:`vectorized` is a ``lax.scan`` of the model's Euler steps (:func:`ensemble.kuramoto_model.integrate`)
+on ``(N, B)`` phases and ``(N, N, B)`` weights, on a CPU in blocks of :data:`WINDOW_BLOCK` members;
+:func:`fused` is one Pallas kernel per block of members (:mod:`ensemble.kuramoto_fused`, for
+GPUs). Both pad the member axis with inert members (zero weights and phases: computed, then
+dropped), each by its own rule: :func:`padded_members` (whole SIMD lanes) for the vectorized
+window, :func:`ensemble.kuramoto_fused.padded_to_blocks` (whole kernel blocks) for the fused one.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _checks
+from . import kuramoto_fused as kf
+from . import layout as _layout
+from .kuramoto_model import integrate, pair_index
+
+WINDOW_BLOCK = _layout.CPU.window_block
+"""Members per block in :func:`vectorized` on a CPU (:mod:`ensemble.layout`): a
+window runs block by block so that a block's weights (``N^2`` floats per member) stay in cache
+over its ``round(T/dt)`` steps (1.4-1.9x at 1024 members on the 2-core CPU,
+benchmarks/README.md). A GPU runs the whole ensemble in one window. Results do not depend on it.
+A multiple of :data:`LANES`."""
+LANES = 64
+"""Every compiled window of :data:`LANES` members or more runs on a member axis that is a
+multiple of this many members (the ensemble is padded with inert members up to it; smaller ones
+to a power of two of at least :data:`MIN_LANES`, see :func:`padded_members`). The member axis is the vectorized (minor)
+one, so with no remainder every member goes through the same full-width SIMD loop body, whatever
+the ensemble size and whatever the CPU's vector width (8 float32 lanes with AVX2, 16 with
+AVX-512, times LLVM's interleave of up to 4). A remainder loop is compiled separately and LLVM
+may contract its multiply-adds into FMAs differently, which rounded a member differently
+depending on where it fell. 64 member-lanes cover 16 lanes x 4."""
+MIN_LANES = 16
+"""Fewest members a window computes (a member alone is padded to 16: 2 x 8 AVX2 lanes, 16
+AVX-512 lanes)."""
+
+
+def padded_members(B: int) -> int:
+    """Members a window of ``B`` members computes: the next power of two from
+    :data:`MIN_LANES` up to :data:`LANES`, then whole multiples of :data:`LANES`. Any power-of-two
+    SIMD loop (vector width x interleave <= 64 float32) then covers the member axis with no
+    remainder, so every member is computed by the same full-width loop body."""
+    _checks.integer_at_least("B", B, 1)
+    B = int(B)
+    if B >= LANES:
+        return -(-B // LANES) * LANES
+    return max(MIN_LANES, 1 << max(B - 1, 0).bit_length())
+
+
+def pad_members(w: jax.Array, phases: jax.Array, Bp: int):
+    """``(w (B, P), phases (B, N))`` padded to ``Bp`` members with inert ones (zero weights and
+    phases: computed, then dropped)."""
+    B = w.shape[0]
+    if Bp == B:
+        return w, phases
+    pad = lambda x: jnp.concatenate([x, jnp.zeros((Bp - B, x.shape[1]), x.dtype)])  # noqa: E731
+    return pad(w), pad(phases)
+
+
+def vectorized(w: jax.Array, phases: jax.Array, omega, dt, n_steps: int):
+    """The window of ``B`` members, member axis minor, padded to :func:`padded_members` ``(B)``
+    and run in blocks of the layout's ``window_block`` (one block on a GPU).
+
+    Args:
+        w: ``(B, N(N-1)/2)`` the members' weights (their dtype is the window's).
+        phases: ``(B, N)`` the phases at the start of the window.
+        omega: ``(N,)`` natural frequencies.
+        dt: Euler step.
+        n_steps: Euler steps.
+
+    Returns:
+        ``(phases_end (N, B), rsum (B,))``: the phases after the window (not wrapped) and the
+        sum of ``r`` after each step.
+    """
+    B, dtype = w.shape[0], w.dtype
+    N = phases.shape[1]
+    omega = jnp.asarray(omega, dtype)[:, None]
+    index = pair_index(N)
+
+    def window(w, phases):  # (b, P), (b, N) -> (N, b), (b,); b whole lanes (padded_members)
+        padded = jnp.concatenate([w, jnp.zeros((w.shape[0], 1), dtype)], axis=-1)
+        phi, rsum, _ = integrate(padded.T[index], omega, phases.T, dt, n_steps, False)
+        return phi, rsum
+
+    Bp = padded_members(B)
+    wp, php = pad_members(w, phases.astype(dtype), Bp)
+    bs = _layout.current().window_block or Bp  # None: the whole ensemble in one window
+    nb = Bp // bs if Bp > bs else 0
+    parts = []
+    if nb:  # whole blocks, one after the other (lax.map), then the rest (a multiple of LANES)
+        blocks = (wp[: nb * bs].reshape(nb, bs, -1), php[: nb * bs].reshape(nb, bs, -1))
+        phi, rsum = jax.lax.map(lambda a: window(*a), blocks)
+        parts.append((jnp.moveaxis(phi, 0, 1).reshape(N, nb * bs), rsum.reshape(nb * bs)))
+    if nb * bs < Bp:
+        parts.append(window(wp[nb * bs :], php[nb * bs :]))
+    return jnp.concatenate([p[0] for p in parts], axis=1)[:, :B], jnp.concatenate([p[1] for p in parts])[:B]
+
+
+def fused(w: jax.Array, phases: jax.Array, omega, dt, n_steps: int):
+    """:func:`vectorized`'s window as one Pallas kernel per block of members
+    (:func:`ensemble.kuramoto_fused.window_on_platform`), padded to whole blocks; compiled for a
+    GPU, interpreted elsewhere (chosen per platform when lowered). Same arguments and returns."""
+    B, dtype = w.shape[0], w.dtype
+    wp, php = pad_members(w, phases.astype(dtype), kf.padded_to_blocks(B))
+    phi, rsum = kf.window_on_platform(wp.T, php.T, omega=tuple(float(o) for o in np.asarray(omega)),
+                                      dt=float(dt), n_steps=int(n_steps))
+    return phi[:, :B], rsum[:B]
