@@ -75,7 +75,7 @@ log "   exit $?"
 sed 's/^/   /' "$OUT/quick.log" | grep " exit " | tee -a "$OUT/gpu_check.log" >/dev/null
 
 log "4. benchmark and full-size studies"
-timeout "$T_BENCH" $PY benchmarks/run.py --json "$OUT/results_gpu.json" --figure "$OUT/scaling.png" \
+timeout "$T_BENCH" $PY -m benchmarks.run --json "$OUT/results_gpu.json" --figure "$OUT/scaling.png" \
   --figures-out "$OUT/figures" "${BENCH[@]}" "$@" >"$OUT/bench.log" 2>&1
 log "   benchmark exit $?"
 tail -30 "$OUT/bench.log" | sed 's/^/   /' | tee -a "$OUT/gpu_check.log" >/dev/null

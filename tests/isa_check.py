@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import ensemble
 from ensemble import driver, evolve, feedforward as ff, kuramoto as ku, learning, patterns
 
 
@@ -30,23 +31,23 @@ def main() -> dict:
     hyper = learning.DiscreteHyper(tau, 0.3, 2)
     common = dict(key=jax.random.key(2), n_iterations=12, record_every=3)
     task, lmap = ff.Task(X, Y), learning.discrete(2)
-    full = evolve(task, lmap, net, hyper, devices=1, **common)
+    full = evolve(task, lmap, net, hyper, placement=ensemble.Placement(devices=1), **common)
     k = 11
     alone = evolve(task, lmap, jax.tree_util.tree_map(lambda x: x[k : k + 1], net), learning.DiscreteHyper(tau[k : k + 1], 0.3, 2),
-                   members=[k], **common)
+                   placement=ensemble.Placement(members=[k]), **common)
     out["network: member alone == member of a grid of 13"] = same(alone.traces["E"][:, 0], full.traces["E"][:, k]) and same(
         jax.tree_util.tree_map(lambda x: x[k], alone.params), jax.tree_util.tree_map(lambda x: x[k], full.params))
-    chunked = evolve(task, lmap, net, hyper, devices=1, chunk=6, **common)
+    chunked = evolve(task, lmap, net, hyper, placement=ensemble.Placement(devices=1), chunks=ensemble.Chunks(size=6), **common)
     out["network: chunks of 6 == one chunk"] = same(chunked.traces, full.traces) and same(chunked.params, full.params)
     n_dev = len(jax.local_devices())
     if n_dev > 1:
         B4 = 4 * (n_dev // 4 or 1)
         sub = jax.tree_util.tree_map(lambda x: x[:B4], net)
         h4 = learning.DiscreteHyper(tau[:B4], 0.3, 2)
-        one = evolve(task, lmap, sub, h4, devices=1, **common)
-        many = evolve(task, lmap, sub, h4, devices=min(4, n_dev), **common)
+        one = evolve(task, lmap, sub, h4, placement=ensemble.Placement(devices=1), **common)
+        many = evolve(task, lmap, sub, h4, placement=ensemble.Placement(devices=min(4, n_dev)), **common)
         out[f"network: {min(4, n_dev)} devices == 1 device"] = same(one.traces, many.traces) and same(one.params, many.params)
-    grouped = evolve(task, lmap, net, hyper, devices=1, member_batch=5, **common)
+    grouped = evolve(task, lmap, net, hyper, placement=ensemble.Placement(devices=1, member_batch=5), **common)
     out["network: member groups of 5 == one group"] = same(grouped.traces, full.traces) and same(grouped.params, full.params)
 
     N = 7
@@ -70,12 +71,11 @@ def main() -> dict:
     chyper = ku.ControlledHyper(learning.ContinuousHyper(0.3, 0.3, 0.05, n), 0.4, 0.6)
     cw = jnp.asarray(rng.uniform(-1, 1, (B, 10)), jnp.float32)
     ccommon = dict(key=jax.random.key(3), n_iterations=20, record_every=4)
-    cfull = evolve(cs, cmap, {"w": cw}, chyper, devices=1, **ccommon)
-    calone = evolve(cs, cmap, {"w": cw[k : k + 1]}, chyper, members=[k], **ccommon)
+    cfull = evolve(cs, cmap, {"w": cw}, chyper, placement=ensemble.Placement(devices=1), **ccommon)
+    calone = evolve(cs, cmap, {"w": cw[k : k + 1]}, chyper, placement=ensemble.Placement(members=[k]), **ccommon)
     out["continuous kuramoto: member alone == member of 13"] = same(calone.traces["E"][:, 0], cfull.traces["E"][:, k])
 
     # A user's system whose measure reduces (a mean log-loss over 200 points): the member blocks.
-    import ensemble
 
     X2 = jnp.asarray(rng.normal(size=(200, 10)), jnp.float32)
     y2 = jnp.asarray(rng.integers(0, 2, 200), jnp.float32)
@@ -88,10 +88,10 @@ def main() -> dict:
     start = {"w": jnp.zeros(10, jnp.float32), "b": jnp.zeros((), jnp.float32)}
     uh = learning.DiscreteHyper(np.float32(30.0), np.float32(0.01), 1)
     ucommon = dict(key=jax.random.key(4), n_iterations=12, record_every=3)
-    ualone = evolve(user, learning.discrete(1), ensemble.replicate(start, 1), uh, members=[k], **ucommon)
+    ualone = evolve(user, learning.discrete(1), ensemble.replicate(start, 1), uh, placement=ensemble.Placement(members=[k]), **ucommon)
     ok = True
     for d in sorted({1, min(4, n_dev)}):
-        ufull = evolve(user, learning.discrete(1), ensemble.replicate(start, 40), uh, devices=d, **ucommon)
+        ufull = evolve(user, learning.discrete(1), ensemble.replicate(start, 40), uh, placement=ensemble.Placement(devices=d), **ucommon)
         ok = ok and same(ualone.traces["E"][:, 0], ufull.traces["E"][:, k]) and same(
             jax.tree_util.tree_map(lambda x: x[0], ualone.params), jax.tree_util.tree_map(lambda x: x[k], ufull.params))
     out["user loss with a mean: member alone == member of 40 (1 and 4 devices)"] = bool(ok)

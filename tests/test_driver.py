@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import ensemble
 from ensemble import driver, evolve, feedforward as ff, learning, patterns
 from ensemble import _program
 
@@ -62,7 +63,7 @@ def test_member_alone_equals_member_in_ensemble_of_64():
     common = dict(key=jax.random.key(0), n_iterations=60, record_every=5)
     full = evolve(ff.Task(X, Y), lmap, net_params(64), hyper, **common)
     for k in [0, 17, 63]:
-        alone = evolve(ff.Task(X, Y), lmap, net_params(1, ids=[k]), hyper, members=[k], **common)
+        alone = evolve(ff.Task(X, Y), lmap, net_params(1, ids=[k]), hyper, placement=ensemble.Placement(members=[k]), **common)
         np.testing.assert_array_equal(alone.traces["E"][:, 0], full.traces["E"][:, k])
         assert_same(jax.tree_util.tree_map(lambda x: x[0], alone.params), jax.tree_util.tree_map(lambda x: x[k], full.params))
 
@@ -79,7 +80,7 @@ def test_grid_in_one_call_equals_point_by_point():
     one = evolve(ff.Task(X, Y), lmap, net_params(B), learning.DiscreteHyper(tau, S, 2), **common)
     for j, (t, s) in enumerate(grid):
         ids = np.arange(j * ens, (j + 1) * ens)
-        point = evolve(ff.Task(X, Y), lmap, net_params(ens, ids=ids), learning.DiscreteHyper(t, s, 2), members=ids, **common)
+        point = evolve(ff.Task(X, Y), lmap, net_params(ens, ids=ids), learning.DiscreteHyper(t, s, 2), placement=ensemble.Placement(members=ids), **common)
         np.testing.assert_array_equal(point.traces["E"], one.traces["E"][:, ids])
 
 
@@ -87,10 +88,10 @@ def test_grid_in_one_call_equals_point_by_point():
 def test_chunking_and_continuation_do_not_change_results():
     lmap, hyper = learning.discrete(4), learning.DiscreteHyper(0.2, 0.2, np.array([1, 2, 3, 4] * 4))
     common = dict(key=jax.random.key(5), record_every=3)
-    ref = evolve(ff.Task(X, Y), lmap, net_params(16), hyper, n_iterations=48, chunk=48, **common)
+    ref = evolve(ff.Task(X, Y), lmap, net_params(16), hyper, n_iterations=48, chunks=ensemble.Chunks(size=48), **common)
     seen = []
     chunked = evolve(
-        ff.Task(X, Y), lmap, net_params(16), hyper, n_iterations=48, chunk=9, on_chunk=lambda s, t, info: seen.append(info.iterations[-1]), **common
+        ff.Task(X, Y), lmap, net_params(16), hyper, n_iterations=48, chunks=ensemble.Chunks(size=9, on_chunk=lambda s, t, info: seen.append(info.iterations[-1])), **common
     )
     np.testing.assert_array_equal(chunked.traces["E"], ref.traces["E"])
     assert_same(chunked.params, ref.params)
@@ -105,7 +106,7 @@ def test_chunking_and_continuation_do_not_change_results():
 def test_biparametric_through_driver_records_E_and_R():
     run = evolve(
         ff.Task(X, Y, eps=0.2), learning.biparametric(1), net_params(8), learning.BiparametricHyper(0.1, 0.3, 1.0, 0.01, 1),
-        key=jax.random.key(0), n_iterations=20, record_every=2,
+        key=jax.random.key(0), n_iterations=20, record=ensemble.Record(every=2),
     )
     assert set(run.traces) == {"E", "R"} and run.traces["R"].shape == (11, 8)  # iteration 0, then 1, 3, ..., 19
     np.testing.assert_array_equal(run.iterations, np.r_[0, np.arange(1, 20, 2)])
@@ -131,7 +132,7 @@ def test_diverging_members_are_frozen_flagged_and_isolated():
         assert np.all(np.isnan(run.traces["E"][run.diverged_at[i]:, i]))
     assert np.all(np.isfinite(run.traces["E"][:, ~run.diverged]))
     ok = np.flatnonzero(~run.diverged)
-    alone = evolve(Quadratic(), learning.discrete(1), {"w": w["w"][ok]}, learning.DiscreteHyper(1.0, S[ok], 1), members=ok, **common)
+    alone = evolve(Quadratic(), learning.discrete(1), {"w": w["w"][ok]}, learning.DiscreteHyper(1.0, S[ok], 1), placement=ensemble.Placement(members=ok), **common)
     np.testing.assert_array_equal(alone.traces["E"], run.traces["E"][:, ok])
     assert int(run.state.system[0]) == 30 and int(run.state.system[2]) == run.diverged_at[2]
 
@@ -285,14 +286,19 @@ def test_checkpoint_of_a_changed_system_is_refused(tmp_path, kind):
             return {"E": jnp.sum((params["x"] - self.target) ** 2)}, state
 
     make = Target if kind == "plain" else FrozenTarget
-    common = dict(key=jax.random.key(0), n_iterations=20, record_every=2, chunk=10, checkpoint=str(tmp_path / "ck"), n_members=4)
+    common = dict(key=jax.random.key(0), n_iterations=20, record=ensemble.Record(every=2),
+                  placement=ensemble.Placement(n_members=4))
+    ck = str(tmp_path / "ck")
     params, hyper = {"x": jnp.zeros((4, 3))}, learning.DiscreteHyper(3.0, 0.03, 2)
 
     def stop(state, traces, info):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        evolve(make(1.0), learning.discrete(2), params, hyper, on_chunk=stop, **common)
+        evolve(make(1.0), learning.discrete(2), params, hyper, checkpoint=ck, chunks=ensemble.Chunks(size=10, on_chunk=stop),
+               **common)
     with pytest.raises(ValueError, match=r"different run \(what differs: the system \(its attributes, code, or the globals its code reads\)\)"):
-        evolve(make(5.0), learning.discrete(2), params, hyper, resume=True, **common)
-    evolve(make(1.0), learning.discrete(2), params, hyper, resume=True, **common)  # the same system resumes
+        evolve(make(5.0), learning.discrete(2), params, hyper, checkpoint=ensemble.Checkpointing(ck, resume=True),
+               chunks=ensemble.Chunks(size=10), **common)
+    evolve(make(1.0), learning.discrete(2), params, hyper, checkpoint=ensemble.Checkpointing(ck, resume=True),
+           chunks=ensemble.Chunks(size=10), **common)  # the same system resumes

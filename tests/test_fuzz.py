@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import ensemble
 from ensemble import evolve, feedforward as ff, learning
 
 FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -87,7 +88,7 @@ def test_no_nan_leaks_from_diverged_members(tau, S, m):
     assert np.all(np.isfinite(run.traces["E"][:, ok]))
     for i in ok[:1]:
         alone = evolve(Quadratic(), learning.discrete(3), {"w": w["w"][i : i + 1]},
-                       learning.DiscreteHyper(tau[i], S[i], m), members=[i], **common)
+                       learning.DiscreteHyper(tau[i], S[i], m), placement=ensemble.Placement(members=[i]), **common)
         np.testing.assert_array_equal(alone.traces["E"][:, 0], run.traces["E"][:, i])
 
 

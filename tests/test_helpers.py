@@ -42,7 +42,7 @@ def test_from_loss_run_final_best_summary_hyper():
     params = ensemble.replicate({"x": jnp.zeros(3)}, g.size)
     assert params["x"].shape == (16, 3)
     run = ensemble.evolve(ensemble.from_loss(sphere), learning.discrete(1), params, learning.DiscreteHyper(g.tau, g.S, 1),
-                          key=jax.random.key(0), n_iterations=300, record_every=10)
+                          key=jax.random.key(0), n_iterations=300, record=ensemble.Record(every=10))
     np.testing.assert_array_equal(run.hyper.tau, g.tau)
     want = np.asarray(jax.vmap(sphere)(run.params))  # final: E of the final params, not the last record
     want = np.where(run.diverged, np.nan, want)
@@ -107,19 +107,20 @@ def test_unstacked_params_are_refused_or_explicit():
                           ensemble.replicate({"mu": 0.5, "beta": 1.0}, 256), hyper, **common)
     assert run.params["mu"].shape == (256,)
     with pytest.raises(ValueError, match=r"n_members \(5\) must equal"):
-        ensemble.evolve(ensemble.from_loss(sphere), learning.discrete(1), {"x": jnp.zeros(10)}, hyper, n_members=5, **common)
+        ensemble.evolve(ensemble.from_loss(sphere), learning.discrete(1), {"x": jnp.zeros(10)}, hyper, placement=ensemble.Placement(n_members=5), **common)
 
 
 def test_params_as_lists_duplicate_ids_keys_and_delays_are_named():
-    loss, hyper, common = ensemble.from_loss(sphere), learning.DiscreteHyper(1.0, 0.1, 1), dict(n_iterations=2, n_members=4)
+    loss, hyper, common = ensemble.from_loss(sphere), learning.DiscreteHyper(1.0, 0.1, 1), dict(n_iterations=2, placement=ensemble.Placement(n_members=4))
     params = ensemble.replicate({"x": jnp.zeros(3)}, 4)
     with pytest.raises(ValueError, match=r"^params must hold arrays .*params\['x'\]\[0\] is a Python float .*jnp.asarray"):
         ensemble.evolve(loss, learning.discrete(1), {"x": [0.0, 1.0, 2.0, 3.0]}, hyper, key=0, **common)
     with pytest.raises(ValueError, match=r"^members 0 and 1 are copies: the same id 0 .*Give each member its own id"):
-        ensemble.evolve(loss, learning.discrete(1), params, hyper, key=0, members=[0, 0, 1, 2], **common)
+        ensemble.evolve(loss, learning.discrete(1), params, hyper, key=0, n_iterations=2,
+                        placement=ensemble.Placement(members=[0, 0, 1, 2], n_members=4))
     # one id at two sweep points (other hyperparameters) is the same noise on purpose: allowed
     ensemble.evolve(loss, learning.discrete(1), params, hyper._replace(S=np.array([0.1, 0.2, 0.1, 0.2])), key=0,
-                    members=[0, 0, 1, 1], **common)
+                    n_iterations=2, placement=ensemble.Placement(members=[0, 0, 1, 1], n_members=4))
     a = ensemble.evolve(loss, learning.discrete(1), params, hyper, key=7, **common)  # an int seed
     b = ensemble.evolve(loss, learning.discrete(1), params, hyper, key=jax.random.key(7), **common)
     np.testing.assert_array_equal(a.traces["E"], b.traces["E"])
@@ -134,7 +135,7 @@ def test_params_as_lists_duplicate_ids_keys_and_delays_are_named():
 
 def test_run_hyper_keeps_the_values_as_given_and_the_initial_E_is_recorded():
     run = ensemble.evolve(ensemble.from_loss(sphere), learning.discrete(1), ensemble.replicate({"x": jnp.zeros(3, jnp.float32)}, 2),
-                          learning.DiscreteHyper(np.array([0.03, 0.3]), 0.01, 1), key=0, n_iterations=20, record_every=5)
+                          learning.DiscreteHyper(np.array([0.03, 0.3]), 0.01, 1), key=0, n_iterations=20, record=ensemble.Record(every=5))
     assert run.hyper.tau.tolist() == [0.03, 0.3] and run.hyper.S.tolist() == [0.01, 0.01]
     np.testing.assert_array_equal(run.iterations, [0, 4, 9, 14, 19])
     assert run.traces["E"].shape == (5, 2) and np.all(run.traces["E"][0] == 3.0)  # E(0) = |0 - 1|^2 in 3-d
@@ -190,7 +191,7 @@ def test_track_best_keeps_the_lowest_E_and_the_params_it_was_measured_on(tmp_pat
     S = np.array([0.03, 0.02, 0.03, 0.01, 0.03, 1e30])  # the last one overflows within a few iterations
     hyper = learning.DiscreteHyper(np.array([1.0, 3.0, 3.0, 1.0, 2.0, 3.0]), S, 2)
     common = dict(key=jax.random.key(0), n_iterations=40)
-    run = evolve(system, learning.discrete(2), params, hyper, track_best=True, **common)
+    run = evolve(system, learning.discrete(2), params, hyper, record=ensemble.Record(best=True), **common)
     best = run.best_so_far
     E = run.traces["E"]
     assert run.diverged[-1] and not run.diverged[:-1].any()
@@ -202,16 +203,16 @@ def test_track_best_keeps_the_lowest_E_and_the_params_it_was_measured_on(tmp_pat
     np.testing.assert_allclose(remeasured, best["E"], rtol=1e-12)
     assert best["iteration"][-1] < run.diverged_at[-1]
     # other layouts and a checkpointed resume: the same bits
-    groups = evolve(system, learning.discrete(2), params, hyper, track_best=True, member_batch=4, chunk=7, **common)
+    groups = evolve(system, learning.discrete(2), params, hyper, record=ensemble.Record(best=True), placement=ensemble.Placement(member_batch=4), chunks=ensemble.Chunks(size=7), **common)
     path = str(tmp_path / "ck")
-    evolve(system, learning.discrete(2), params, hyper, track_best=True, checkpoint=path,
+    evolve(system, learning.discrete(2), params, hyper, record=ensemble.Record(best=True), checkpoint=path,
            key=common["key"], n_iterations=20)
-    resumed = evolve(system, learning.discrete(2), params, hyper, track_best=True, checkpoint=path, resume=True, **common)
+    resumed = evolve(system, learning.discrete(2), params, hyper, record=ensemble.Record(best=True), checkpoint=ensemble.Checkpointing(path, resume=True), **common)
     for other in (groups, resumed):
         for a, b in zip(jax.tree_util.tree_leaves(other.best_so_far), jax.tree_util.tree_leaves(best)):
             np.testing.assert_array_equal(a, b)
     # sparse records: every iteration still counts
-    sparse = evolve(system, learning.discrete(2), params, hyper, track_best=True, record_every=10, **common)
+    sparse = evolve(system, learning.discrete(2), params, hyper, record=ensemble.Record(best=True, every=10), **common)
     np.testing.assert_array_equal(sparse.best_so_far["E"], best["E"])
     assert evolve(system, learning.discrete(2), params, hyper, **common).best_so_far is None
 
@@ -227,7 +228,7 @@ def test_track_best_needs_an_E_signal():
     lmap = learning.discrete(2)._replace(reads=("R",))  # a map that would read R only
     with pytest.raises(ValueError, match=r"Record\(best=True\) needs a signal 'E'"):
         evolve(OnlyR(), lmap, ensemble.replicate({"w": jnp.ones(3)}, 4), learning.DiscreteHyper(1.0, 0.1, 2),
-               key=jax.random.key(0), n_iterations=2, track_best=True)
+               key=jax.random.key(0), n_iterations=2, record=ensemble.Record(best=True))
 
 
 def test_a_checkpoint_folder_that_cannot_be_made_is_a_write_error():

@@ -28,7 +28,7 @@ def notebook(source: str) -> dict:
 
 def E0(system, n_members=2) -> float:
     run = ensemble.evolve(system, learning.discrete(1), {"x": jnp.zeros((n_members, 3))}, HYPER, key=jax.random.key(0),
-                          n_iterations=2, n_members=n_members)
+                          n_iterations=2, placement=ensemble.Placement(n_members=n_members))
     return float(run.traces["E"][0, 0])
 
 

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import ensemble
 from ensemble import driver, evolve, kuramoto as ku, kuramoto_model, layout, learning
 
 
@@ -300,7 +301,7 @@ def test_member_alone_equals_member_in_ensemble_of_16_float32():
     assert np.ptp(full.traces["M"][-1]) > 0 and np.ptp(full.traces["R"][-1]) > 0  # members differ
     for k in (0, 5, 15):
         hk = ku.ControlledHyper(learning.DiscreteHyper(tau[k : k + 1], 0.2, 2), gamma[k : k + 1], M0)
-        alone = evolve(system, lmap, {"w": params["w"][k : k + 1]}, hk, members=[k], **common)
+        alone = evolve(system, lmap, {"w": params["w"][k : k + 1]}, hk, placement=ensemble.Placement(members=[k]), **common)
         for s in ("E", "R", "M"):
             np.testing.assert_array_equal(alone.traces[s][:, 0], full.traces[s][:, k])
         np.testing.assert_array_equal(np.asarray(alone.params["w"][0]), np.asarray(full.params["w"][k]))
@@ -372,8 +373,8 @@ def test_kuramoto_sharded_over_devices_is_bitwise_identical(devices):
     hyper = ku.ControlledHyper(learning.DiscreteHyper(np.linspace(0.5, 2.0, B), 0.3, 1), 0.1, 0.8)
     params = {"w": jnp.broadcast_to(ku.uniform_weights(N, 0.8), (B, ku.n_pairs(N)))}
     common = dict(key=jax.random.key(6), n_iterations=8, record_every=2)
-    ref = evolve(system, lmap, params, hyper, devices=1, **common)
-    run = evolve(system, lmap, params, hyper, devices=devices, **common)
+    ref = evolve(system, lmap, params, hyper, placement=ensemble.Placement(devices=1), **common)
+    run = evolve(system, lmap, params, hyper, placement=ensemble.Placement(devices=devices), **common)
     assert len(run.params["w"].sharding.device_set) == devices
     for k in ("E", "R", "M"):
         np.testing.assert_array_equal(run.traces[k], ref.traces[k])

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import ensemble
 from ensemble import driver, evolve, kuramoto as ku, learning
 
 
@@ -110,7 +111,7 @@ def test_window_start_and_running_sum_stay_exact_over_long_runs():
     lmap = ku.continuous_weight_control(n)
     hyper = ku.ControlledHyper(learning.ContinuousHyper(5.0, 0.05, 0.01, n), 0.02, 0.5)
     params = {"w": jnp.full((2, ku.n_pairs(N)), 0.5, jnp.float32)}
-    run = evolve(system, lmap, params, hyper, key=jax.random.key(1), n_iterations=2000, record_every=1, chunk=2000)
+    run = evolve(system, lmap, params, hyper, key=jax.random.key(1), n_iterations=2000, record=ensemble.Record(every=1), chunks=ensemble.Chunks(size=2000))
     r = run.traces["r"].astype(np.float64)
     want = np.stack([r[max(0, k - n + 1): k + 1].mean(axis=0) for k in range(r.shape[0])])
     assert run.traces["R"].dtype == np.float32
@@ -238,7 +239,7 @@ def test_continuous_member_alone_equals_member_in_ensemble_of_13(rng):
     common = dict(key=jax.random.key(3), n_iterations=40, record_every=4)
     full = evolve(system, lmap, {"w": w0}, hyper, **common)
     for k in (0, 6, 12):
-        alone = evolve(system, lmap, {"w": w0[k : k + 1]}, hyper, members=[k], **common)
+        alone = evolve(system, lmap, {"w": w0[k : k + 1]}, hyper, placement=ensemble.Placement(members=[k]), **common)
         for s in ("E", "R", "M", "r"):
             np.testing.assert_array_equal(alone.traces[s][:, 0], full.traces[s][:, k])
         np.testing.assert_array_equal(np.asarray(alone.params["w"][0]), np.asarray(full.params["w"][k]))

@@ -12,6 +12,7 @@ import jax
 import numpy as np
 import pytest
 
+import ensemble
 from ensemble import checkpoint, driver, evolve, feedforward as ff, layout, learning, patterns
 from ensemble import _progress, placement
 
@@ -62,9 +63,9 @@ class Crash(Exception):
 
 
 def test_resume_after_crash_is_bitwise_identical(tmp_path):
-    common = dict(key=jax.random.key(4), n_iterations=60, record_every=5, chunk=10)
+    common = dict(key=jax.random.key(4), n_iterations=60, record=ensemble.Record(every=5))
     hyper = learning.DiscreteHyper(0.1, 0.3, 2)
-    ref = evolve(ff.Task(X, Y), learning.discrete(2), net_params(8), hyper, **common)
+    ref = evolve(ff.Task(X, Y), learning.discrete(2), net_params(8), hyper, chunks=ensemble.Chunks(size=10), **common)
     path = str(tmp_path / "ck")
 
     def crash_after_three(state, traces, info):
@@ -73,19 +74,17 @@ def test_resume_after_crash_is_bitwise_identical(tmp_path):
             raise Crash
 
     with pytest.raises(Crash):
-        evolve(ff.Task(X, Y), learning.discrete(2), net_params(8), hyper, checkpoint=path, on_chunk=crash_after_three, **common)
+        evolve(ff.Task(X, Y), learning.discrete(2), net_params(8), hyper, checkpoint=path, chunks=ensemble.Chunks(size=10, on_chunk=crash_after_three), **common)
     assert json.loads(open(path + ".json").read())["iterations_done"] == 30
     seen = []
-    resumed = evolve(ff.Task(X, Y), learning.discrete(2), net_params(8), hyper, checkpoint=path, resume=True,
-                     on_chunk=lambda s, t, info: seen.append(info.iterations[-1]), **common)
+    resumed = evolve(ff.Task(X, Y), learning.discrete(2), net_params(8), hyper, checkpoint=ensemble.Checkpointing(path, resume=True), chunks=ensemble.Chunks(size=10, on_chunk=lambda s, t, info: seen.append(info.iterations[-1])), **common)
     assert seen == [39, 49, 59]  # only the missing chunks ran
     np.testing.assert_array_equal(resumed.traces["E"], ref.traces["E"])
     np.testing.assert_array_equal(resumed.iterations, ref.iterations)
     assert_same(resumed.state, ref.state)
     # a checkpoint of another run (other seed) is refused
     with pytest.raises(ValueError, match="different run"):
-        evolve(ff.Task(X, Y), learning.discrete(2), net_params(8), hyper, checkpoint=path, resume=True,
-               **{**common, "key": jax.random.key(5)})
+        evolve(ff.Task(X, Y), learning.discrete(2), net_params(8), hyper, checkpoint=ensemble.Checkpointing(path, resume=True), **{**common, "key": jax.random.key(5)})
     with pytest.raises(ValueError, match="resume=True needs a checkpoint"):
         evolve(ff.Task(X, Y), learning.discrete(2), net_params(8), hyper, resume=True, **common)
 
@@ -141,8 +140,8 @@ def test_sharded_over_devices_is_bitwise_identical(devices):
     assert len(jax.local_devices()) >= 4  # tests/conftest.py emulates 4 CPU devices
     hyper = learning.DiscreteHyper(np.linspace(0.05, 0.5, 8), 0.3, 3)
     common = dict(key=jax.random.key(2), n_iterations=30, record_every=3)
-    ref = evolve(ff.Task(X, Y), learning.discrete(3), net_params(8), hyper, devices=1, **common)
-    run = evolve(ff.Task(X, Y), learning.discrete(3), net_params(8), hyper, devices=devices, **common)
+    ref = evolve(ff.Task(X, Y), learning.discrete(3), net_params(8), hyper, placement=ensemble.Placement(devices=1), **common)
+    run = evolve(ff.Task(X, Y), learning.discrete(3), net_params(8), hyper, placement=ensemble.Placement(devices=devices), **common)
     assert len(run.params["hidden"].sharding.device_set) == devices
     np.testing.assert_array_equal(run.traces["E"], ref.traces["E"])
     assert_same(run.params, ref.params)
@@ -154,19 +153,19 @@ def test_member_identical_in_ensemble_of_1024_and_alone():
     common = dict(key=jax.random.key(8), n_iterations=8, record_every=2)
     big = evolve(ff.Task(X, Y), learning.discrete(2), net_params(1024), hyper, **common)
     for k in [5, 1023]:
-        alone = evolve(ff.Task(X, Y), learning.discrete(2), net_params(1, ids=[k]), hyper, members=[k], **common)
+        alone = evolve(ff.Task(X, Y), learning.discrete(2), net_params(1, ids=[k]), hyper, placement=ensemble.Placement(members=[k]), **common)
         np.testing.assert_array_equal(alone.traces["E"][:, 0], big.traces["E"][:, k])
 
 
 def test_devices_argument_validated():
     with pytest.raises(ValueError, match=r"^devices \(4\) must divide the number of members \(6\)"):
         evolve(ff.Task(X, Y), learning.discrete(1), net_params(6), learning.DiscreteHyper(0.1, 0.3, 1),
-               key=jax.random.key(0), n_iterations=2, devices=4)
+               key=jax.random.key(0), n_iterations=2, placement=ensemble.Placement(devices=4))
 
 
 def test_progress_bar_reports_member_rate(capsys):
     evolve(ff.Task(X, Y), learning.discrete(1), net_params(4), learning.DiscreteHyper(0.1, 0.3, 1),
-           key=jax.random.key(0), n_iterations=20, chunk=10, progress=True)
+           key=jax.random.key(0), n_iterations=20, chunks=ensemble.Chunks(size=10), progress=True)
     err = capsys.readouterr().err  # not a terminal: one plain line per chunk, no carriage returns
     assert "20/20" in err and "member-it/s" in err and "\r" not in err
     assert err.count("\n") == 2 and "10/20 iterations" in err.splitlines()[0]
@@ -197,19 +196,19 @@ def test_progress_bar_on_a_terminal_uses_tqdm_with_the_run_time_estimate(monkeyp
 
 
 def test_finished_run_resumes_to_a_larger_n_iterations(tmp_path):
-    common = dict(key=jax.random.key(4), record_every=5, chunk=10)
+    common = dict(key=jax.random.key(4), record=ensemble.Record(every=5))
+    chunk10 = ensemble.Chunks(size=10)
     hyper = learning.DiscreteHyper(0.1, 0.3, 2)
-    ref = evolve(ff.Task(X, Y), learning.discrete(2), net_params(4), hyper, n_iterations=50, **common)
+    ref = evolve(ff.Task(X, Y), learning.discrete(2), net_params(4), hyper, n_iterations=50, chunks=chunk10, **common)
     path = str(tmp_path / "ck")
-    evolve(ff.Task(X, Y), learning.discrete(2), net_params(4), hyper, n_iterations=30, checkpoint=path, **common)
+    evolve(ff.Task(X, Y), learning.discrete(2), net_params(4), hyper, n_iterations=30, checkpoint=path, chunks=chunk10, **common)
     seen = []
-    longer = evolve(ff.Task(X, Y), learning.discrete(2), net_params(4), hyper, n_iterations=50, checkpoint=path, resume=True,
-                    on_chunk=lambda s, t, info: seen.append(int(info.iterations[-1])), **common)
+    longer = evolve(ff.Task(X, Y), learning.discrete(2), net_params(4), hyper, n_iterations=50, checkpoint=ensemble.Checkpointing(path, resume=True), chunks=ensemble.Chunks(size=10, on_chunk=lambda s, t, info: seen.append(int(info.iterations[-1]))), **common)
     assert seen == [39, 49]  # only the new iterations ran
     np.testing.assert_array_equal(longer.traces["E"], ref.traces["E"])
     assert_same(longer.state, ref.state)
     with pytest.raises(ValueError, match=r"holds 50 iterations, more than the n_iterations \(30\)"):
-        evolve(ff.Task(X, Y), learning.discrete(2), net_params(4), hyper, n_iterations=30, checkpoint=path, resume=True, **common)
+        evolve(ff.Task(X, Y), learning.discrete(2), net_params(4), hyper, n_iterations=30, checkpoint=ensemble.Checkpointing(path, resume=True), chunks=chunk10, **common)
 
 
 @pytest.mark.invariance
@@ -218,7 +217,7 @@ def test_member_groups_are_bitwise_identical_and_checkpointed(tmp_path):
     common = dict(key=jax.random.key(4), n_iterations=12, record_every=3)
     ref = evolve(ff.Task(X, Y), learning.discrete(2), net_params(7), hyper, **common)
     prefix = str(tmp_path / "ck")
-    run = evolve(ff.Task(X, Y), learning.discrete(2), net_params(7), hyper, member_batch=3, checkpoint=prefix, **common)
+    run = evolve(ff.Task(X, Y), learning.discrete(2), net_params(7), hyper, placement=ensemble.Placement(member_batch=3), checkpoint=prefix, **common)
     np.testing.assert_array_equal(run.traces["E"], ref.traces["E"])
     np.testing.assert_array_equal(run.iterations, ref.iterations)
     assert_same(run.params, ref.params)
@@ -226,11 +225,11 @@ def test_member_groups_are_bitwise_identical_and_checkpointed(tmp_path):
     assert sorted(p.name for p in tmp_path.glob("*.npz") if not p.name.endswith(".prev.npz")) == [
         "ck.members-0-3.npz", "ck.members-3-6.npz", "ck.members-6-7.npz"]
     # A resume finds every group finished and returns the same numbers without running again.
-    again = evolve(ff.Task(X, Y), learning.discrete(2), net_params(7), hyper, member_batch=3, checkpoint=prefix,
-                   resume=True, **common)
+    again = evolve(ff.Task(X, Y), learning.discrete(2), net_params(7), hyper, placement=ensemble.Placement(member_batch=3), checkpoint=ensemble.Checkpointing(prefix, resume=True),
+                   **common)
     np.testing.assert_array_equal(again.traces["E"], ref.traces["E"])
     # Continuing a grouped run from its state equals continuing the whole ensemble.
-    more = evolve(ff.Task(X, Y), learning.discrete(2), None, hyper, state=run.state, member_batch=4, **common)
+    more = evolve(ff.Task(X, Y), learning.discrete(2), None, hyper, state=run.state, placement=ensemble.Placement(member_batch=4), **common)
     ref_more = evolve(ff.Task(X, Y), learning.discrete(2), None, hyper, state=ref.state, **common)
     np.testing.assert_array_equal(more.traces["E"], ref_more.traces["E"])
 
@@ -242,8 +241,8 @@ def test_member_batch_chosen_from_memory_budget(monkeypatch):
     hyper = learning.DiscreteHyper(0.1, 0.3, 2)
     common = dict(key=jax.random.key(4), n_iterations=8, record_every=2)
     sizes = []
-    run = evolve(ff.Task(X, Y), learning.discrete(2), net_params(8), hyper, on_chunk=lambda s, t, i: sizes.append(
-        s.diverged.shape[0]), **common, chunk=8)
+    run = evolve(ff.Task(X, Y), learning.discrete(2), net_params(8), hyper, chunks=ensemble.Chunks(on_chunk=lambda s, t, i: sizes.append(
+        s.diverged.shape[0]), size=8), **common)
     assert sizes == [3, 3, 2]
     monkeypatch.undo()
     ref = evolve(ff.Task(X, Y), learning.discrete(2), net_params(8), hyper, **common)
@@ -253,7 +252,7 @@ def test_member_batch_chosen_from_memory_budget(monkeypatch):
 def test_member_batch_validated():
     with pytest.raises(ValueError, match="member_batch"):
         evolve(ff.Task(X, Y), learning.discrete(1), net_params(4), learning.DiscreteHyper(0.1, 0.3, 1),
-               key=jax.random.key(0), n_iterations=2, member_batch=0)
+               key=jax.random.key(0), n_iterations=2, placement=ensemble.Placement(member_batch=0))
 
 
 def test_process_members_blocks_join_to_the_whole_ensemble():
@@ -263,7 +262,7 @@ def test_process_members_blocks_join_to_the_whole_ensemble():
     hyper = learning.DiscreteHyper(0.1, 0.3, 2)
     common = dict(key=jax.random.key(6), n_iterations=6, record_every=2)
     whole = evolve(ff.Task(X, Y), learning.discrete(2), net_params(10), hyper, **common)
-    parts = [evolve(ff.Task(X, Y), learning.discrete(2), net_params(len(ids), ids), hyper, members=ids, **common)
+    parts = [evolve(ff.Task(X, Y), learning.discrete(2), net_params(len(ids), ids), hyper, placement=ensemble.Placement(members=ids), **common)
              for ids in blocks]
     np.testing.assert_array_equal(np.concatenate([p.traces["E"] for p in parts], axis=1), whole.traces["E"])
     with pytest.raises(ValueError, match="process_index"):

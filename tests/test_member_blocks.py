@@ -26,7 +26,7 @@ def run(name, B, members=None, **kw):
     system, params, tau = SYSTEMS[name]
     n = B if members is None else len(members)
     return ensemble.evolve(system, learning.discrete(2), params(n), learning.DiscreteHyper(np.full(n, tau), 0.05, 2),
-                           key=jax.random.key(7), n_iterations=24, record_every=2, members=members, **kw)
+                           key=jax.random.key(7), n_iterations=24, record=ensemble.Record(every=2), placement=ensemble.Placement(members=members), **kw)
 
 
 def assert_member(full, k, alone, i=0):
