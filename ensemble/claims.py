@@ -14,6 +14,8 @@ import math
 import os
 from typing import Callable, NamedTuple
 
+from ._files import atomic_write
+
 
 class Claim(NamedTuple):
     """One claim: ``value(json) -> float`` and ``passes(value) -> bool``.
@@ -171,8 +173,6 @@ A "-" is a study not run in that column.
 
 def write(path: str, columns: dict[str, str]) -> str:
     """Write :data:`HEADER` and :func:`table` to ``path`` (atomically); return the text."""
-    from ._files import atomic_write
-
     text = HEADER + table(columns)
     atomic_write(path, lambda f: f.write(text.encode()))
     return text

@@ -14,6 +14,7 @@ from types import ModuleType
 from . import cmp, compare, fig1, fig2a, fig2b, fig3, fig4, fig5, fig6, fig7, kmap
 from .._files import RunLock, writable_folder
 from ._common import Result, RunOptions, write_json
+from ._kuramoto import REGIMES, KuramotoConfig
 
 STUDIES: dict[str, ModuleType] = {
     "fig1": fig1, "fig2a": fig2a, "fig2b": fig2b, "fig3": fig3, "fig4": fig4,
@@ -37,8 +38,6 @@ def with_regime(study: str, regime: str | None, overrides: dict) -> dict:
     the study's ``Config`` has (``tau_factor`` only for cmp); ``regime`` None: ``overrides``."""
     if regime is None:
         return dict(overrides)
-    from ._kuramoto import REGIMES, KuramotoConfig
-
     module = get(study)
     if regime not in REGIMES:
         raise ValueError(f"regime must be one of {', '.join(REGIMES)}, got {regime!r}")

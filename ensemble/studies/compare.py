@@ -41,8 +41,10 @@ from .. import feedforward as ff
 from .. import kuramoto as ku
 from .._checks import integer_at_least, positive
 from .._files import atomic_write
-from ..helpers import _tile
+from ..helpers import _tile, from_loss
 from ._common import Result, RunOptions, _plain, finish_figure, quantile_bands, takes_run_options
+from ._kuramoto import KuramotoConfig
+from .fig3 import Config as Fig3Config
 
 TASKS = ("vowels", "vowels_digits", "kuramoto", "rosenbrock")
 METHODS = ("al", "open_es", "snes", "cma_es", "one_plus_one", "backprop")
@@ -146,8 +148,6 @@ def popsize(n_dims: int) -> int:
 
 
 def _network_task(name, X, Y, budget, runs, seed, tau, S) -> Task:
-    from .fig3 import Config as Fig3Config
-
     fig3 = Fig3Config(seed=seed)
     params, _ = fig3.initial_networks(X, Y, runs)
     X32, Y32 = jnp.asarray(X, jnp.float32), jnp.asarray(Y, jnp.float32)
@@ -162,8 +162,6 @@ def _network_task(name, X, Y, budget, runs, seed, tau, S) -> Task:
 
 
 def _kuramoto_task(budget, runs, seed) -> Task:
-    from ._kuramoto import KuramotoConfig
-
     cfg = KuramotoConfig(seed=seed)
     params, _ = cfg.initial_weights(runs)
     osc = cfg.oscillators()
@@ -197,8 +195,6 @@ def rosenbrock(p) -> jax.Array:
 
 
 def _rosenbrock_task(budget, runs, seed, level) -> Task:
-    from ..helpers import from_loss
-
     x0 = 0.1 * jax.random.normal(jax.random.key(seed), (runs, 10), jnp.float32)
 
     @jax.jit
