@@ -40,7 +40,7 @@ figures: $(STAMP)
 
 # The Kuramoto studies under the two stabilized variants of eq. (4) (gain clipped to 0.5, gain
 # normalized) into docs/results/clip and docs/results/normalized, and in version 0.2's regimes
-# (Figs. 5-7 locked, cmp below) into docs/results/locked; then the claims table (docs/claims.md).
+# (Figs. 5-7 locked, cmp below) into docs/results/locked; then the claims table (docs/paper/claims.md).
 regimes: $(STAMP)
 	@for s in fig5 fig6 fig7 cmp; do \
 	  $(BIN)/python -m ensemble reproduce $$s --set clip=0.5 --out docs/results/clip --resume --quiet || exit 1; \

@@ -13,14 +13,15 @@ __version__ = "0.2.0"
 
 from . import baselines, cpu, feedforward, kuramoto, kuramoto_model, kuramoto_window, layout, learning, ordered  # noqa: E402
 from . import patterns, stability  # noqa: E402
-from . import checkpoint, hosts, options, placement, results, state  # noqa: E402
+from . import checkpoint, errors, hosts, options, placement, results, state, system  # noqa: E402
+from .system import System  # noqa: E402
 from .driver import ChunkInfo, CompiledChunk, EnsembleState, Interrupted, Run, evolve, member_keys  # noqa: E402
 from .options import Checkpointing, Chunks, Placement, Record  # noqa: E402
 from .helpers import from_loss, grid, replicate  # noqa: E402
 from .invariance import InvarianceReport, check_member_invariance  # noqa: E402
 
-__all__ = ["__version__", "evolve", "Record", "Placement", "Checkpointing", "Chunks", "EnsembleState", "Run",
+__all__ = ["__version__", "evolve", "System", "Record", "Placement", "Checkpointing", "Chunks", "EnsembleState", "Run",
            "ChunkInfo", "Interrupted", "CompiledChunk", "member_keys", "from_loss", "grid", "replicate",
            "check_member_invariance", "InvarianceReport",
-           "baselines", "checkpoint", "cpu", "feedforward", "hosts", "kuramoto", "kuramoto_model", "kuramoto_window", "layout", "learning", "options",
-           "ordered", "patterns", "placement", "results", "stability", "state"]
+           "baselines", "checkpoint", "cpu", "errors", "feedforward", "hosts", "kuramoto", "kuramoto_model", "kuramoto_window", "layout", "learning", "options",
+           "ordered", "patterns", "placement", "results", "stability", "state", "system"]

@@ -218,8 +218,13 @@ class _Walk:
         state = {**(getattr(obj, "__dict__", None) or {}), **_slots(obj)}
         return tuple((k, self.describe(v, path + (f".{k}",))) for k, v in sorted(state.items(), key=lambda kv: repr(kv[0])))
 
-    def code(self, code: types.CodeType, path: tuple) -> tuple:
-        consts = tuple(self.code(c, path) if isinstance(c, types.CodeType) else self.describe(c, path) for c in code.co_consts)
+    def code(self, code: types.CodeType, path: tuple, doc: str | None = None) -> tuple:
+        """The code's bytes, names and constants; ``doc``, the function's docstring, is left out
+        (a docstring never changes what the code computes)."""
+        consts = code.co_consts
+        if isinstance(doc, str) and consts and consts[0] is doc:
+            consts = consts[1:]
+        consts = tuple(self.code(c, path) if isinstance(c, types.CodeType) else self.describe(c, path) for c in consts)
         return ("code", code.co_name, code.co_code.hex(), consts, code.co_names)
 
     def function(self, fn: types.FunctionType, path: tuple) -> tuple:
@@ -238,7 +243,7 @@ class _Walk:
                 return ("function", fn.__module__, fn.__qualname__, settings)
             space = fn.__globals__
             read = tuple((n, self.describe(space[n], p + (f" -> global {n!r}",))) for n in sorted(loaded) if n in space)
-            return ("function", fn.__module__, fn.__qualname__, self.code(fn.__code__, p), settings, read)
+            return ("function", fn.__module__, fn.__qualname__, self.code(fn.__code__, p, fn.__doc__), settings, read)
         finally:
             self.names, self.lenient = saved, lenient
 

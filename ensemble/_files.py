@@ -15,21 +15,12 @@ import socket
 import threading
 from typing import Callable, IO
 
+from .errors import LockedError, WriteError  # noqa: F401 (raised here; public in ensemble.errors)
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None
-
-
-class WriteError(OSError):
-    """A file of the run could not be written (``filename``: the file, ``strerror``: why)."""
-
-    def __str__(self) -> str:
-        return f"cannot write {self.filename}: {self.strerror}"
-
-
-class LockedError(RuntimeError):
-    """Another live process holds the run lock of the same study and folder."""
 
 
 @contextlib.contextmanager

@@ -34,7 +34,8 @@ import jax
 import numpy as np
 
 from . import __version__
-from ._files import WriteError, atomic_write
+from ._files import atomic_write
+from .errors import DamagedCheckpoint, WriteError  # noqa: F401 (public in ensemble.errors)
 
 FORMAT = 2
 """Version of the file layout and of the fingerprint it holds (2: the fingerprint part by part)."""
@@ -42,10 +43,6 @@ FORMAT = 2
 
 def _is_key(x: Any) -> bool:
     return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
-
-
-class DamagedCheckpoint(ValueError):
-    """A checkpoint file that cannot be read back whole (and no good previous one)."""
 
 
 def _keep_previous(path: str) -> None:

@@ -30,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("claims", help="check the paper's claims against study JSONs, write a markdown table")
     c.add_argument("--column", action="append", default=[], metavar="NAME=DIR",
                    help="a results folder as a column (repeatable; default: docs/results and its clip, normalized, locked folders)")
-    c.add_argument("--out", default=os.path.join("docs", "claims.md"), help="markdown file to write (default docs/claims.md)")
+    c.add_argument("--out", default=os.path.join("docs", "paper", "claims.md"), help="markdown file to write (default docs/paper/claims.md)")
     return p
 
 
@@ -103,7 +103,7 @@ DEFAULT_CLAIMS_COLUMN = {
     "graded, gain normalized": os.path.join("docs", "results", "normalized"),
     "version 0.2 regimes (locked; cmp below)": os.path.join("docs", "results", "locked"),
 }
-"""The columns of docs/claims.md (``make figures`` and ``make regimes``); a missing folder is left out."""
+"""The columns of docs/paper/claims.md (``make figures`` and ``make regimes``); a missing folder is left out."""
 
 
 def _claims(args) -> int:

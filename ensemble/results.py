@@ -11,6 +11,7 @@ import numpy as np
 from . import _checks, _describe
 from ._program import final_for
 from .state import EnsembleState
+from .errors import Interrupted  # noqa: F401 (public in ensemble.errors)
 
 PyTree = Any
 
@@ -118,18 +119,6 @@ class ChunkInfo(NamedTuple):
     done: int
     total: int
     iterations: np.ndarray
-
-
-class Interrupted(KeyboardInterrupt):
-    """Ctrl-C during :func:`evolve`. ``done`` of ``total`` iterations are safe in ``checkpoint``
-    (the last finished chunk; 0 without a checkpoint): the same call with
-    ``Checkpointing(path, resume=True)`` continues from there, bitwise as if never interrupted.
-    With member groups, ``checkpoint``, ``done`` and ``total`` are the interrupted group's (the
-    groups before it are complete in their own checkpoints)."""
-
-    def __init__(self, done: int, total: int, checkpoint: str | None):
-        super().__init__(f"interrupted after {done} of {total} iterations")
-        self.done, self.total, self.checkpoint = int(done), int(total), checkpoint
 
 
 

@@ -130,7 +130,7 @@ md("""## Regimes and variants
 Version 0.2's regimes stay available by name (`studies.reproduce(..., regime="locked")`: a
 phase-locked network pushed to `R0 = 0.97`; `"below"`: the target below the uniform network's
 synchrony), and so do two stabilized variants of eq. (4), not the paper's: the gain clipped
-(`clip=0.5`) or normalized (`normalize=True`). `docs/claims.md` lists which paper claim holds in
+(`clip=0.5`) or normalized (`normalize=True`). `docs/paper/claims.md` lists which paper claim holds in
 which setting."""),
 md("""## Where this stands
 

@@ -1,4 +1,4 @@
-"""The claims table (issue 15): verdicts from study JSONs, and the committed docs/claims.md is
+"""The claims table (issue 15): verdicts from study JSONs, and the committed docs/paper/claims.md is
 what the committed docs/results give."""
 
 import json
@@ -31,12 +31,12 @@ def test_verdicts_from_json_numbers_and_missing_ones(tmp_path):
 
 
 def test_committed_claims_table_is_up_to_date():
-    """Regenerate from docs/results: the committed docs/claims.md must match (python -m ensemble claims)."""
+    """Regenerate from docs/results: the committed docs/paper/claims.md must match (python -m ensemble claims)."""
     columns = {name: os.path.join(ROOT, path) for name, path in cli.DEFAULT_CLAIMS_COLUMN.items()
                if os.path.isdir(os.path.join(ROOT, path))}
     want = claims.HEADER + claims.table(columns)
-    with open(os.path.join(ROOT, "docs", "claims.md")) as f:
-        assert f.read() == want, "docs/claims.md is stale: run python -m ensemble claims"
+    with open(os.path.join(ROOT, "docs", "paper", "claims.md")) as f:
+        assert f.read() == want, "docs/paper/claims.md is stale: run python -m ensemble claims"
 
 
 def test_cli_claims_column_errors(tmp_path, capsys):

@@ -17,7 +17,7 @@ Version 0.2's regimes stay reproducible by name (:data:`REGIMES`): ``"locked"`` 
 frequencies; the uniform network is phase-locked with R 0.887 and pushed to R0 0.97, absolute E,
 tau 0.005, S 0.2, gamma 0.001, T 10, a warm-up of 100 time units) for Figs. 5-7, and ``"below"``
 (the same frequencies, M0 0.7, R0 0.5) for cmp. Which paper claims each regime satisfies:
-``docs/claims.md``.
+``docs/paper/claims.md``.
 """
 
 from __future__ import annotations
