@@ -128,7 +128,8 @@ def by_members(name: str, sizes, repeats: int) -> list[dict]:
             rows.append({"members": B, "throughput": None, "error": "out of memory"})
             break
         thr = r["member_iterations_per_s"] * unit_factor(name)
-        rows.append({"members": B, "throughput": thr, "compile_s": r["compile_s_est"], "seconds_per_chunk": r["seconds_per_chunk"]})
+        rows.append({"members": B, "throughput": thr, "compile_s": r["compile_s_est"],
+                     "seconds_per_chunk": r["seconds_per_chunk"]})
         log(f"  {name:15s} B={B:8d}: {thr:10.3g}/s  compile ~{r['compile_s_est']:.1f}s")
         del c
     return rows
@@ -302,7 +303,8 @@ def main(json_path: str, *, sizes=(1_000, 10_000, 100_000, 1_000_000), repeats: 
                 nominal_fp32_flops_per_s=fp32,
                 fraction_of_fp32_peak=flops * best["throughput"] / fp32 if fp32 else None,
                 vs_vectorized={str(r["members"]): r["throughput"] / vec[r["members"]] for r in ok if vec.get(r["members"])},
-                vs_vectorized_best=best["throughput"] / res["kuramoto"]["throughput"] if "throughput" in res["kuramoto"] else None,
+                vs_vectorized_best=(best["throughput"] / res["kuramoto"]["throughput"]
+                                    if "throughput" in res["kuramoto"] else None),
             )
         if name == "kuramoto_fused":
             try:

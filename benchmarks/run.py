@@ -50,14 +50,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-import jax
-import jax.numpy as jnp
-import numpy as np
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
 
-from benchmarks import numpy_reference as ref
-from benchmarks.common import (B_MAIN, KU, N1, N2, N3, NET_HYPER, ROBUST, Chunk, best_of, chunk_length,
+from benchmarks import numpy_reference as ref  # noqa: E402
+from benchmarks.common import (B_MAIN, KU, N1, N2, N3, NET_HYPER, ROBUST, Chunk, best_of, chunk_length,  # noqa: E402
                                device_name, kuramoto_problem, log, net_params, network_problem)
-from ensemble import cpu, patterns
+from ensemble import cpu, patterns  # noqa: E402
 
 # ------------------------------------------------------------------ baselines
 
@@ -317,7 +317,8 @@ def main(argv=None) -> dict:
             **{k: r[k] for k in ("chunk_iterations", "compile_s_est")},
         }
         log(
-            f"{name:15s} {thr:10.3g} network-it/s ({thr1:.3g} on one device)  numpy {np_thr:9.3g} (x{thr / np_thr:.1f})  loop {loop_thr:9.3g} (x{thr / loop_thr:.0f})"
+            f"{name:15s} {thr:10.3g} network-it/s ({thr1:.3g} on one device)"
+            f"  numpy {np_thr:9.3g} (x{thr / np_thr:.1f})  loop {loop_thr:9.3g} (x{thr / loop_thr:.0f})"
             f"  compile ~{r['compile_s_est']:.1f}s"
         )
         if not robust:
@@ -354,7 +355,8 @@ def main(argv=None) -> dict:
         pypi_thr = kuramoto_baseline(2 if quick else 4, 1, 1, window=window, one_at_a_time=True) * n_steps
         res["kuramoto"].update(vs_pypi_kuramoto=thr / pypi_thr, pypi_kuramoto_throughput=pypi_thr, pypi_kuramoto_version=version)
     log(
-        f"{'kuramoto':15s} {thr:10.3g} steps/s ({thr1:.3g} on one device)  numpy {np_thr:9.3g} (x{thr / np_thr:.1f})  loop {loop_thr:9.3g} (x{thr / loop_thr:.0f})"
+        f"{'kuramoto':15s} {thr:10.3g} steps/s ({thr1:.3g} on one device)"
+        f"  numpy {np_thr:9.3g} (x{thr / np_thr:.1f})  loop {loop_thr:9.3g} (x{thr / loop_thr:.0f})"
         + (f"  pypi kuramoto {pypi_thr:.3g} (x{thr / pypi_thr:.0f})" if window is not None else "  (pypi kuramoto not installed)")
     )
 
@@ -368,7 +370,8 @@ def main(argv=None) -> dict:
             cB = Chunk(*network_problem(B, False))
             # at least 20 iterations per call: evolve's chunks are long, and cache blocks need
             # several iterations per block to pay off
-            per_size[B] = cB.throughput(chunk_length(B, net_thr, lo=20), 2 if (quick or B >= 16384) else 3)["member_iterations_per_s"]
+            repeats = 2 if (quick or B >= 16384) else 3
+            per_size[B] = cB.throughput(chunk_length(B, net_thr, lo=20), repeats)["member_iterations_per_s"]
             del cB
         log(f"  scaling B={B:6d}: {per_size[B]:10.3g} network-it/s ({per_size[B] / net_thr:.2f} of B=1024)")
     res["scaling"] = {
@@ -376,7 +379,9 @@ def main(argv=None) -> dict:
         "throughput": [per_size[B] for B in sizes],
         "unit": "network-iterations/s",
         "efficiency_at_65536": per_size[65536] / per_size[B_MAIN] if 65536 in per_size else None,
-        "efficiency_definition": "network-iterations/s at 65536 members / at 1024 (= time per member-iteration at 1024 / at 65536)",
+        "efficiency_definition": (
+            "network-iterations/s at 65536 members / at 1024 (= time per member-iteration at 1024 / at 65536)"
+        ),
     }
 
     # -- compile time vs chunk length (static scan length: compiled once per length)
@@ -417,7 +422,8 @@ def main(argv=None) -> dict:
     for k in ("network", "robust_network", "kuramoto"):
         cc = res["ceiling"][k]
         log(
-            f"  {k:15s} {cc['flops']:8.0f} flops {cc['transcendentals']:6.0f} transc {cc['random_words']:6.0f} rand-words per step: "
+            f"  {k:15s} {cc['flops']:8.0f} flops {cc['transcendentals']:6.0f} transc"
+            f" {cc['random_words']:6.0f} rand-words per step: "
             f"{cc['achieved_flops_per_s'] / 1e9:.2f} GFLOP/s = {100 * cc['fraction_of_peak']:.1f}% of peak "
             f"({100 * cc['fraction_of_peak_weighted']:.1f}% weighted)"
         )

@@ -40,6 +40,17 @@ def broadcast_hyper(hyper: Any, n_members: int, _prefix: str = "hyper") -> Any:
 
     A field that is itself a NamedTuple (e.g. the base map's hyperparameters
     inside :class:`ensemble.kuramoto.ControlledHyper`) is broadcast recursively.
+
+    Args:
+        hyper: the map's hyperparameter NamedTuple; each field a scalar or ``(n_members,)``.
+        n_members: the ensemble size ``B``.
+
+    Returns:
+        A NamedTuple of the same type with every field a ``(n_members,)`` jax array.
+
+    Raises:
+        ValueError: ``hyper`` is not a NamedTuple, or a field is not numeric or of another shape
+            (the message names the field).
     """
     require_named_tuple(hyper, _prefix)
     fields = []
@@ -58,9 +69,23 @@ def broadcast_hyper(hyper: Any, n_members: int, _prefix: str = "hyper") -> Any:
 
 
 def check_system(system, lmap: LearningMap, member_params: PyTree) -> dict:
-    """Check the system contract on one member's parameters (shapes only, ``jax.eval_shape``, no
-    compilation); ValueError naming what is wrong instead of an error deep inside the scan.
-    Returns the signals' shapes (``jax.ShapeDtypeStruct`` by name)."""
+    """Check the system contract on one member's parameters, as :func:`evolve` does first.
+
+    Shapes only (``jax.eval_shape``, no compilation): a :class:`ValueError` naming what is wrong
+    instead of an error deep inside the compiled loop.
+
+    Args:
+        system: the system (:class:`ensemble.System`).
+        lmap: the learning map (its ``reads`` must be among the signals).
+        member_params: one member's parameters (no member axis).
+
+    Returns:
+        The signals' shapes: ``{name: jax.ShapeDtypeStruct}``.
+
+    Raises:
+        ValueError: a missing method, a failing ``init_state`` or ``measure``, signals that are
+            not real scalars or lack what the map reads, or a state that changes structure.
+    """
     missing = [m for m in ("init_state", "measure") if not callable(getattr(system, m, None))]
     if missing:
         raise ValueError(
@@ -75,7 +100,8 @@ def check_system(system, lmap: LearningMap, member_params: PyTree) -> dict:
     try:
         out = jax.eval_shape(system.measure, member_params, state, key)
     except Exception as exc:
-        raise ValueError(f"system.measure(params, state, key) failed on one member's params: {type(exc).__name__}: {exc}") from exc
+        raise ValueError(f"system.measure(params, state, key) failed on one member's params: "
+                         f"{type(exc).__name__}: {exc}") from exc
     if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], Mapping)):
         raise ValueError(
             "system.measure must return (signals, state) with signals a dict of scalars such as {'E': E}; "
@@ -93,7 +119,8 @@ def check_system(system, lmap: LearningMap, member_params: PyTree) -> dict:
     if missing:
         raise ValueError(f"system must measure the signals {lmap.reads} for the {lmap.name} map; missing {missing}")
     if jax.tree_util.tree_structure(new_state) != jax.tree_util.tree_structure(state) or any(
-        (a.shape, a.dtype) != (b.shape, b.dtype) for a, b in zip(jax.tree_util.tree_leaves(new_state), jax.tree_util.tree_leaves(state))
+        (a.shape, a.dtype) != (b.shape, b.dtype)
+        for a, b in zip(jax.tree_util.tree_leaves(new_state), jax.tree_util.tree_leaves(state))
     ):
         shapes = lambda t: jax.tree_util.tree_map(lambda a: f"{a.dtype}{list(a.shape)}", t)  # noqa: E731
         raise ValueError("system.measure must return a state with the structure, shapes and dtypes of init_state's: "

@@ -119,11 +119,11 @@ def make_chunk(system, lmap: LearningMap, record_every: int, block: int | None =
         return jax.vmap(update)(params, lstate, sstate, sstate_new, signals, dead, dead_at, k_map, hyper)
 
     def iterate(state: EnsembleState, hyper):
-        p, l, s, d, da, sig = ens_step(
+        p, lrn, s, d, da, sig = ens_step(
             state.params, state.learning, state.system, state.diverged, state.diverged_at, state.member_keys, hyper, state.n
         )
         best = None if state.best is None else track_best(state.best, state.params, sig["E"], state.n)
-        return state._replace(params=p, learning=l, system=s, diverged=d, diverged_at=da, n=state.n + 1, best=best), sig
+        return state._replace(params=p, learning=lrn, system=s, diverged=d, diverged_at=da, n=state.n + 1, best=best), sig
 
     def chunk(state: EnsembleState, hyper, n_records: int):
         """``n_records * record_every`` iterations -> ``(state, (records, first))``: the records
@@ -220,12 +220,25 @@ def final_for(system) -> Callable:
 
 
 def chunk_program(system, lmap: LearningMap, n_members: int, *, devices: int | None = None, record_every: int = 1) -> Callable:
-    """A fresh jitted chunk as ``evolve`` runs it for ``n_members`` members on ``devices`` local
-    devices (default: the most that divide ``n_members``), in the cache blocks of the layout in
-    force: ``(state, hyper, n_records) -> (state, (records, first))`` with ``state`` donated,
-    ``records`` a dict of ``(n_records, B)`` arrays. Not taken from evolve's cache, so compiling
-    it measures a compilation; for timing, or for compiling ahead of time
-    (``.trace(...).lower().compile()``). :class:`CompiledChunk` wraps it with a state."""
+    """A fresh jitted chunk as :func:`evolve` runs it, for timing or compiling ahead of time.
+
+    The function is ``(state, hyper, n_records) -> (state, (records, first))`` with ``state``
+    donated and ``records`` a dict of ``(n_records, B)`` arrays, in the cache blocks of the
+    layout in force. It is not taken from evolve's cache, so compiling it measures a compilation
+    (``.trace(...).lower().compile()`` compiles ahead of time). :class:`CompiledChunk` wraps it
+    with a state.
+
+    Args:
+        system: the system.
+        lmap: the :class:`~ensemble.learning.LearningMap`.
+        n_members: the ensemble size ``B``.
+        devices: local devices the members are sharded over (default: the most that divide
+            ``n_members``).
+        record_every: iterations per record.
+
+    Returns:
+        The jitted chunk function.
+    """
     _checks.integer_at_least("n_members", n_members, 1)
     _checks.integer_at_least("record_every", record_every, 1)
     n_dev = placement.n_devices_for(int(n_members), devices)
@@ -233,10 +246,11 @@ def chunk_program(system, lmap: LearningMap, n_members: int, *, devices: int | N
 
 
 class CompiledChunk:
-    """The program :func:`ensemble.evolve` runs, as a thing you can call and time: a fresh compiled
-    chunk (:func:`chunk_program`) of one system, map and ensemble, with the ensemble's state
-    carried (and donated) from call to call, placed and blocked as ``evolve`` places and blocks it.
-    The records are evolve's traces, bit for bit.
+    """The program :func:`ensemble.evolve` runs, as a thing you can call and time.
+
+    A fresh compiled chunk (:func:`chunk_program`) of one system, map and ensemble, with the
+    ensemble's state carried (and donated) from call to call, placed and blocked as ``evolve``
+    places and blocks it. The records are evolve's traces, bit for bit.
 
     Args:
         system: the system (checked like ``evolve`` checks it).
@@ -247,6 +261,12 @@ class CompiledChunk:
         devices: local devices to shard the members over (default, as in ``evolve``: the most
             that divide ``B``).
         record_every: iterations per record.
+
+    Attributes:
+        B: the ensemble size.
+        state: the current :class:`~ensemble.state.EnsembleState` (advanced by each call).
+        n_devices: local devices the members are sharded over.
+        block: the cache-block size of the layout in force, or None.
 
     Example::
 
@@ -276,15 +296,25 @@ class CompiledChunk:
         return placement.shard(init_state(system, lmap, params, key), self.B, self.n_devices)
 
     def __call__(self, n_records: int) -> dict:
-        """Advance :attr:`state` by ``n_records * record_every`` iterations (blocking); the records
-        (``(n_records, B)`` per signal)."""
+        """Advance :attr:`state` by ``n_records * record_every`` iterations (blocking).
+
+        Args:
+            n_records: records to run (>= 1).
+
+        Returns:
+            The records, a dict of ``(n_records, B)`` arrays, one per signal.
+        """
         _checks.integer_at_least("n_records", n_records, 1)
         self.state, (records, _) = self.fn(self.state, self.hyper, int(n_records))
         jax.block_until_ready((self.state, records))
         return records
 
     def compile_seconds(self, n_records: int) -> float:
-        """Seconds to lower and compile the chunk for ``n_records`` records (nothing is run)."""
+        """Seconds to lower and compile the chunk for ``n_records`` records (nothing is run).
+
+        Args:
+            n_records: records per call to compile for (>= 1).
+        """
         _checks.integer_at_least("n_records", n_records, 1)
         t0 = time.perf_counter()
         self.fn.lower(self.state, self.hyper, int(n_records)).compile()

@@ -2,11 +2,11 @@
 
 XLA computes ``jnp.sin`` and ``jnp.cos`` separately, each with its own range reduction that
 also serves huge arguments. A window needs both of the same phases at every Euler step, and its
-phases are wrapped to ``[-pi, pi]`` between windows (:func:`ensemble.kuramoto.wrap_phases`), so
-one reduction by ``pi/2`` shared by both and two short polynomials suffice: within 1e-7 of the
-exact values for ``|x| < 1e5`` (``tests/test_kuramoto_fused.py``; XLA's are within 3.3e-8), and
-a Kuramoto iteration 1.6-2.5x faster on a 2-core CPU, where XLA's are scalar library calls
-(``benchmarks/README.md``). Both windows use it (:func:`sin_cos`): the vectorized one
+phases are wrapped to ``[-pi, pi]`` between windows
+(:func:`ensemble.kuramoto_model.wrap_phases`), so one reduction by ``pi/2`` shared by both and
+two short polynomials suffice: within 1e-7 of the exact values for ``|x| < 1e5`` (XLA's are
+within 3.3e-8), and a Kuramoto iteration is faster on a CPU, where XLA's are scalar library
+calls (timings in ``benchmarks/``). Both windows use it (:func:`sin_cos`): the vectorized one
 (:func:`ensemble.kuramoto_model.integrate`) and the fused kernel (:mod:`ensemble.kuramoto_fused`).
 """
 

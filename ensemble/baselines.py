@@ -83,7 +83,11 @@ def _per_run(value, B: int, name: str, dtype=jnp.float32) -> jnp.ndarray:
 
 
 def n_params(params) -> int:
-    """Parameters of one run in stacked ``params`` (every leaf's size without its leading run axis)."""
+    """Parameters of one run in stacked ``params`` (every leaf's size without its leading run axis).
+
+    Args:
+        params: stacked parameters, leading axis ``B``.
+    """
     return sum(int(np.prod(jnp.shape(x)[1:])) for x in jax.tree_util.tree_leaves(params))
 
 
@@ -110,16 +114,22 @@ def evolution_strategy(system, strategy, params, *, key, budget: int, records: i
     evaluations per run.
 
     Args:
-        system: a system of :func:`ensemble.evolve`. strategy: an evosax distribution-based
-            algorithm built for one run's solution (``strategy.population_size`` candidates).
-        params: ``B`` runs' initial parameters (stacked). key: root PRNG key; run ``i`` uses
-            ``fold_in(key, i)``. budget: evaluations per run (whole generations, as many per
-            record; a rest is left unspent and the Trace says what was spent). records: records
-            after the start.
-        monitor: ``params (B, ...) -> (E (B,), solved (B,))``. es_params: the strategy's params
-            (default ``strategy.default_params``); with ``per_run`` each leaf has a leading axis
-            ``B`` (a sweep of, e.g., ``std_init`` in one call).
+        system: a system of :func:`ensemble.evolve`.
+        strategy: an evosax distribution-based algorithm built for one run's solution
+            (``strategy.population_size`` candidates).
+        params: ``B`` runs' initial parameters (stacked).
+        key: root PRNG key; run ``i`` uses ``fold_in(key, i)``.
+        budget: evaluations per run (whole generations, as many per record; a rest is left
+            unspent and the Trace says what was spent).
+        records: records after the start.
+        monitor: ``params (B, ...) -> (E (B,), solved (B,))``.
+        es_params: the strategy's params (default ``strategy.default_params``).
+        per_run: ``es_params`` has a leading axis ``B`` on each leaf (a sweep of, e.g.,
+            ``std_init`` in one call).
         project: one candidate's params -> the params evaluated (and reported).
+
+    Returns:
+        A :class:`Trace`, ``params`` the strategies' final means.
     """
     with jax.numpy_rank_promotion("allow"):  # evosax broadcasts by rank promotion
         return _evolution_strategy(system, strategy, params, key, budget, records, monitor, es_params, per_run, project)
@@ -168,13 +178,25 @@ def _evolution_strategy(system, strategy, params, key, budget, records, monitor,
 
 def one_plus_one(system, params, *, key, budget: int, records: int, monitor: Callable, sigma=0.1,
                  project: Callable = lambda p: p) -> Trace:
-    """The (1+1)-ES with the 1/5 success rule from ``params`` (``B`` runs), ``sigma`` its initial
-    step size (scalar or per run), ``budget`` evaluations per run.
+    """The (1+1)-ES with the 1/5 success rule.
 
     Each generation: ``y = x + sigma N(0, I)``; ``y`` replaces ``x`` if ``E(y) <= E(x)``; then
     ``sigma *= exp((s - 1/5) / (4/5) / d)`` with ``s`` the success (0 or 1) and ``d = 1 + n/2``
     (``n`` parameters). The parent's E is the one measured when it was accepted (the first
     generation measures the start).
+
+    Args:
+        system: a system of :func:`ensemble.evolve`.
+        params: ``B`` runs' initial parameters (stacked).
+        key: root PRNG key; run ``i`` uses ``fold_in(key, i)``.
+        budget: evaluations per run (one per generation).
+        records: records after the start.
+        monitor: ``params (B, ...) -> (E (B,), solved (B,))``.
+        sigma: initial step size (> 0), a scalar or one per run.
+        project: one candidate's params -> the params evaluated (and kept).
+
+    Returns:
+        A :class:`Trace`, ``params`` the final parents.
     """
     t0 = time.perf_counter()
     steps = _check_budget(budget, records, 1)
@@ -218,11 +240,21 @@ def one_plus_one(system, params, *, key, budget: int, records: int, monitor: Cal
 
 def backprop(loss: Callable, params, optimizer, *, budget: int, records: int, monitor: Callable,
              learning_rate=None) -> Trace:
-    """Gradient steps on ``loss(params) -> scalar`` (one run's params), ``budget`` steps per run.
+    """Gradient steps on a differentiable loss, ``budget`` steps per run.
 
-    ``optimizer`` is an optax transformation, or with ``learning_rate`` (a scalar or one per run:
-    a sweep in one call) an optax factory such as ``optax.sgd``, wrapped in
-    ``optax.inject_hyperparams``.
+    Args:
+        loss: ``params -> scalar`` of one run's params.
+        params: ``B`` runs' initial parameters (stacked).
+        optimizer: an optax transformation, or with ``learning_rate`` an optax factory such as
+            ``optax.sgd`` (wrapped in ``optax.inject_hyperparams``).
+        budget: gradient steps per run (one evaluation each).
+        records: records after the start.
+        monitor: ``params (B, ...) -> (E (B,), solved (B,))``.
+        learning_rate: with a factory, its learning rate (> 0): a scalar or one per run (a
+            sweep in one call).
+
+    Returns:
+        A :class:`Trace`, ``params`` the final weights.
     """
     import optax
 
@@ -261,7 +293,22 @@ def autonomous(system, learning_map, params, hyper, *, key, budget: int, records
                members=None) -> Trace:
     """Eq. (4) (or any learning map) through :func:`ensemble.evolve` for ``budget`` iterations,
     the ``monitor`` applied to the members' weights at each record (diverged members: NaN, not
-    solved)."""
+    solved).
+
+    Args:
+        system: the system.
+        learning_map: the learning map (e.g. :func:`ensemble.learning.discrete`).
+        params: ``B`` runs' initial parameters (stacked).
+        hyper: the map's hyperparameters (each field a scalar or one per run).
+        key: root PRNG key.
+        budget: iterations per run (one evaluation each).
+        records: records after the start.
+        monitor: ``params (B, ...) -> (E (B,), solved (B,))``.
+        members: the runs' member ids, as in :func:`ensemble.evolve` (default ``range(B)``).
+
+    Returns:
+        A :class:`Trace`, ``params`` the final weights.
+    """
     t0 = time.perf_counter()
     steps = _check_budget(budget, records, 1)
     E_list, ok_list = [], []

@@ -1,6 +1,6 @@
 """Checkpoints of a running ensemble: npz + JSON, written atomically, never pickle.
 
-A checkpoint holds the full :class:`~ensemble.driver.EnsembleState` (parameters,
+A checkpoint holds the full :class:`~ensemble.state.EnsembleState` (parameters,
 delay buffers, carried system state, divergence flags, member keys, iteration
 count), the traces recorded so far and a ``meta`` dict (the run's settings and
 the package version). ``PATH.npz`` is the checkpoint: it is written to a
@@ -12,10 +12,11 @@ Before a new checkpoint replaces the old one, the old one is kept as ``PATH.prev
 hard link, or a copy where links are not possible). A checkpoint that was damaged after it was
 written (a partial copy, a truncated file: every array is read back and its CRC checked) is
 never resumed from: :func:`load` falls back to ``PATH.prev.npz`` with a warning, or raises
-:class:`DamagedCheckpoint` naming the file when that is damaged or missing too.
+:class:`~ensemble.errors.DamagedCheckpoint` naming the file when that is damaged or missing too.
 
-Loading needs a *template* state of the same run (``driver.init_state`` of
-the same config): its tree structure, shapes and dtypes are checked against
+:func:`ensemble.evolve` writes and resumes checkpoints itself (``checkpoint=``); these functions
+are for reading one directly. Loading needs a *template* state of the same run
+(:func:`ensemble.state.init_state` of the same config): its tree structure, shapes and dtypes are checked against
 the file, and ``meta`` must equal the one stored, so a checkpoint from another
 config or package version is refused, not silently mixed.
 """
@@ -73,6 +74,9 @@ def save(path: str, state: Any, traces: dict, iterations: np.ndarray, meta: dict
         traces: dict of ``(n_records, B)`` arrays recorded so far.
         iterations: ``(n_records,)`` iteration index of each record.
         meta: JSON-serialisable settings that identify the run.
+
+    Raises:
+        ensemble.errors.WriteError: a file could not be written (the previous checkpoint is intact).
     """
     folder = os.path.dirname(os.path.abspath(path))
     try:
@@ -96,7 +100,11 @@ def save(path: str, state: Any, traces: dict, iterations: np.ndarray, meta: dict
 
 
 def exists(path: str) -> bool:
-    """True when ``path + ".npz"`` (or the previous ``path + ".prev.npz"``) is there."""
+    """Whether a checkpoint is there: ``path + ".npz"``, or the previous ``path + ".prev.npz"``.
+
+    Args:
+        path: the checkpoint's file prefix.
+    """
     return os.path.exists(path + ".npz") or os.path.exists(path + ".prev.npz")
 
 
@@ -142,7 +150,7 @@ def load(path: str, template: Any, meta: dict, names: dict | None = None) -> tup
     warning) when that one reads back whole.
 
     Raises:
-        DamagedCheckpoint: neither file reads back whole (the message names them).
+        ensemble.errors.DamagedCheckpoint: neither file reads back whole (the message names them).
         ValueError: the file is from another config, package version or format,
             or its arrays do not match the template; the message names what differs.
     """
@@ -183,7 +191,8 @@ def load(path: str, template: Any, meta: dict, names: dict | None = None) -> tup
         else:
             if arr.shape != np.shape(t) or arr.dtype != np.asarray(t).dtype:
                 raise ValueError(
-                    f"checkpoint {path}.npz: array {i} has shape {arr.shape} {arr.dtype}, expected {np.shape(t)} {np.asarray(t).dtype}"
+                    f"checkpoint {path}.npz: array {i} has shape {arr.shape} {arr.dtype}, "
+                    f"expected {np.shape(t)} {np.asarray(t).dtype}"
                 )
             leaves.append(jax.numpy.asarray(arr))
     traces = {name: stored[f"trace_{name}"] for name in header["traces"]}
@@ -202,11 +211,19 @@ PARTS = {
     "record_every": "record_every",
     "meta": "meta",
 }
-"""What a checkpoint's fingerprint holds, each part named in a refusal to resume."""
+"""What a checkpoint's fingerprint holds: ``{part: words}``, the words naming the part in a
+refusal to resume."""
 
 
 def sha256(tree: Any) -> str:
-    """Hex sha256 of every leaf of ``tree`` (dtype, shape and bytes; PRNG keys by their data)."""
+    """Hex sha256 of every leaf of ``tree`` (dtype, shape and bytes; PRNG keys by their data).
+
+    Args:
+        tree: any pytree of arrays.
+
+    Returns:
+        64 hex digits.
+    """
     h = hashlib.sha256()
     for leaf in jax.tree_util.tree_leaves(tree):
         if hasattr(leaf, "dtype") and jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
@@ -218,10 +235,22 @@ def sha256(tree: Any) -> str:
 
 
 def fingerprint(state: Any, hyper: Any, identities: tuple, meta: dict | None, record_every: int) -> dict:
-    """Everything a run starts from, part by part (:data:`PARTS`): sha256 of the initial
-    state (keys included) and hyperparameters, and the identities of the system and the map
-    (:func:`ensemble._describe.identify`: attributes, arrays by content, code and the globals it
-    reads). Not ``n_iterations``: a finished run resumes to a larger one, equal to one longer run."""
+    """Everything a run starts from, part by part (:data:`PARTS`).
+
+    sha256 of the initial state (keys included) and hyperparameters, and the identities of the
+    system and the map (attributes, arrays by content, code and the globals it reads). Not
+    ``n_iterations``: a finished run resumes to a larger one, equal to one longer run.
+
+    Args:
+        state: the initial :class:`~ensemble.state.EnsembleState`.
+        hyper: the hyperparameters, broadcast per member.
+        identities: the identities of the system and the map, in that order.
+        meta: the run's settings (``Checkpointing.meta``), or None.
+        record_every: iterations per record.
+
+    Returns:
+        ``{part: value}`` for every part of :data:`PARTS`.
+    """
     return {
         "meta": meta or {},
         "members": int(state.diverged.shape[0]),
@@ -234,3 +263,6 @@ def fingerprint(state: Any, hyper: Any, identities: tuple, meta: dict | None, re
         "params": sha256(state.params),
         "initial_state": sha256((state.learning, state.system, state.diverged, state.diverged_at, state.best)),
     }
+
+
+__all__ = ["FORMAT", "PARTS", "save", "exists", "load", "sha256", "fingerprint"]

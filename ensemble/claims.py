@@ -18,11 +18,15 @@ from ._files import atomic_write
 
 
 class Claim(NamedTuple):
-    """One claim: ``value(json) -> float`` and ``passes(value) -> bool``.
+    """One claim of the paper, as a number read from a study's JSON and a target.
 
     Attributes:
-        study: study id. text: the claim in the paper's words. metric: what is measured.
-        target: the threshold, in words. value: the measurement. passes: the verdict.
+        study: the study id (``"fig2a"``, ...), whose ``<study>.json`` is read.
+        text: the claim in the paper's words.
+        metric: what is measured, in words.
+        target: the threshold, in words.
+        value: ``json -> float``, the measurement.
+        passes: ``value -> bool``, the verdict.
     """
 
     study: str
@@ -108,11 +112,19 @@ CLAIMS: tuple[Claim, ...] = (
                                        d["summary"]["continuous_median_time_to_target"]),
           lambda v: v < 1),
 )
+"""The claims checked, in table order; every target is our reconstruction."""
 
 
 def evaluate(results: str) -> list[dict]:
-    """Every claim against the JSONs in folder ``results``: ``[{claim, value, passes}]``; a
-    missing study or key gives ``value`` None and ``passes`` None."""
+    """Every claim of :data:`CLAIMS` against the study JSONs in a folder.
+
+    Args:
+        results: the folder holding ``<study>.json`` files (``python -m ensemble reproduce``'s ``--out``).
+
+    Returns:
+        One dict per claim: ``{"claim": Claim, "value": float, "passes": bool}``; a missing study
+        or key gives ``value`` None and ``passes`` None.
+    """
     cache: dict[str, dict | None] = {}
     rows = []
     for c in CLAIMS:
@@ -140,7 +152,14 @@ def _cell(row: dict) -> str:
 
 
 def table(columns: dict[str, str]) -> str:
-    """Markdown: one row per claim, one column per ``name -> results folder``."""
+    """The claims as a markdown table: one row per claim, one column per results folder.
+
+    Args:
+        columns: ``{column name: results folder}``.
+
+    Returns:
+        The table, with a last row counting the claims that hold in each column.
+    """
     evaluated = {name: evaluate(path) for name, path in columns.items()}
     head = "| study | the paper claims | measured as | target | " + " | ".join(columns) + " |"
     lines = [head, "|" + "---|" * (4 + len(columns))]
@@ -169,13 +188,22 @@ network pushed to R0 0.97; cmp with the target R0 0.5 below the uniform network'
 A "-" is a study not run in that column.
 
 """
+"""The text above the table in the file :func:`write` writes."""
 
 
 def write(path: str, columns: dict[str, str]) -> str:
-    """Write :data:`HEADER` and :func:`table` to ``path`` (atomically); return the text."""
+    """Write :data:`HEADER` and :func:`table` to a markdown file (atomically).
+
+    Args:
+        path: the file to write.
+        columns: ``{column name: results folder}``, as for :func:`table`.
+
+    Returns:
+        The text written.
+    """
     text = HEADER + table(columns)
     atomic_write(path, lambda f: f.write(text.encode()))
     return text
 
 
-__all__ = ["Claim", "CLAIMS", "evaluate", "table", "write"]
+__all__ = ["Claim", "CLAIMS", "HEADER", "evaluate", "table", "write"]

@@ -1,4 +1,16 @@
-"""Command line: ``python -m ensemble reproduce <study> [--quick] [--members N] [--seed S] --out DIR``."""
+"""Command line: ``python -m ensemble <command>``.
+
+- ``reproduce <study> --out DIR [--quick] [--members N] [--seed S] [--resume] [--set FIELD=VALUE]``:
+  run one of the paper's studies (:func:`ensemble.studies.reproduce`), write ``DIR/<study>.json``
+  and ``DIR/<study>.png``;
+- ``list``: the study ids, each with the first paragraph of its docstring;
+- ``claims [--column NAME=DIR] [--out FILE]``: check the paper's claims against study JSONs
+  (:mod:`ensemble.claims`) and write the markdown table.
+
+``python -m ensemble --help`` (or ``<command> --help``) lists every option. Exit status: 0 done,
+2 bad input, 1 a file could not be written or another run holds the lock, 130 Ctrl-C (the last
+checkpoint is kept: rerun with ``--resume``).
+"""
 
 from __future__ import annotations
 
@@ -21,7 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, help="root seed")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--chunk", type=int, help="iterations per chunk; a checkpoint is written after each (default: ~10 chunks)")
-    r.add_argument("--resume", action="store_true", help="continue from DIR/checkpoints (bitwise identical to an uninterrupted run)")
+    r.add_argument("--resume", action="store_true",
+                   help="continue from DIR/checkpoints (bitwise identical to an uninterrupted run)")
     r.add_argument("--regime", help="Kuramoto studies: a named setting, 'graded' (the default: Lorentzian frequencies), "
                    "'locked' (version 0.2's Figs. 5-7) or 'below' (version 0.2's cmp)")
     r.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
@@ -29,8 +42,10 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list the study ids")
     c = sub.add_parser("claims", help="check the paper's claims against study JSONs, write a markdown table")
     c.add_argument("--column", action="append", default=[], metavar="NAME=DIR",
-                   help="a results folder as a column (repeatable; default: docs/results and its clip, normalized, locked folders)")
-    c.add_argument("--out", default=os.path.join("docs", "paper", "claims.md"), help="markdown file to write (default docs/paper/claims.md)")
+                   help="a results folder as a column (repeatable; default: docs/results and its clip, normalized, "
+                        "locked folders)")
+    c.add_argument("--out", default=os.path.join("docs", "paper", "claims.md"),
+                   help="markdown file to write (default docs/paper/claims.md)")
     return p
 
 
@@ -49,6 +64,14 @@ def _study_list(modules: dict, width: int = 100) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line.
+
+    Args:
+        argv: the arguments after ``python -m ensemble`` (default ``sys.argv[1:]``).
+
+    Returns:
+        The exit status: 0 done, 2 bad input, 1 an unwritable file or a locked folder, 130 Ctrl-C.
+    """
     from . import cpu, studies
 
     args = _parser().parse_args(argv)
@@ -86,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except Interrupted as exc:
-        where = f"{exc.done} of {exc.total} iterations of the current run are checkpointed" if exc.checkpoint else "nothing checkpointed"
+        where = (f"{exc.done} of {exc.total} iterations of the current run are checkpointed" if exc.checkpoint
+                 else "nothing checkpointed")
         print(f"interrupted: {args.study} stopped ({where}); {resume}", file=sys.stderr)
         return 130
     except KeyboardInterrupt:
@@ -103,7 +127,9 @@ DEFAULT_CLAIMS_COLUMN = {
     "graded, gain normalized": os.path.join("docs", "results", "normalized"),
     "version 0.2 regimes (locked; cmp below)": os.path.join("docs", "results", "locked"),
 }
-"""The columns of docs/paper/claims.md (``make figures`` and ``make regimes``); a missing folder is left out."""
+"""The default columns of ``python -m ensemble claims``: ``{column name: results folder}``, paths
+relative to the working directory (the folders the repository's ``make figures`` and ``make
+regimes`` write); a missing folder is left out."""
 
 
 def _claims(args) -> int:
@@ -169,3 +195,6 @@ def _convert(kind: type, text: str):
     if kind in (float, str):
         return kind(text)
     return float(text) if kind is type(None) else kind(text)
+
+
+__all__ = ["main", "DEFAULT_CLAIMS_COLUMN"]

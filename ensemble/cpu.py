@@ -3,12 +3,12 @@
 XLA runs one CPU device's program on about one core; the elementwise kernels of this
 library do not spread a single device over several cores. With one CPU device per core,
 :func:`ensemble.evolve` shards the member axis over them (results are bitwise the same
-for any device count). On the 2-core CPU of benchmarks/README.md this is 1.3-1.9x.
+for any device count), which makes a run faster on a multi-core CPU (timings in
+``benchmarks/``).
 
 The device count can only be set before JAX starts its CPU backend, i.e. before the
-first computation in the process. The command line (``python -m ensemble``) and
-``benchmarks/run.py`` call :func:`use_cores` first; in a notebook call it right after
-the imports::
+first computation in the process. The command line (``python -m ensemble``) calls
+:func:`use_cores` first; in a script or notebook call it right after the imports::
 
     import ensemble
     ensemble.cpu.use_cores()     # before any jax computation
@@ -26,7 +26,7 @@ import jax
 
 
 def cores() -> int:
-    """CPU cores this process may run on."""
+    """CPU cores this process may run on (its affinity mask on Linux, else ``os.cpu_count()``)."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -34,11 +34,18 @@ def cores() -> int:
 
 
 def use_cores(n: int | None = None) -> int:
-    """Ask JAX for ``n`` CPU devices (default: ``ENSEMBLE_CPU_DEVICES`` or :func:`cores`).
+    """Ask JAX for ``n`` CPU devices, one per core; call it before any JAX computation.
 
-    Returns the number of CPU devices requested, or 0 when nothing was changed: the
-    count was already set (flag, environment, earlier call) or JAX's backends are
-    already running (then the call changes nothing and warns).
+    Args:
+        n: the device count (default: ``ENSEMBLE_CPU_DEVICES`` if set, else :func:`cores`).
+
+    Returns:
+        The number of CPU devices requested, or 0 when nothing was changed: the count was
+        already set (``XLA_FLAGS``, ``JAX_NUM_CPU_DEVICES``, an earlier call) or JAX's backends
+        are already running (then the call warns).
+
+    Raises:
+        ValueError: ``n`` (or ``ENSEMBLE_CPU_DEVICES``) is not a positive integer.
     """
     if n is None:
         env = os.environ.get("ENSEMBLE_CPU_DEVICES", "").strip()
@@ -67,3 +74,6 @@ def use_cores(n: int | None = None) -> int:
         )
         return 0
     return int(n)
+
+
+__all__ = ["cores", "use_cores"]

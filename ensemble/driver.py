@@ -5,18 +5,19 @@
 is one ``lax.scan`` over iterations whose body is the ``vmap`` of one member's step (scan of
 vmap), compiled once and reused by later calls with an equal system.
 
-A *system* is any object with
+A *system* is any object with the methods of :class:`ensemble.System`, written for one member:
 
 * ``init_state(params, key) -> state``: the carried system state of one
   member (e.g. Kuramoto phases; ``()`` for a feed-forward network);
 * ``measure(params, state, key) -> (signals, state)``: one processing
   interval with fixed ``params``; ``signals`` maps names (``"E"``, ``"R"``,
   ...) to scalars. Every signal is recorded in the traces.
-* optionally ``validate(params)``: raise ValueError on unsuitable parameters.
+* optionally ``validate(params)``: raise :class:`ValueError` on unsuitable parameters.
 * optionally ``measure_ensemble(params, state, keys) -> (signals, state)``: the same
   for all members at once (leading axis ``B`` everywhere, signals ``(B,)``), used instead of
   ``vmap(measure)``. It must give the numbers of ``vmap(measure)``; it exists so that a system
-  can choose a faster layout (``kuramoto.Oscillators`` runs its window member-minor).
+  can choose a faster layout (:class:`ensemble.kuramoto.Oscillators` runs its window
+  member-minor).
 
 Keys: member ``i`` draws everything from ``fold_in(key, i)``; iteration ``n`` from
 ``fold_in(member_key, n)``. A member's trajectory therefore does not depend on the ensemble it
@@ -116,17 +117,18 @@ def evolve(
 ) -> Run:
     """Advance an ensemble of ``B`` members for ``n_iterations`` learning iterations.
 
-    Main arguments:
-        system: the system (see the module docstring), e.g. :class:`ensemble.feedforward.Task`.
+    Every member runs the system with its own parameters, hyperparameters and noise; the
+    learning map updates its parameters after every iteration. The four options are small
+    objects of :mod:`ensemble.options`; their defaults are given in brackets.
+
+    Args:
+        system: the system (:class:`ensemble.System`), e.g. :class:`ensemble.feedforward.Task`.
         lmap: the learning map, e.g. ``learning.discrete(max_delay=5)``.
         params: stacked initial parameters (leading axis ``B``), ignored when ``state`` is given.
         hyper: the map's hyperparameter NamedTuple; each field a scalar or ``(B,)``.
         key: root PRNG key (``jax.random.key(seed)``) or an int seed. Member ``i`` uses
             ``fold_in(key, members[i])``.
         n_iterations: iterations to run (a multiple of ``record.every``).
-
-    Other arguments (the four options are small objects of :mod:`ensemble.options`; defaults in
-    brackets):
         state: continue from a previous :class:`EnsembleState` instead of ``params`` (its
             members and ids are the state's: ``Placement.members``/``n_members`` do not apply).
         record: :class:`Record` [every iteration, no best-so-far]: which iterations are
@@ -139,13 +141,21 @@ def evolve(
         chunks: :class:`Chunks` [about 10 chunks, no callback]: iterations per compiled
             call, and ``on_chunk`` called between calls.
         progress: show a progress bar (iterations, member-iterations/s, time left).
-
-    The keywords of the earlier flat signature (``record_every``, ``track_best``, ``members``,
-    ``n_members``, ``devices``, ``member_batch``, ``chunk``, ``on_chunk``, ``resume``,
-    ``meta``) still work and warn (``DeprecationWarning``) with the new spelling.
+        **deprecated: the keywords of the earlier flat signature (``record_every``,
+            ``track_best``, ``members``, ``n_members``, ``devices``, ``member_batch``, ``chunk``,
+            ``on_chunk``, ``resume``, ``meta``); they still work and warn
+            (``DeprecationWarning``) with the new spelling.
 
     Returns:
-        A :class:`Run`.
+        A :class:`Run`: the traces, final parameters and state, divergence flags.
+
+    Raises:
+        ValueError: any unsuitable input, named, before anything is compiled (the system
+            contract, shapes, hyperparameters, a checkpoint of another run).
+        ensemble.errors.DamagedCheckpoint: resuming from a checkpoint that cannot be read back
+            (and no readable previous one).
+        ensemble.errors.WriteError: a checkpoint could not be written.
+        ensemble.errors.Interrupted: Ctrl-C; says how far the run got and where it was saved.
     """
     t0 = time.perf_counter()
     record, placement, checkpoint, chunks = resolve(record, placement, checkpoint, chunks, deprecated)
@@ -264,7 +274,8 @@ def _run_members(s: _Settled, lo: int, hi: int, devices: int | None, checkpoint:
                 if chunks.on_chunk is not None:
                     chunks.on_chunk(state, so_far, ChunkInfo(done, total, its))
     except KeyboardInterrupt:
-        raise Interrupted(saved if checkpoint is not None else 0, total, None if checkpoint is None else checkpoint.path) from None
+        path = None if checkpoint is None else checkpoint.path
+        raise Interrupted(saved if checkpoint is not None else 0, total, path) from None
     finally:
         if bar is not None:
             bar.close()
@@ -316,7 +327,7 @@ def _warn_divergence(run: Run) -> None:
         _checks.warn(
             f"{d} of {n} members diverged. The drift of eq. (4) multiplies the last step by -dE/tau, so it "
             "amplifies once |dE|/tau exceeds about 1: raise tau (or scale E down) until |dE|/tau stays below 1; "
-            "the noise S E xi grows with E too (README: 'Choosing tau and S')."
+            "the noise S E xi grows with E too (see the documentation page 'Choosing tau and S')."
         )
 
 

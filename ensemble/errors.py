@@ -10,7 +10,7 @@ Bad arguments raise the built-in :class:`ValueError` (its message names the argu
 - :class:`Interrupted`: Ctrl-C during :func:`ensemble.evolve`; says how far the run got and
   where it was saved.
 
-Example:
+Examples:
     >>> from ensemble.errors import WriteError
     >>> str(WriteError(28, "No space left on device", "out/run.npz"))
     'cannot write out/run.npz: No space left on device'

@@ -32,15 +32,22 @@ from . import _checks
 
 class LossSystem:
     """A system whose one processing interval is one evaluation of a loss: ``E = loss(params)``
-    (or ``loss(params, key)`` for a noisy loss). No carried state. Made by :func:`from_loss`."""
+    (or ``loss(params, key)`` for a noisy loss). No carried state. Made by :func:`from_loss`.
+
+    Args:
+        loss: the loss of one member's parameters.
+        uses_key: call it as ``loss(params, key)`` (a noisy loss) rather than ``loss(params)``.
+    """
 
     def __init__(self, loss: Callable, uses_key: bool):
         self.loss, self.uses_key = loss, uses_key
 
     def init_state(self, params, key):
+        """No carried state: ``()``."""
         return ()
 
     def measure(self, params, state, key):
+        """``({"E": loss(params)}, state)``, with ``key`` passed on to a noisy loss."""
         E = self.loss(params, key) if self.uses_key else self.loss(params)
         return {"E": jnp.asarray(E)}, state
 
@@ -54,6 +61,20 @@ def from_loss(loss: Callable) -> LossSystem:
     Args:
         loss: ``params -> E`` or ``(params, key) -> E`` (a scalar; ``key`` is this member's key of
             this iteration, for a noisy loss). ``params`` is one member's pytree, unstacked.
+
+    Returns:
+        A :class:`LossSystem` measuring the one signal ``"E"``.
+
+    Raises:
+        ValueError: ``loss`` is not callable or takes neither one nor two required arguments.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> import ensemble
+        >>> system = ensemble.from_loss(lambda p: jnp.sum(p["x"] ** 2))
+        >>> signals, state = system.measure({"x": jnp.array([1.0, 2.0])}, system.init_state(None, None), None)
+        >>> float(signals["E"]), state
+        (5.0, ())
     """
     if not callable(loss):
         raise ValueError(f"loss must be callable, got {type(loss).__name__}")
@@ -81,7 +102,7 @@ def _mark_stacked(tree: Any, n_members: int) -> Any:
 
 
 def stacked_members(params: Any) -> int | None:
-    """The member count of parameters made by :func:`replicate` (every leaf), else None."""
+    """The member count of parameters made by :func:`replicate` (every leaf of ``params``), else None."""
     counts = set()
     for leaf in jax.tree_util.tree_leaves(params):
         hit = _STACKED.get(id(leaf))
@@ -92,9 +113,29 @@ def stacked_members(params: Any) -> int | None:
 
 
 def replicate(params: Any, n_members: int) -> Any:
-    """Stack one member's parameters ``n_members`` times: every leaf (an array or a Python
-    number) gets a leading axis ``B``. :func:`ensemble.evolve` knows the result holds
-    ``n_members`` members, whatever the shapes of its leaves."""
+    """Stack one member's parameters ``n_members`` times.
+
+    Every leaf (an array or a Python number) gets a leading axis ``B = n_members``.
+    :func:`ensemble.evolve` knows the result holds ``n_members`` members, whatever the shapes of
+    its leaves (no ``Placement(n_members=)`` needed).
+
+    Args:
+        params: one member's parameters (any pytree of arrays or numbers).
+        n_members: the ensemble size ``B`` (>= 1).
+
+    Returns:
+        The stacked parameters: a leaf of shape ``s`` becomes ``(B,) + s``.
+
+    Raises:
+        ValueError: ``n_members < 1``, or ``params`` already made by :func:`replicate`.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> import ensemble
+        >>> params = ensemble.replicate({"w": jnp.zeros((3, 2)), "b": 0.5}, 8)
+        >>> params["w"].shape, params["b"].shape
+        ((8, 3, 2), (8,))
+    """
     _checks.integer_at_least("n_members", n_members, 1)
     already = stacked_members(params)
     if already is not None:
@@ -113,12 +154,22 @@ def _tile(params: Any, n: int) -> Any:
 
 
 class Grid:
-    """A grid of hyperparameter values times ``members`` members per point (see :func:`grid`).
+    """A grid of hyperparameter values times ``members`` members per point (made by :func:`grid`).
 
     Member ``i`` sits at grid point ``i // members`` (points in C order over the axes, the first
-    axis slowest). Attributes: ``names``, ``values`` (the axes), ``members``, ``shape``
-    ``(len(axis_1), ..., members)``, ``size`` (B); ``grid.<name>`` is the ``(B,)`` array of that
-    hyperparameter, to pass to the map's NamedTuple.
+    axis slowest). ``grid.<name>`` is the ``(B,)`` float64 array of that hyperparameter, one value
+    per member, to pass to the map's NamedTuple.
+
+    Args:
+        axes: ``{name: values}``, each a non-empty 1-d list (checked by :func:`grid`).
+        members: members per grid point.
+
+    Attributes:
+        names: the axes' names, in order.
+        values: ``{name: (n,) float64 array}``, the values of each axis.
+        members: members per grid point.
+        shape: ``(len(axis_1), ..., len(axis_k), members)``.
+        size: the ensemble size ``B``, the product of ``shape``.
     """
 
     def __init__(self, axes: dict, members: int):
@@ -137,8 +188,21 @@ class Grid:
         raise AttributeError(f"grid has no axis {name!r}; axes: {', '.join(self.__dict__.get('names', ()))}")
 
     def unflatten(self, a, axis: int = -1) -> np.ndarray:
-        """Reshape the member axis (length ``size``, default the last) of ``a`` into ``shape``:
-        ``run.final["E"]`` -> ``(n_tau, n_S, members)``; ``run.traces["E"]`` -> ``(n_records, n_tau, n_S, members)``."""
+        """Reshape the member axis of ``a`` into the grid's :attr:`shape`.
+
+        ``run.final["E"]`` ``(B,)`` -> ``(n_tau, n_S, members)``; ``run.traces["E"]``
+        ``(n_records, B)`` -> ``(n_records, n_tau, n_S, members)``.
+
+        Args:
+            a: an array with a member axis of length :attr:`size`.
+            axis: the member axis (default the last).
+
+        Returns:
+            ``a`` as numpy, that axis replaced by the grid's axes and ``members``.
+
+        Raises:
+            ValueError: the axis is not of length :attr:`size`.
+        """
         a = np.asarray(a)
         axis = axis % a.ndim
         if a.shape[axis] != self.size:
@@ -151,8 +215,32 @@ class Grid:
 
 
 def grid(members: int = 1, **axes) -> Grid:
-    """A hyperparameter grid: ``grid(tau=[...], S=[...], members=16)``; ``g.tau``, ``g.S`` are the
-    ``(B,)`` per-member values, ``g.size`` is B, ``g.unflatten(x)`` puts results back on the grid."""
+    """A hyperparameter grid: every combination of the axes' values, ``members`` members at each.
+
+    ``g = grid(tau=[...], S=[...], members=16)``: ``g.tau``, ``g.S`` are the ``(B,)`` per-member
+    values, ``g.size`` is ``B``, ``g.unflatten(x)`` puts per-member results back on the grid.
+
+    Args:
+        members: members per grid point (>= 1).
+        **axes: the axes, each ``name=values`` with a non-empty 1-d list of values; the first
+            axis varies slowest.
+
+    Returns:
+        A :class:`Grid`.
+
+    Raises:
+        ValueError: no axis, an empty or not 1-d axis, or ``members < 1``.
+
+    Examples:
+        >>> import ensemble
+        >>> g = ensemble.grid(tau=[1, 10], S=[0.01, 0.1, 1.0], members=4)
+        >>> g.shape, g.size
+        ((2, 3, 4), 24)
+        >>> g.tau[:5].tolist(), g.S[:5].tolist()
+        ([1.0, 1.0, 1.0, 1.0, 1.0], [0.01, 0.01, 0.01, 0.01, 0.1])
+        >>> g.unflatten(list(range(24)))[1, 2].tolist()
+        [20, 21, 22, 23]
+    """
     _checks.integer_at_least("members", members, 1)
     if not axes:
         raise ValueError("grid needs at least one axis, e.g. grid(tau=[0.1, 1.0], members=8)")
@@ -161,3 +249,6 @@ def grid(members: int = 1, **axes) -> Grid:
         if arr.ndim != 1 or arr.size < 1:
             raise ValueError(f"{k} must be a non-empty 1-d list of values, got shape {arr.shape}")
     return Grid(axes, members)
+
+
+__all__ = ["from_loss", "replicate", "grid", "Grid", "LossSystem"]

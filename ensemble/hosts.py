@@ -38,11 +38,26 @@ PyTree = Any
 def process_members(n_members: int, process_index: int | None = None, process_count: int | None = None) -> np.ndarray:
     """The member ids this process runs when an ensemble of ``n_members`` is split over hosts.
 
-    Process ``p`` of ``P`` (default: ``jax.process_index()`` of ``jax.process_count()``,
-    i.e. after ``jax.distributed.initialize()``) gets the contiguous block
-    ``[p * B // P, (p + 1) * B // P)``. Since member ``i`` depends only on ``fold_in(key, i)``,
-    the blocks joined in process order are bitwise the single-host ensemble
-    (:func:`save_part` and :func:`join_parts`).
+    Process ``p`` of ``P`` gets the contiguous block ``[p * B // P, (p + 1) * B // P)``. Since
+    member ``i`` depends only on ``fold_in(key, i)``, the blocks joined in process order are
+    bitwise the single-host ensemble (:func:`save_part` and :func:`join_parts`).
+
+    Args:
+        n_members: the whole ensemble's size ``B``.
+        process_index: ``p`` (default ``jax.process_index()``, i.e. after
+            ``jax.distributed.initialize()``).
+        process_count: ``P`` (default ``jax.process_count()``), at most ``B``.
+
+    Returns:
+        The ids, a ``(b,)`` int array (pass it as ``Placement(members=ids)``).
+
+    Raises:
+        ValueError: ``n_members < 1``, ``p`` not in ``[0, P)``, or ``P > B``.
+
+    Examples:
+        >>> from ensemble import hosts
+        >>> hosts.process_members(10, process_index=1, process_count=3).tolist()
+        [3, 4, 5]
     """
     _checks.integer_at_least("n_members", n_members, 1)
     P = jax.process_count() if process_count is None else process_count
@@ -92,6 +107,11 @@ def save_part(folder: str, run, ids, process_index: int | None = None) -> str:
 
     Returns:
         The path written.
+
+    Raises:
+        ValueError: ``ids`` not one non-negative id per member of ``run``, or a folder that
+            cannot be written.
+        ensemble.errors.WriteError: the file could not be written.
     """
     folder = writable_folder("folder", folder)
     ids = np.asarray(ids)
@@ -112,9 +132,16 @@ def save_part(folder: str, run, ids, process_index: int | None = None) -> str:
 def join_parts(folder: str) -> Joined:
     """Join the ``part-<p>.npz`` files of ``folder`` in member order.
 
-    ValueError when there are none, when their member ids overlap or leave a gap (a part is
-    missing), or when they ran another system (its identity: attributes, code, the globals it
-    reads) or recorded other iterations or other signals.
+    Args:
+        folder: the folder the parts were saved to (:func:`save_part`).
+
+    Returns:
+        A :class:`Joined`.
+
+    Raises:
+        ValueError: there are no parts, their member ids overlap or leave a gap (a part is
+            missing), or they ran another system (its identity: attributes, code, the globals it
+            reads) or recorded other iterations or other signals.
     """
     if not isinstance(folder, (str, os.PathLike)):
         raise ValueError(f"folder must be the path of the folder the parts were saved to, got {folder!r}")
@@ -151,8 +178,16 @@ def join_parts(folder: str) -> Joined:
 
 
 def differences(joined: Joined, run) -> list[str]:
-    """What differs, bit for bit, between joined parts and a :class:`~ensemble.results.Run` of the
-    whole ensemble in one process: an empty list when they are the same."""
+    """What differs, bit for bit, between joined parts and a run of the whole ensemble in one process.
+
+    Args:
+        joined: :func:`join_parts`'s result.
+        run: a :class:`~ensemble.results.Run` of the whole ensemble.
+
+    Returns:
+        The names of what differs (``"iterations"``, ``"traces['E']"``, ``"params['w']"``,
+        ``"diverged"``, ...): an empty list when they are the same.
+    """
     if not isinstance(joined, Joined) or not hasattr(run, "traces"):
         raise ValueError("differences(joined, run) takes join_parts(...)'s result and an ensemble.Run")
     out = []
@@ -176,3 +211,6 @@ def differences(joined: Joined, run) -> list[str]:
 def _same_bits(a, b) -> bool:
     a, b = np.asarray(a), np.asarray(b)
     return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
+
+
+__all__ = ["process_members", "save_part", "join_parts", "Joined", "differences"]

@@ -86,6 +86,9 @@ def check_member_invariance(system, lmap, params: PyTree, hyper: Any, *, key, n_
 
     Returns:
         An :class:`InvarianceReport` (true when the member never differed; ``print`` it).
+
+    Raises:
+        ValueError: bad arguments (as :func:`ensemble.evolve` raises them).
     """
 
     key = _checks.prng_key("key", key)

@@ -1,4 +1,4 @@
-"""Kuramoto oscillator networks (Sec. III.B, SPEC §3) as systems for :func:`ensemble.evolve`.
+"""Kuramoto oscillator networks (Sec. III.B) as systems for :func:`ensemble.evolve`.
 
 The model itself (frequencies, weights as pairs, the order parameter, eq. (14), Euler
 integration) is :mod:`ensemble.kuramoto_model`, and the member-minor window that runs it for a
@@ -8,16 +8,16 @@ too (``ku.simulate``, ``ku.order_parameter``, ``ku.LANES``, ...).
 ``R`` is the time mean of ``r`` over one learning iteration's window of length ``T``
 (``round(T/dt)`` Euler steps, ``r`` sampled after each step). Phases are carried from one
 iteration to the next and never reset [prose]; the carried phases are wrapped to
-``[-pi, pi]`` (:func:`wrap_phases`) after every window, which leaves ``r`` and the
+``[-pi, pi]`` (:func:`~ensemble.kuramoto_model.wrap_phases`) after every window, which leaves ``r`` and the
 coupling unchanged but keeps float32 able to resolve an Euler step: unwrapped, an
 oscillator that drifts at 1.6 rad per time unit reaches 1e5 rad within 30,000 windows
 of T = 20, where float32 spacing (0.008-0.06) is as large as the step itself and the
-oscillator slows down or stops (``tests/test_kuramoto.py``). Within one window the phases
+oscillator slows down or stops. Within one window the phases
 are not wrapped: they move by at most ``T`` times their fastest rate, which should stay well
 below 1e4 rad (float32 spacing 0.001 there) for the Euler steps to be resolved.
 
 Learned parameters: ``params = {"w": (N(N-1)/2,)}``, the weights ``w_ij``, ``i < j``.
-Reconstruction choices (SPEC §3), kept here:
+Reconstruction choices (ours), kept here:
 
 * error, eq. (12): ``E = (R - R0)^2`` (``error="squared"``, default) or
   ``E = |R - R0|`` (``error="absolute"``);
@@ -33,7 +33,7 @@ network with one Euler step per driver iteration and ``E(t)`` from the running
 window mean of ``r``; pair it with :func:`continuous_weight_control` (eq. 3 plus
 the control term as a rate ``gamma``, i.e. ``gamma dt`` per step).
 
-Example:
+Examples:
     >>> import jax, jax.numpy as jnp
     >>> from ensemble import evolve, learning, kuramoto as ku
     >>> system = ku.Oscillators(omega=ku.default_omega(10), dt=0.01, T=5.0, R0=0.8)
@@ -41,6 +41,8 @@ Example:
     >>> lmap = ku.weight_control(learning.discrete(1))
     >>> hyper = ku.ControlledHyper(learning.DiscreteHyper(1.0, 0.1, 1), gamma=0.1, M0=0.5)
     >>> run = evolve(system, lmap, params, hyper, key=jax.random.key(0), n_iterations=10)
+    >>> run.traces["R"].shape                                          # (records, members)
+    (10, 4)
 """
 
 from __future__ import annotations
@@ -53,14 +55,17 @@ import numpy as np
 
 from . import _checks
 from . import kuramoto_window as _window
-from .kuramoto_model import (DEFAULT_DT, DEFAULT_N, FREQUENCIES, OMEGA_SPREAD, WRAP_STEPS, default_omega, frequencies,
-                             integrate, mean_abs_upper, mean_abs_weight, n_oscillators, n_pairs, order_parameter,
-                             pair_index, simulate, to_matrix, uniform_weights, upper, wrap_phases)
-from .kuramoto_window import LANES, MIN_LANES, WINDOW_BLOCK, padded_members
+# the model's and the window's public names are also importable from here (ku.simulate, ku.LANES, ...)
+from .kuramoto_model import (DEFAULT_DT, DEFAULT_N, FREQUENCIES, OMEGA_SPREAD, WRAP_STEPS, default_omega,  # noqa: F401
+                             frequencies, integrate, mean_abs_upper, mean_abs_weight, n_oscillators,  # noqa: F401
+                             n_pairs, order_parameter, pair_index, simulate, to_matrix, uniform_weights,  # noqa: F401
+                             upper, wrap_phases)  # noqa: F401
+from .kuramoto_window import LANES, MIN_LANES, WINDOW_BLOCK, padded_members  # noqa: F401
 from .learning import LearningMap, continuous
 
 ERROR_FORMS = ("squared", "absolute")
-"""The two candidate forms of eq. (12)."""
+"""The two candidate forms of eq. (12), the error: ``"squared"``, ``E = (R - R0)^2``, and
+``"absolute"``, ``E = |R - R0|`` [reconstruction]."""
 KERNELS = ("vectorized", "fused")
 """How a window is computed: ``"vectorized"`` (a ``lax.scan`` of Euler steps over the ensemble's
 arrays; the default, :func:`ensemble.kuramoto_window.vectorized`) or ``"fused"`` (one Pallas
@@ -127,8 +132,9 @@ class Oscillators(NamedTuple):
     ``[-pi, pi]`` after every window.
 
     Attributes:
-        omega: ``(N,)`` natural frequencies (e.g. :func:`default_omega`).
-        dt: Euler step (> 0). T: window length in time units (``round(T/dt) >= 1``).
+        omega: ``(N,)`` natural frequencies (e.g. :func:`~ensemble.kuramoto_model.default_omega`).
+        dt: Euler step (> 0, time units).
+        T: window length in time units (``round(T/dt) >= 1``).
         R0: target mean order parameter, in ``[0, 1]``.
         error: ``"squared"`` (default) or ``"absolute"``.
         kernel: ``"vectorized"`` (default) or ``"fused"`` (:data:`KERNELS`): the same window, to
@@ -144,9 +150,13 @@ class Oscillators(NamedTuple):
     kernel: str = "vectorized"
 
     N = _Network.N
+    """Number of oscillators, ``len(omega)``."""
     n_steps = _Network.n_steps
+    """Euler steps per window, ``round(T/dt)``."""
     validate = _Network.validate
+    """``validate(params)``: check the settings and one member's ``params["w"]`` (:class:`ValueError`)."""
     error_of = _Network.error_of
+    """``error_of(R)``: eq. (12) for a mean order parameter ``R``."""
 
     def check(self) -> None:
         """Validate the system's own settings (ValueError naming the field)."""
@@ -162,7 +172,7 @@ class Oscillators(NamedTuple):
 
     def measure(self, params: Mapping[str, Any], phases: jax.Array, key: jax.Array):
         """One window with fixed weights: ``({"E", "R", "M"}, phases_end)`` (``key`` is unused;
-        ``phases_end`` wrapped to ``[-pi, pi]``, :func:`wrap_phases`).
+        ``phases_end`` wrapped to ``[-pi, pi]``, :func:`~ensemble.kuramoto_model.wrap_phases`).
 
         Runs the window of :meth:`measure_ensemble` on this one member, and ``vmap(measure)``
         *is* :meth:`measure_ensemble` (a ``custom_vmap`` rule), so a member's numbers are the
@@ -193,8 +203,9 @@ class Oscillators(NamedTuple):
         ``params["w"] (B, N(N-1)/2)``, ``phases (B, N)``, ``keys (B,)`` (unused) -> signals
         ``(B,)`` each and phases ``(B, N)``. The window runs with the member axis minor
         (``(N, B)`` phases, ``(N, N, B)`` weights), so every operation of a step is one
-        contiguous vector over the members, on a CPU in blocks of :data:`WINDOW_BLOCK` members. The
-        member axis is padded to :func:`padded_members` ``(B)``, so no member is ever computed in
+        contiguous vector over the members, on a CPU in blocks of
+        :data:`~ensemble.kuramoto_window.WINDOW_BLOCK` members. The member axis is padded to
+        :func:`~ensemble.kuramoto_window.padded_members` ``(B)``, so no member is ever computed in
         a vector remainder: its numbers do not depend on the ensemble size or its position.
         """
         self.check()
@@ -236,11 +247,17 @@ def weight_control(base: LearningMap, leaf: str = "w", *, rate: bool = False) ->
     ``w_ij``, ``i < j``). Other leaves get the base step only. The hyperparameters
     are a :class:`ControlledHyper`.
 
-    ``rate=True`` is the continuous-time form for a base map stepping by ``dt``
-    (``hyper.base.dt``, e.g. :func:`ensemble.learning.continuous`): ``gamma`` is
-    then a rate per time unit and each step applies ``- gamma dt (M - M0) w``,
-    the Euler step of ``dw/dt = ... - gamma (M - M0) w``. The default
-    (``rate=False``) is the discrete map, one ``gamma`` per iteration.
+    Args:
+        base: the base map (eq. 4: :func:`ensemble.learning.discrete`).
+        leaf: the key of the weight vector in ``params``.
+        rate: the continuous-time form, for a base map stepping by ``dt`` (``hyper.base.dt``,
+            e.g. :func:`ensemble.learning.continuous`): ``gamma`` is then a rate per time unit
+            and each step applies ``- gamma dt (M - M0) w``, the Euler step of
+            ``dw/dt = ... - gamma (M - M0) w``. False (default): the discrete map, one
+            ``gamma`` per iteration.
+
+    Returns:
+        A :class:`~ensemble.learning.LearningMap` named ``"<base name>+control"``.
     """
 
     def step(params, state, signals, hyper: ControlledHyper, key):
@@ -288,7 +305,7 @@ class RunningState(NamedTuple):
 
 
 class ContinuousOscillators(NamedTuple):
-    """A Kuramoto network whose weights learn *during* the integration (eq. 3, SPEC §1).
+    """A Kuramoto network whose weights learn *during* the integration (eq. 3).
 
     One driver iteration is **one Euler step** ``dt`` of the phases with the
     current weights; the learning map then moves the weights by one
@@ -314,9 +331,15 @@ class ContinuousOscillators(NamedTuple):
         dw/dt = -(1/tau) [E(t) - E(t-T)] [w(t) - w(t-T)] + S E(t) xi(t) - gamma (M - M0) w.
 
     Params: ``{"w": (N(N-1)/2,)}``. Carried state: a :class:`RunningState`.
-    Attributes as in :class:`Oscillators`; ``dt`` must equal the map's ``dt``.
     The initial phases are drawn exactly as :meth:`Oscillators.init_state`
     draws them, so the same key gives both schemes the same start.
+
+    Attributes:
+        omega: ``(N,)`` natural frequencies.
+        dt: Euler step (> 0, time units); must equal the map's ``dt``.
+        T: window of the running mean and delay of eq. (3), in time units.
+        R0: target mean order parameter, in ``[0, 1]``.
+        error: ``"squared"`` (default) or ``"absolute"``.
     """
 
     omega: Any
@@ -326,10 +349,15 @@ class ContinuousOscillators(NamedTuple):
     error: str = "squared"
 
     N = _Network.N
+    """Number of oscillators, ``len(omega)``."""
     n_steps = _Network.n_steps
+    """Steps in the window ``T``, ``round(T/dt)``."""
     check = _Network.check
+    """``check()``: validate the system's own settings (:class:`ValueError` naming the field)."""
     validate = _Network.validate
+    """``validate(params)``: check the settings and one member's ``params["w"]`` (:class:`ValueError`)."""
     error_of = _Network.error_of
+    """``error_of(R)``: eq. (12) for a mean order parameter ``R``."""
 
     def _window(self) -> Oscillators:
         return Oscillators(self.omega, self.dt, self.T, self.R0, self.error)
@@ -375,15 +403,20 @@ def continuous_weight_control(max_delay: int, leaf: str = "w") -> LearningMap:
 
     Use with :class:`ContinuousOscillators` and
     ``ControlledHyper(ContinuousHyper(tau, S, dt, m=round(T/dt)), gamma, M0)``.
+
+    Args:
+        max_delay: the buffer length in Euler steps (at least the delay ``round(T/dt)``).
+        leaf: the key of the weight vector in ``params``.
+
+    Returns:
+        A :class:`~ensemble.learning.LearningMap`.
     """
     return weight_control(continuous(max_delay), leaf, rate=True)
 
 
+# The model's names (ensemble.kuramoto_model) and the window's (ensemble.kuramoto_window), imported above,
+# are documented and listed in their own modules.
 __all__ = [
     "Oscillators", "ContinuousOscillators", "RunningState", "ControlledHyper", "weight_control",
     "continuous_weight_control", "ERROR_FORMS", "KERNELS",
-    # the model (ensemble.kuramoto_model) and the window's layout (ensemble.kuramoto_window)
-    "DEFAULT_N", "DEFAULT_DT", "OMEGA_SPREAD", "FREQUENCIES", "WRAP_STEPS", "frequencies", "default_omega", "n_pairs",
-    "n_oscillators", "uniform_weights", "pair_index", "to_matrix", "upper", "order_parameter", "mean_abs_upper",
-    "mean_abs_weight", "wrap_phases", "integrate", "simulate", "LANES", "MIN_LANES", "WINDOW_BLOCK", "padded_members",
 ]

@@ -19,9 +19,8 @@ same ``sin`` and ``cos`` (:func:`ensemble._trig.sin_cos`, within 1e-7 of the exa
 the diagonal terms ``0 * s_i`` of ``W s`` are left out (they add an exact zero). What differs:
 on an NVIDIA GPU every multiply-add is one FMA (``ptx_fma``), where XLA contracts as it chooses,
 and XLA fuses and orders the vectorized window's operations its own way. So the two paths agree
-to float32 rounding
-(``tests/test_kuramoto_fused.py``: within 1e-5 over a window and over a few learning
-iterations), and are not promised to be bitwise equal.
+to float32 rounding (within 1e-5 over a window and over a few learning iterations), and are
+not promised to be bitwise equal.
 """
 
 from __future__ import annotations
@@ -36,8 +35,8 @@ from . import _trig
 from .kuramoto_model import pair_index
 
 BLOCK = 128
-"""Members per kernel instance (program): a power of two, one GPU thread per member with the
-default 4 warps."""
+"""Members per kernel instance (program): a power of two, one GPU thread per member, in
+``BLOCK / 32`` warps (4)."""
 
 
 SINCOS = ("polynomial", "libdevice")
@@ -45,9 +44,8 @@ SINCOS = ("polynomial", "libdevice")
 one reduction shared by both, two short polynomials, no branches; float32 only, a float64
 window uses ``jnp.sin``/``jnp.cos``) or ``"libdevice"``
 (``jnp.sin``/``jnp.cos``, on a GPU CUDA's ``sinf``/``cosf`` with their branch to a slow path for
-arguments of 1e5 and more). For sm_90a, with ``ptx_fma``, the polynomial makes the Euler step 533
-instructions and 128 registers per thread, against 991 and 197 with libdevice (and 1,170 with
-neither; ``benchmarks/gpu_aot.py``: machine code read, not measured on a device)."""
+arguments of 1e5 and more). The polynomial was chosen because it compiles the Euler step to far
+fewer instructions and registers per thread (the compiled code is compared in ``benchmarks/``)."""
 
 def _ptx_fma(a, b, c):
     """``a * b + c`` with one rounding: PTX ``fma.rn.f32``, inline in a Triton kernel for an NVIDIA
@@ -64,7 +62,15 @@ def _pow2(n: int) -> int:
 
 
 def padded_to_blocks(B: int, block: int = BLOCK) -> int:
-    """Members the fused window computes for ``B``: whole blocks of ``block``."""
+    """Members the fused window computes for ``B`` members: whole blocks of ``block``.
+
+    Args:
+        B: the ensemble size.
+        block: members per kernel instance.
+
+    Returns:
+        ``B`` rounded up to a multiple of ``block``.
+    """
     return -(-int(B) // block) * block
 
 
@@ -75,8 +81,11 @@ def window(w_pairs: jax.Array, phases: jax.Array, *, omega: tuple, dt: float, n_
 
     Args:
         w_pairs: ``(P, B)`` the upper-triangle weights (``P = N(N-1)/2``, row-major ``i < j``)
-            of each member. phases: ``(N, B)``.
-        omega: the ``N`` natural frequencies (static floats). dt: Euler step. n_steps: steps.
+            of each member.
+        phases: ``(N, B)`` the phases at the start of the window.
+        omega: the ``N`` natural frequencies (static floats).
+        dt: Euler step (static).
+        n_steps: Euler steps (static).
         block: members per kernel instance (a power of two dividing ``B``).
         interpret: run in Pallas' interpret mode (any backend; a CPU needs it).
         sincos_impl: how ``sin`` and ``cos`` are evaluated (:data:`SINCOS`).
@@ -86,6 +95,10 @@ def window(w_pairs: jax.Array, phases: jax.Array, *, omega: tuple, dt: float, n_
 
     Returns:
         ``(phases_end (N, B), rsum (B,))``, rsum the sum of ``r`` after each of the steps.
+
+    Raises:
+        ValueError: shapes that do not match, a ``block`` that is not a power of two dividing
+            ``B``, or an unknown ``sincos_impl``.
     """
     from jax.experimental import pallas as pl
 
@@ -160,7 +173,7 @@ def window(w_pairs: jax.Array, phases: jax.Array, *, omega: tuple, dt: float, n_
         out_specs=(pl.BlockSpec((Np, block), lambda b: (0, b)), pl.BlockSpec((block,), lambda b: (b,))),
         interpret=interpret,
         # Triton, named: since jax 0.7 a bare pallas_call lowers to Mosaic GPU on NVIDIA, which
-        # has no per-thread ``sqrt`` (tests/test_gpu_lowering.py lowers it for CUDA on a CPU).
+        # has no per-thread ``sqrt`` (the GPU lowering is tested for CUDA on a CPU).
         compiler_params=None if interpret else _triton().CompilerParams(num_warps=max(1, block // 32), num_stages=1),
         name="kuramoto_window",
     )(w_in, ph_in)
@@ -177,12 +190,23 @@ def _triton():
 
 
 def window_on_platform(w_pairs: jax.Array, phases: jax.Array, *, ptx_fma: bool = True, **kwargs):
-    """:func:`window`, compiled through Triton where the program is lowered for an NVIDIA (with
-    ``ptx_fma``, by default) or AMD GPU and interpreted on any other platform. The choice is made per
-    platform when the program is lowered (``lax.platform_dependent``), not from
-    ``jax.default_backend()``: a program placed on the CPU of a GPU machine still runs, and a CPU
-    can lower the GPU program (the tests do).
-    Where this jax has no Triton backend, the window is interpreted everywhere, with a warning."""
+    """:func:`window`, compiled through Triton for a GPU and interpreted on any other platform.
+
+    Compiled where the program is lowered for an NVIDIA (with ``ptx_fma``, by default) or AMD
+    GPU. The choice is made per platform when the program is lowered
+    (``lax.platform_dependent``), not from ``jax.default_backend()``: a program placed on the CPU
+    of a GPU machine still runs, and a CPU can lower the GPU program. Where this jax has no
+    Triton backend, the window is interpreted everywhere, with a warning.
+
+    Args:
+        w_pairs: ``(P, B)`` the upper-triangle weights of each member.
+        phases: ``(N, B)`` the phases at the start of the window.
+        ptx_fma: on an NVIDIA GPU, every multiply-add one PTX ``fma.rn.f32``.
+        **kwargs: the other keywords of :func:`window` (``omega``, ``dt``, ``n_steps``, ...).
+
+    Returns:
+        ``(phases_end (N, B), rsum (B,))``, as :func:`window`.
+    """
     interpreted = functools.partial(window, interpret=True, **kwargs)
     if _triton() is None:
         warnings.warn("this jax has no Pallas Triton backend: the fused Kuramoto window runs in interpret mode "
@@ -196,7 +220,11 @@ def window_on_platform(w_pairs: jax.Array, phases: jax.Array, *, ptx_fma: bool =
 def flops_per_step(N: int) -> int:
     """Floating-point operations of one Euler step of one member in this kernel (multiply and add
     one each; ``sin``, ``cos``, ``sqrt`` not counted): two row sums of ``N - 1`` products per
-    oscillator, the update, and ``r``."""
+    oscillator, the update, and ``r``.
+
+    Args:
+        N: number of oscillators.
+    """
     return N * (2 * (2 * (N - 1) - 1) + 7) + 2 * (N - 1) + 5
 
 

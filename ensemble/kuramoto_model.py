@@ -17,6 +17,14 @@ Order parameter ``r(t) = |(1/N) sum_j exp(i phi_j)|``. Learned parameters are th
 ``triu_indices(N, 1)``; :func:`to_matrix` and :func:`upper` convert to and from the symmetric
 matrix with zero diagonal. Every name here is also importable from :mod:`ensemble.kuramoto`,
 which holds the systems built on the model.
+
+Examples:
+    >>> import jax.numpy as jnp
+    >>> from ensemble import kuramoto_model as km
+    >>> km.n_pairs(10)
+    45
+    >>> km.to_matrix(jnp.array([1.0, 2.0, 3.0]), 3).tolist()
+    [[0.0, 1.0, 2.0], [1.0, 0.0, 3.0], [2.0, 3.0, 0.0]]
 """
 
 from __future__ import annotations
@@ -34,11 +42,12 @@ from .ordered import matvec, mean_last
 # ------------------------------------------------------------------ defaults
 
 DEFAULT_N = 10
-"""Number of oscillators [choice]."""
+"""Default number of oscillators ``N`` [our choice]."""
 DEFAULT_DT = 0.01
-"""Euler step [choice]."""
+"""Default Euler step ``dt`` (time units) [our choice]."""
 OMEGA_SPREAD = 0.5
-"""Natural frequencies are evenly spaced in ``[-OMEGA_SPREAD, OMEGA_SPREAD]`` [choice]."""
+"""Default scale of the natural frequencies: evenly spaced in ``[-OMEGA_SPREAD, OMEGA_SPREAD]``
+(rad per time unit) [our choice]."""
 
 FREQUENCIES = ("even", "lorentzian", "gaussian", "random")
 """Kinds of natural frequencies (:func:`frequencies`); the paper's are unknown [reconstruction]."""
@@ -48,6 +57,7 @@ def frequencies(N: int = DEFAULT_N, kind: str = "even", spread: float = OMEGA_SP
     """``N`` natural frequencies, float64, mean zero (the rotating frame) [reconstruction].
 
     Args:
+        N: number of oscillators (>= 1).
         kind: ``"even"``: evenly spaced in ``[-spread, spread]`` (:func:`default_omega`; ten
             oscillators lock all at once, no partial synchrony); ``"lorentzian"``: the quantiles
             ``spread * tan(pi ((i - 1/2)/N - 1/2))``, ``i = 1..N``, of a Lorentzian of half-width
@@ -55,7 +65,14 @@ def frequencies(N: int = DEFAULT_N, kind: str = "even", spread: float = OMEGA_SP
             theory); ``"gaussian"``: the quantiles ``(i - 1/2)/N`` of a normal of standard
             deviation ``spread``; ``"random"``: ``N`` normal draws of that standard deviation
             from ``seed``, shifted to mean zero.
-        spread: the scale, >= 0. seed: for ``"random"`` only.
+        spread: the scale (rad per time unit), >= 0.
+        seed: the seed of ``"random"`` (unused otherwise).
+
+    Returns:
+        ``(N,)`` float64 frequencies.
+
+    Raises:
+        ValueError: an unknown ``kind``, ``N < 1``, or ``spread < 0``.
     """
     _checks.integer_at_least("N", N, 1)
     _checks.nonnegative("spread", spread)
@@ -78,19 +95,38 @@ def frequencies(N: int = DEFAULT_N, kind: str = "even", spread: float = OMEGA_SP
 
 
 def default_omega(N: int = DEFAULT_N, spread: float = OMEGA_SPREAD) -> np.ndarray:
-    """Natural frequencies evenly spaced in ``[-spread, spread]``, shape ``(N,)`` (float64)."""
+    """Natural frequencies evenly spaced in ``[-spread, spread]``.
+
+    Args:
+        N: number of oscillators (>= 2).
+        spread: half-width (rad per time unit), >= 0.
+
+    Returns:
+        ``(N,)`` float64.
+    """
     _checks.integer_at_least("N", N, 2)
     _checks.nonnegative("spread", spread)
     return np.linspace(-spread, spread, int(N))
 
 
 def n_pairs(N: int) -> int:
-    """``N (N - 1) / 2``, the number of learned weights ``w_ij``, ``i < j``."""
+    """``N (N - 1) / 2``, the number of learned weights ``w_ij``, ``i < j``, of ``N`` oscillators.
+
+    Args:
+        N: number of oscillators.
+    """
     return int(N) * (int(N) - 1) // 2
 
 
 def n_oscillators(n_weights: int) -> int:
-    """The ``N`` with ``N (N - 1) / 2 == n_weights``; ValueError when there is none."""
+    """The number of oscillators ``N`` with ``N (N - 1) / 2 == n_weights``.
+
+    Args:
+        n_weights: the length of a weight vector.
+
+    Raises:
+        ValueError: no ``N >= 2`` has that many weights.
+    """
     N = int(round((1 + math.sqrt(1 + 8 * int(n_weights))) / 2))
     if N < 2 or n_pairs(N) != n_weights:
         raise ValueError(f"w must hold N(N-1)/2 weights for some N >= 2, got {n_weights}")
@@ -98,7 +134,16 @@ def n_oscillators(n_weights: int) -> int:
 
 
 def uniform_weights(N: int, M0, dtype=jnp.float32) -> jax.Array:
-    """The default initial weights: every ``w_ij = M0``, shape ``(N(N-1)/2,)``."""
+    """The default initial weights: every ``w_ij = M0``.
+
+    Args:
+        N: number of oscillators (>= 2).
+        M0: the weight (>= 0).
+        dtype: the weights' dtype.
+
+    Returns:
+        ``(N(N-1)/2,)``.
+    """
     _checks.integer_at_least("N", N, 2)
     _checks.nonnegative("M0", M0)
     return jnp.full((n_pairs(N),), M0, dtype)
@@ -108,8 +153,15 @@ def uniform_weights(N: int, M0, dtype=jnp.float32) -> jax.Array:
 
 
 def pair_index(N: int) -> np.ndarray:
-    """``(N, N)`` int: entry ``(i, j)`` is the position of ``w_ij`` (or ``w_ji``) in the
-    upper vector, and ``N(N-1)/2`` (a zero pad) on the diagonal."""
+    """Where each ``w_ij`` sits in the weight vector.
+
+    Args:
+        N: number of oscillators.
+
+    Returns:
+        ``(N, N)`` int32: entry ``(i, j)`` is the position of ``w_ij`` (or ``w_ji``) in the
+        upper vector, and ``N(N-1)/2`` (one past its end, a zero pad) on the diagonal.
+    """
     iu, ju = np.triu_indices(N, 1)
     idx = np.full((N, N), n_pairs(N), np.int32)
     k = np.arange(iu.size, dtype=np.int32)
@@ -119,8 +171,19 @@ def pair_index(N: int) -> np.ndarray:
 
 
 def to_matrix(w_upper, N: int) -> jax.Array:
-    """The symmetric ``(..., N, N)`` matrix with zero diagonal from the ``(..., N(N-1)/2)`` vector
-    of ``w_ij``, ``i < j`` (row-major order of ``triu_indices(N, 1)``)."""
+    """The symmetric matrix with zero diagonal of a weight vector.
+
+    Args:
+        w_upper: ``(..., N(N-1)/2)``, the ``w_ij``, ``i < j``, in the row-major order of
+            ``triu_indices(N, 1)``.
+        N: number of oscillators (>= 2).
+
+    Returns:
+        ``(..., N, N)``.
+
+    Raises:
+        ValueError: the last axis of ``w_upper`` is not ``N(N-1)/2`` long.
+    """
     _checks.integer_at_least("N", N, 2)
     N = int(N)
     w_upper = jnp.asarray(w_upper)
@@ -131,7 +194,14 @@ def to_matrix(w_upper, N: int) -> jax.Array:
 
 
 def upper(w) -> jax.Array:
-    """The ``(..., N(N-1)/2)`` vector of ``w_ij``, ``i < j``, of a ``(..., N, N)`` matrix."""
+    """The weight vector of a matrix: its ``w_ij``, ``i < j`` (the inverse of :func:`to_matrix`).
+
+    Args:
+        w: ``(..., N, N)``.
+
+    Returns:
+        ``(..., N(N-1)/2)``.
+    """
     w = jnp.asarray(w)
     if w.ndim < 2 or w.shape[-1] != w.shape[-2]:
         raise ValueError(f"w must be a square matrix (..., N, N), got shape {w.shape}")
@@ -152,7 +222,23 @@ def _order(c: jax.Array, s: jax.Array) -> jax.Array:
 
 
 def order_parameter(phases) -> jax.Array:
-    """``r = |(1/N) sum_j exp(i phi_j)|`` over the last axis: ``(..., N) -> (...)``."""
+    """The order parameter ``r = |(1/N) sum_j exp(i phi_j)|``, in ``[0, 1]``: 1 when all phases
+    agree, near 0 when they spread evenly.
+
+    Args:
+        phases: ``(..., N)`` phases (rad), finite.
+
+    Returns:
+        ``(...)``, over the last axis.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from ensemble import kuramoto_model as km
+        >>> r = km.order_parameter(jnp.array([[0.0, 0.0, 0.0, 0.0],
+        ...                                   [0.0, jnp.pi / 2, jnp.pi, 3 * jnp.pi / 2]]))
+        >>> [round(x, 6) for x in r.tolist()]
+        [1.0, 0.0]
+    """
     phases = jnp.asarray(phases)
     if phases.ndim < 1 or phases.shape[-1] < 1:
         raise ValueError(f"phases must have shape (..., N) with N >= 1, got {phases.shape}")
@@ -162,7 +248,14 @@ def order_parameter(phases) -> jax.Array:
 
 
 def mean_abs_upper(w_upper) -> jax.Array:
-    """Eq. (14) from the learned vector: ``M = mean |w_ij|`` over its entries ``(..., P) -> (...)``."""
+    """Eq. (14) from the learned vector: ``M = mean |w_ij|`` over its entries.
+
+    Args:
+        w_upper: ``(..., P)`` weight vectors, ``P >= 1``.
+
+    Returns:
+        ``(...)``.
+    """
     w_upper = jnp.asarray(w_upper)
     if w_upper.ndim < 1 or w_upper.shape[-1] < 1:
         raise ValueError(f"w_upper must have shape (..., P) with P >= 1, got {w_upper.shape}")
@@ -170,7 +263,14 @@ def mean_abs_upper(w_upper) -> jax.Array:
 
 
 def mean_abs_weight(w) -> jax.Array:
-    """Eq. (14): ``M = mean over i < j of |w_ij|`` of a full ``(..., N, N)`` matrix (N >= 2)."""
+    """Eq. (14) of a full matrix: ``M = mean over i < j of |w_ij|``.
+
+    Args:
+        w: ``(..., N, N)`` with ``N >= 2``.
+
+    Returns:
+        ``(...)``.
+    """
     w = jnp.asarray(w)
     if w.ndim < 2 or w.shape[-1] != w.shape[-2] or w.shape[-1] < 2:
         raise ValueError(f"w must be a square matrix (..., N, N) with N >= 2, got shape {w.shape}")
@@ -182,11 +282,19 @@ def mean_abs_weight(w) -> jax.Array:
 
 def wrap_phases(phases) -> jax.Array:
     """Phases shifted by whole turns into ``[-pi, pi]`` (either end where a phase is an odd
-    multiple of ``pi``), in their own dtype: ``phi - 2 pi k`` with ``k = round(phi / 2 pi)``,
-    ``2 pi k`` subtracted in three exact parts (Cody-Waite), so the result is within a few
-    roundings of the exact remainder while ``|phi| < 4e5`` (float32; ``8e8`` float64). ``sin``
-    and ``cos`` of the result equal those of ``phi`` to that rounding; phases already in
-    ``(-pi, pi)`` are returned unchanged."""
+    multiple of ``pi``), in their own dtype.
+
+    ``phi - 2 pi k`` with ``k = round(phi / 2 pi)``, ``2 pi k`` subtracted in three exact parts
+    (Cody-Waite), so the result is within a few roundings of the exact remainder while
+    ``|phi| < 4e5`` (float32; ``8e8`` float64). ``sin`` and ``cos`` of the result equal those of
+    ``phi`` to that rounding; phases already in ``(-pi, pi)`` are returned unchanged.
+
+    Args:
+        phases: any array of phases (rad).
+
+    Returns:
+        The wrapped phases, same shape and dtype.
+    """
     phases = jnp.asarray(phases)
     dtype = phases.dtype
     c1, c2, c3 = _trig.two_pi_parts(dtype)
@@ -199,20 +307,27 @@ WRAP_STEPS = 1000
 
 
 def integrate(W, omega, phases, dt, n_steps: int, keep_r: bool):
-    """Euler steps of the model. Returns ``(phases_end, sum of r over the steps, r or None)``.
+    """Euler steps of the model with fixed weights, for use inside compiled code (no checks).
 
-    The oscillator axis comes first: ``phases (N, ...)``, ``W (N, N, ...)``, ``omega (N, ...)``
-    (broadcast); trailing axes, if any, are members (the member-minor layout of
-    :mod:`ensemble.kuramoto_window`). The carry holds ``sin`` and ``cos`` of the
+    The oscillator axis comes first; trailing axes, if any, are members (the member-minor layout
+    of :mod:`ensemble.kuramoto_window`). The carry holds ``sin`` and ``cos`` of the
     current phases, which serve both the order parameter and the coupling of the next step; in
-    float32 both come from one shared range reduction (:func:`ensemble._trig.sin_cos`, within
-    1e-7 of the exact values; a Kuramoto iteration 1.6-2.5x faster on a 2-core CPU than with
-    ``jnp.sin``/``jnp.cos``).
+    float32 both come from one shared range reduction (within 1e-7 of the exact values, faster
+    than ``jnp.sin`` and ``jnp.cos`` on a CPU). ``r`` after step ``k`` is computed at the top of
+    step ``k + 1`` (and after the last step) from the carried ``sin``/``cos``, so that XLA does
+    not evaluate them twice; the sum is ``((0 + r_1) + r_2) + ... + r_n``.
 
-    ``r`` after step ``k`` is computed at the top of step ``k + 1`` (and after the last step),
-    from the carried ``sin``/``cos``: computed in the same step as the phase update, XLA fused
-    the order parameter with the update and evaluated every ``sin`` and ``cos`` twice (1.5x
-    slower). The sum is still ``((0 + r_1) + r_2) + ... + r_n``.
+    Args:
+        W: ``(N, N, ...)`` symmetric coupling matrices.
+        omega: ``(N, ...)`` natural frequencies (broadcast).
+        phases: ``(N, ...)`` initial phases; their dtype is the computation's.
+        dt: Euler step.
+        n_steps: number of steps (static).
+        keep_r: also return ``r`` after every step.
+
+    Returns:
+        ``(phases_end, rsum, r)``: the phases after the steps (not wrapped), the sum of ``r``
+        over the steps, and ``r (n_steps, ...)`` (None without ``keep_r``).
     """
     N = phases.shape[0]
     dtype = phases.dtype
@@ -258,14 +373,20 @@ def simulate(w, omega, phases, dt, n_steps: int):
 
     Args:
         w: ``(N, N)`` symmetric coupling matrix (any sign; the diagonal does not matter).
-        omega: ``(N,)`` natural frequencies. phases: ``(N,)`` initial phases.
-        dt: Euler step, > 0. n_steps: number of steps, integer >= 1.
+        omega: ``(N,)`` natural frequencies.
+        phases: ``(N,)`` initial phases.
+        dt: Euler step, > 0.
+        n_steps: number of steps, integer >= 1.
 
     Returns:
         ``(phases_end, r)``: the phases after ``n_steps`` steps, wrapped to ``[-pi, pi]``
         (:func:`wrap_phases`; also after every :data:`WRAP_STEPS` steps on the way, so that
         float32 keeps resolving the steps of a long run), and ``r (n_steps,)``, the order
         parameter after each step.
+
+    Raises:
+        ValueError: shapes that do not match, non-finite inputs, ``dt <= 0``, ``n_steps < 1``, or
+            a ``w`` that is not symmetric.
     """
     w, omega, phases = jnp.asarray(w), jnp.asarray(omega), jnp.asarray(phases)
     if phases.ndim != 1 or phases.shape[0] < 1:
@@ -286,3 +407,8 @@ def simulate(w, omega, phases, dt, n_steps: int):
     w, omega, phases = w.astype(dtype), omega.astype(dtype), phases.astype(dtype)
     phi, _, r = _simulate_jit(w, omega, phases, jnp.asarray(dt, dtype), int(n_steps))
     return phi, r
+
+
+__all__ = ["DEFAULT_N", "DEFAULT_DT", "OMEGA_SPREAD", "FREQUENCIES", "WRAP_STEPS", "frequencies", "default_omega",
+           "n_pairs", "n_oscillators", "uniform_weights", "pair_index", "to_matrix", "upper", "order_parameter",
+           "mean_abs_upper", "mean_abs_weight", "wrap_phases", "integrate", "simulate"]

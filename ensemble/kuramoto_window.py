@@ -21,14 +21,16 @@ from . import layout as _layout
 from .kuramoto_model import integrate, pair_index
 
 WINDOW_BLOCK = _layout.CPU.window_block
-"""Members per block in :func:`vectorized` on a CPU (:mod:`ensemble.layout`): a
-window runs block by block so that a block's weights (``N^2`` floats per member) stay in cache
-over its ``round(T/dt)`` steps (1.4-1.9x at 1024 members on the 2-core CPU,
-benchmarks/README.md). A GPU runs the whole ensemble in one window. Results do not depend on it.
-A multiple of :data:`LANES`."""
+"""Members per block in :func:`vectorized` on a CPU (the CPU layout's ``window_block``,
+:mod:`ensemble.layout`).
+
+A window runs block by block so that a block's weights (``N^2`` floats per member) stay in
+cache over its ``round(T/dt)`` steps; the size was chosen by timing several on CPUs (the numbers
+are in ``benchmarks/``). A GPU runs the whole ensemble in one window. Results do not depend on
+it. A multiple of :data:`LANES`."""
 LANES = 64
-"""Every compiled window of :data:`LANES` members or more runs on a member axis that is a
-multiple of this many members (the ensemble is padded with inert members up to it; smaller ones
+"""The member-axis granule of a window: every compiled window of :data:`LANES` members or more
+runs on a member axis that is a multiple of this many members (the ensemble is padded with inert members up to it; smaller ones
 to a power of two of at least :data:`MIN_LANES`, see :func:`padded_members`). The member axis is the vectorized (minor)
 one, so with no remainder every member goes through the same full-width SIMD loop body, whatever
 the ensemble size and whatever the CPU's vector width (8 float32 lanes with AVX2, 16 with
@@ -41,10 +43,24 @@ AVX-512 lanes)."""
 
 
 def padded_members(B: int) -> int:
-    """Members a window of ``B`` members computes: the next power of two from
-    :data:`MIN_LANES` up to :data:`LANES`, then whole multiples of :data:`LANES`. Any power-of-two
-    SIMD loop (vector width x interleave <= 64 float32) then covers the member axis with no
-    remainder, so every member is computed by the same full-width loop body."""
+    """Members a window of ``B`` members computes (the rest are inert padding).
+
+    The next power of two from :data:`MIN_LANES` up to :data:`LANES`, then whole multiples of
+    :data:`LANES`. Any power-of-two SIMD loop (vector width x interleave <= 64 float32) then
+    covers the member axis with no remainder, so every member is computed by the same full-width
+    loop body.
+
+    Args:
+        B: the ensemble size (>= 1).
+
+    Returns:
+        The padded member count.
+
+    Examples:
+        >>> from ensemble import kuramoto_window as kw
+        >>> [kw.padded_members(B) for B in (1, 17, 64, 65, 1000)]
+        [16, 32, 64, 128, 1024]
+    """
     _checks.integer_at_least("B", B, 1)
     B = int(B)
     if B >= LANES:
@@ -53,8 +69,16 @@ def padded_members(B: int) -> int:
 
 
 def pad_members(w: jax.Array, phases: jax.Array, Bp: int):
-    """``(w (B, P), phases (B, N))`` padded to ``Bp`` members with inert ones (zero weights and
-    phases: computed, then dropped)."""
+    """Pad the member axis with inert members (zero weights and phases: computed, then dropped).
+
+    Args:
+        w: ``(B, P)`` the members' weight vectors.
+        phases: ``(B, N)`` their phases.
+        Bp: the padded member count (>= ``B``).
+
+    Returns:
+        ``(w (Bp, P), phases (Bp, N))``.
+    """
     B = w.shape[0]
     if Bp == B:
         return w, phases
@@ -102,11 +126,26 @@ def vectorized(w: jax.Array, phases: jax.Array, omega, dt, n_steps: int):
 
 
 def fused(w: jax.Array, phases: jax.Array, omega, dt, n_steps: int):
-    """:func:`vectorized`'s window as one Pallas kernel per block of members
-    (:func:`ensemble.kuramoto_fused.window_on_platform`), padded to whole blocks; compiled for a
-    GPU, interpreted elsewhere (chosen per platform when lowered). Same arguments and returns."""
+    """:func:`vectorized`'s window as one Pallas kernel per block of members.
+
+    :func:`ensemble.kuramoto_fused.window_on_platform`, padded to whole kernel blocks; compiled
+    for a GPU, interpreted elsewhere (chosen per platform when lowered).
+
+    Args:
+        w: ``(B, N(N-1)/2)`` the members' weights (their dtype is the window's).
+        phases: ``(B, N)`` the phases at the start of the window.
+        omega: ``(N,)`` natural frequencies (made static: one compilation per set).
+        dt: Euler step.
+        n_steps: Euler steps.
+
+    Returns:
+        ``(phases_end (N, B), rsum (B,))``, as :func:`vectorized`.
+    """
     B, dtype = w.shape[0], w.dtype
     wp, php = pad_members(w, phases.astype(dtype), kf.padded_to_blocks(B))
     phi, rsum = kf.window_on_platform(wp.T, php.T, omega=tuple(float(o) for o in np.asarray(omega)),
                                       dt=float(dt), n_steps=int(n_steps))
     return phi[:, :B], rsum[:B]
+
+
+__all__ = ["WINDOW_BLOCK", "LANES", "MIN_LANES", "padded_members", "pad_members", "vectorized", "fused"]

@@ -12,7 +12,7 @@ want one program over *all* members at once, and a ``lax.map`` over blocks of 25
 benchmarks run the accelerator layout on a CPU to check it and to time it). Members are
 independent and every Kuramoto window runs on whole SIMD lanes in both layouts
 (:func:`ensemble.kuramoto_window.padded_members`), so on one machine the layouts give the same
-numbers bit for bit (``tests/test_layout.py``).
+numbers bit for bit.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ import jax
 
 @dataclasses.dataclass(frozen=True)
 class Layout:
-    """A layout policy.
+    """A layout policy: how the members are cut into blocks on one platform (:data:`CPU`,
+    :data:`ACCELERATOR`).
 
     Attributes:
         name: ``"cpu"`` or ``"accelerator"``.
@@ -36,13 +37,12 @@ class Layout:
             program over all members.
         block_from: fewest members per device that are run in cache blocks.
         window_block: members per block of a Kuramoto window (a multiple of
-            :data:`ensemble.kuramoto.LANES`); None: the whole (padded) ensemble in one window.
+            :data:`ensemble.kuramoto_window.LANES`); None: the whole (padded) ensemble in one window.
         member_block: members per block of a system's ``measure`` and ``init_state`` (a system
             without its own ``measure_ensemble``): every block is the same compiled code, so a
             member's numbers do not depend on the ensemble size, member groups or devices, even
-            where ``measure`` reduces (``jnp.mean``, ``@``); see ``ensemble._member_blocks``.
-            None: ``vmap`` over all members at once, and no such guarantee for a system whose
-            ``measure`` reduces.
+            where ``measure`` reduces (``jnp.mean``, ``@``). None: ``vmap`` over all members at
+            once, and no such guarantee for a system whose ``measure`` reduces.
     """
 
     name: str
@@ -53,18 +53,29 @@ class Layout:
 
 
 CPU = Layout("cpu", block_members=256, block_from=2048, window_block=256, member_block=16)
-"""Cache blocks of 256 members from 2,048 members per device (1.7x at 65,536 members on the
-2-core CPU), Kuramoto windows in blocks of 256 (1.4-1.9x at 1,024), benchmarks/README.md, and a
-system's ``measure`` in blocks of 16 members (one AVX-512 vector of float32)."""
+"""The CPU layout: cache blocks of 256 members from 2,048 members per device, Kuramoto windows in
+blocks of 256 members, and a system's ``measure`` in blocks of 16 members (one AVX-512 vector of
+float32). The block sizes were chosen by timing several sizes on CPUs (the numbers are in
+``benchmarks/``); no block size changes a result."""
 ACCELERATOR = Layout("accelerator", block_members=None, block_from=None, window_block=None, member_block=None)
-"""One vectorized program over all members (GPU, TPU)."""
+"""The accelerator layout (GPU, TPU): no blocks, one vectorized program over all members."""
 
 _FORCED: list[Layout] = []
 
 
 def for_platform(platform: str) -> Layout:
-    """The layout of a platform name: ``"cpu"`` -> :data:`CPU`; ``"gpu"``, ``"cuda"``,
-    ``"rocm"``, ``"tpu"``, ``"METAL"`` (any other accelerator) -> :data:`ACCELERATOR`."""
+    """The layout of a platform name.
+
+    Args:
+        platform: ``"cpu"`` gives :data:`CPU`; ``"gpu"``, ``"cuda"``, ``"rocm"``, ``"tpu"``,
+            ``"METAL"`` (any other name) give :data:`ACCELERATOR`.
+
+    Returns:
+        A :class:`Layout`.
+
+    Raises:
+        ValueError: ``platform`` is not a non-empty string.
+    """
     if not isinstance(platform, str) or not platform:
         raise ValueError(f"platform must be a platform name such as 'cpu' or 'gpu', got {platform!r}")
     return CPU if platform.lower() == "cpu" else ACCELERATOR
@@ -94,7 +105,12 @@ def current() -> Layout:
 
 @contextlib.contextmanager
 def use(layout: Layout | str) -> Iterator[Layout]:
-    """Force a layout inside a ``with`` block (chunks compiled there are cached under it)::
+    """Force a layout inside a ``with`` block (chunks compiled there are cached under it).
+
+    Args:
+        layout: a :class:`Layout`, ``"cpu"`` or ``"accelerator"``.
+
+    Example::
 
         with ensemble.layout.use("accelerator"):
             run = ensemble.evolve(...)   # no cache blocks, even on a CPU
@@ -108,7 +124,18 @@ def use(layout: Layout | str) -> Iterator[Layout]:
 
 
 def block_size(n_members: int, n_devices: int, layout: Layout | None = None) -> int | None:
-    """Driver cache-block size for ``n_members`` on ``n_devices`` devices, or None (no blocks)."""
+    """Driver cache-block size for ``n_members`` members on ``n_devices`` devices.
+
+    Args:
+        n_members: the ensemble size ``B``.
+        n_devices: local devices the members are sharded over.
+        layout: the layout (default: :func:`current`).
+
+    Returns:
+        The divisor of the members per device closest to ``layout.block_members`` (between half
+        and twice it), or None: no blocks (fewer than ``block_from`` members per device, no
+        such divisor, or a layout without blocks).
+    """
     lay = current() if layout is None else layout
     if lay.block_members is None or n_members % n_devices:
         return None

@@ -1,15 +1,15 @@
-"""The autonomous-learning maps (SPEC §1) as pure functions over any parameter pytree.
+"""The autonomous-learning maps, eqs. (3), (4) and (8), as pure functions over any parameter pytree.
 
 A map follows optax's shape: a :class:`LearningMap` is a pair of pure
 functions, ``init(params) -> state`` and
-``step(params, state, signals, hyper, key) -> (params, state)``. All memory
+``step(params, state, signals, hyper, key) -> (params, state)``, for one member. All memory
 lives in the state (a ring buffer of past parameters and past error signals),
 all randomness comes from the explicit ``key``, and the hyperparameters are a
 NamedTuple of arrays, so a ``vmap`` over members can give every member its own
 ``tau``, ``S`` and delay ``m`` without recompiling.
 
 Reconstruction note: the paper's equation bodies were lost; the forms below are
-the reconstruction of ``SPEC.md`` §1. The choices kept here, in one place:
+our reconstruction. The choices kept here, in one place:
 
 * eq. (4): ``w(n+1) = w(n) - (1/tau) [E(n) - E(n-m)] [w(n) - w(n-m)] + S E(n) xi(n)``;
 * ``xi`` is one independent standard normal per parameter per iteration;
@@ -22,7 +22,7 @@ the reconstruction of ``SPEC.md`` §1. The choices kept here, in one place:
   ``m = T/dt`` steps. It is the same ring-buffer machinery as eq. (4) with the
   drift scaled by ``dt`` and the noise by ``sqrt(dt)``.
 
-Example:
+Examples:
     >>> import jax, jax.numpy as jnp
     >>> from ensemble import learning
     >>> lmap = learning.discrete(max_delay=1)
@@ -30,6 +30,8 @@ Example:
     >>> w = {"a": jnp.zeros(3)}
     >>> state = lmap.init(w)
     >>> w, state = lmap.step(w, state, {"E": jnp.float32(0.5)}, hyper, jax.random.key(0))
+    >>> w["a"].shape, int(state.n)
+    ((3,), 1)
 """
 
 from __future__ import annotations
@@ -53,11 +55,18 @@ Array = jax.Array
 def normal_like(key: Array, tree: PyTree) -> PyTree:
     """Independent standard normals with the structure, shapes and dtypes of ``tree``.
 
-    All leaves are drawn as one flat vector from ``key`` (in ``tree_leaves``
-    order) and cut into the leaves' shapes: one generator call per iteration,
-    which is 2-3x faster on CPU than a call per leaf. Leaves of mixed dtypes
-    get one call per leaf from ``split(key, n_leaves)``. This is the ``xi(n)``
-    of eq. (4); tests regenerate it to check the map exactly.
+    This is the ``xi(n)`` of eq. (4): the maps draw it from the member's key of the iteration,
+    so it can be drawn again to check a step exactly. All leaves are drawn as one flat vector
+    from ``key`` (in ``tree_leaves`` order) and cut into the leaves' shapes: one generator call
+    per iteration rather than one per leaf. Leaves of mixed dtypes get one call per leaf from
+    ``split(key, n_leaves)``.
+
+    Args:
+        key: a PRNG key.
+        tree: any pytree of float arrays (only the shapes and dtypes are read).
+
+    Returns:
+        A pytree like ``tree`` of standard normal draws.
     """
     leaves, treedef = jax.tree_util.tree_flatten(tree)
     dtypes = {jnp.result_type(x) for x in leaves}
@@ -94,6 +103,10 @@ def _random_bits(key: Array, n: int) -> Array:
     noise generation the largest cost of a network iteration. Each member's noise is drawn
     from its own key, so nothing here needs to be partitioned across devices. Other key
     implementations use ``jax.random.bits``.
+
+    Args:
+        key: a PRNG key (typed, or a raw ``uint32[2]`` threefry key).
+        n: how many words.
     """
     if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         if str(jax.random.key_impl(key)) != "threefry2x32":
@@ -105,6 +118,10 @@ def _random_bits(key: Array, n: int) -> Array:
 
 
 random_bits = _random_bits  # public name; the maps call _random_bits (a checkpoint's map identity names it)
+"""``random_bits(key, n)``: ``n`` random 32-bit words from ``key``, shape ``(n,)`` uint32, the bits
+behind :func:`normal_like`. For threefry keys (the default) these are jax's classic
+``random_bits`` (one threefry-2x32 call per two words), whatever ``jax_threefry_partitionable``
+says; other key implementations use ``jax.random.bits``."""
 
 
 def _move(w: PyTree, w_delayed: PyTree, drift: Array, noise_scales: tuple, key: Array) -> PyTree:
@@ -137,12 +154,18 @@ def discrete_step(w: PyTree, w_delayed: PyTree, E, E_delayed, tau, S, key: Array
     Args:
         w: parameters ``w(n)``, any pytree of float arrays.
         w_delayed: ``w(n-m)``, same structure.
-        E: error ``E(n) >= 0`` (scalar). E_delayed: ``E(n-m)``.
-        tau: drift time scale (> 0, in iterations). S: noise intensity (>= 0).
+        E: error ``E(n) >= 0`` (scalar).
+        E_delayed: ``E(n-m)`` (scalar).
+        tau: drift time scale (> 0, in iterations).
+        S: noise intensity (>= 0).
         key: PRNG key for ``xi = normal_like(key, w)``.
 
     Returns:
         ``w(n+1)``, same structure as ``w``. With ``S = 0`` it is deterministic.
+
+    Raises:
+        ValueError: a non-finite ``w``, a negative ``E``, ``tau <= 0``, ``S < 0``, or ``w_delayed``
+            of another structure or shape.
     """
     _checks.finite("w", w)
     _checks.finite("w_delayed", w_delayed)
@@ -163,8 +186,21 @@ def continuous_step(w: PyTree, w_delayed: PyTree, E, E_delayed, tau, S, dt, key:
     """One Euler-Maruyama step of eq. (3) over ``dt`` for one member.
 
     ``w(t+dt) = w(t) - (dt/tau) [E(t) - E(t-T)] [w(t) - w(t-T)] + S E(t) sqrt(dt) xi``,
-    ``xi = normal_like(key, w)`` (white noise of unit intensity). Arguments as
-    in :func:`discrete_step`; ``dt > 0`` is the integration step (time units).
+    ``xi = normal_like(key, w)`` (white noise of unit intensity): :func:`discrete_step` with
+    ``tau / dt`` and ``S sqrt(dt)``.
+
+    Args:
+        w: parameters ``w(t)``, any pytree of float arrays.
+        w_delayed: ``w(t-T)``, same structure.
+        E: error ``E(t) >= 0`` (scalar).
+        E_delayed: ``E(t-T)`` (scalar).
+        tau: drift time scale (> 0, time units).
+        S: noise intensity (>= 0).
+        dt: integration step (> 0, time units).
+        key: PRNG key for ``xi``.
+
+    Returns:
+        ``w(t+dt)``, same structure as ``w``.
     """
     _checks.positive("dt", dt)
     _checks.positive("tau", tau)
@@ -176,12 +212,22 @@ def continuous_step(w: PyTree, w_delayed: PyTree, E, E_delayed, tau, S, dt, key:
 
 
 class DiscreteHyper(NamedTuple):
-    """Hyperparameters of eq. (4). Each field is a scalar or an array over members.
+    """Hyperparameters of eq. (4), for :func:`discrete`. Each field is a scalar or a ``(B,)`` array
+    (one value per member).
 
     Attributes:
         tau: drift time scale, > 0 (iterations).
         S: noise intensity, >= 0.
-        m: integer delay in iterations, 1 <= m <= the map's ``max_delay``.
+        m: integer delay in iterations, 1 <= m <= the map's ``max_delay`` (default 1).
+
+    Examples:
+        A (tau, S) sweep in one call gives every member its own value:
+
+        >>> import numpy as np
+        >>> from ensemble import learning
+        >>> hyper = learning.DiscreteHyper(tau=np.array([0.1, 1.0, 10.0]), S=0.01, m=2)
+        >>> hyper.tau.shape, hyper.S, hyper.m
+        ((3,), 0.01, 2)
     """
 
     tau: Any
@@ -190,7 +236,16 @@ class DiscreteHyper(NamedTuple):
 
 
 class BiparametricHyper(NamedTuple):
-    """Hyperparameters of eq. (8): drift scales and noise intensities for E and for R."""
+    """Hyperparameters of eq. (8), for :func:`biparametric`: drift scales and noise intensities for
+    the error ``E`` and for the robustness ``R``. Each field is a scalar or a ``(B,)`` array.
+
+    Attributes:
+        tau_E: drift time scale of the ``E`` term, > 0 (iterations).
+        S_E: noise intensity of the ``E`` term, >= 0.
+        tau_R: drift time scale of the ``1 - R`` term, > 0 (iterations).
+        S_R: noise intensity of the ``1 - R`` term, >= 0.
+        m: integer delay in iterations, 1 <= m <= the map's ``max_delay`` (default 1).
+    """
 
     tau_E: Any
     S_E: Any
@@ -200,7 +255,14 @@ class BiparametricHyper(NamedTuple):
 
 
 class ContinuousHyper(NamedTuple):
-    """Hyperparameters of eq. (3): ``tau`` (time units), ``S``, step ``dt`` and delay ``m = T/dt`` steps."""
+    """Hyperparameters of eq. (3), for :func:`continuous`. Each field is a scalar or a ``(B,)`` array.
+
+    Attributes:
+        tau: drift time scale, > 0 (time units).
+        S: noise intensity, >= 0.
+        dt: integration step, > 0 (time units).
+        m: the delay ``T`` in steps, ``m = T/dt``, 1 <= m <= the map's ``max_delay`` (default 1).
+    """
 
     tau: Any
     S: Any
@@ -217,7 +279,7 @@ class DelayState(NamedTuple):
     Attributes:
         history: pytree like ``params`` with a leading axis ``L = max_delay + 1``;
             slot ``k mod L`` holds ``w(k)`` for the last ``L`` iterations (one
-            slot more than any delay needs, see :func:`_delay_step`).
+            slot more than any delay needs, so the slot written is never the slot read).
         signals: ``(L, K)`` past objective values (``E``, or ``E`` and ``1-R``).
         n: int32 iteration counter (the index of the next step).
     """
@@ -228,13 +290,17 @@ class DelayState(NamedTuple):
 
 
 class LearningMap(NamedTuple):
-    """A learning map: pure ``init`` and ``step`` plus what it reads.
+    """A learning map: pure ``init`` and ``step`` for one member, plus what it reads.
+
+    Made by :func:`discrete`, :func:`biparametric`, :func:`continuous`, :func:`masked` or
+    :func:`ensemble.kuramoto.weight_control`; :func:`ensemble.evolve` runs ``step`` for every
+    member and iteration.
 
     Attributes:
         init: ``params -> DelayState``.
         step: ``(params, state, signals, hyper, key) -> (params, state)`` for
             one member; ``signals`` maps names (``"E"``, ``"R"``) to scalars.
-        check: ``hyper -> None``; raises ValueError on invalid hyperparameters.
+        check: ``hyper -> None``; raises :class:`ValueError` on invalid hyperparameters.
         reads: names of the signals the map needs from the system.
         max_delay: length of the ring buffers (static).
         name: short name used in results.
@@ -304,18 +370,53 @@ def _check_max_delay(max_delay) -> int:
 def discrete(max_delay: int = 1, *, clip: float | None = None, normalize: bool = False) -> LearningMap:
     """Eq. (4), the discrete-time map, reading the signal ``"E"``.
 
+    ``w(n+1) = w(n) - (1/tau) [E(n) - E(n-m)] [w(n) - w(n-m)] + S E(n) xi(n)``, with the
+    hyperparameters in a :class:`DiscreteHyper`.
+
     Args:
         max_delay: length of the ring buffers; every member's delay ``m`` must
             be <= this (members may have different ``m``).
         clip: a stabilized variant (not the paper's): the drift's gain ``-(E(n) - E(n-m))/tau``,
             which multiplies the last step ``w(n) - w(n-m)``, is clipped to ``[-clip, clip]``.
             The literal map amplifies its own steps once ``|dE|/tau > 1`` (the divergence of a
-            too small ``tau``, ``ensemble.stability``); with ``clip < 1`` the drift never
+            too small ``tau``, :mod:`ensemble.stability`); with ``clip < 1`` the drift never
             makes a step larger than the last one. None (default): the literal eq. (4).
         normalize: the other stabilized variant (not the paper's, no constant to choose): the gain
             ``G = -(E(n) - E(n-m))/tau`` becomes ``G / (1 + |G|)``, the literal gain where
             ``|G| << 1`` (where eq. (4) is stable) and below 1 in size everywhere, so the drift
             is always smaller than the step it echoes. Not combined with ``clip``.
+
+    Returns:
+        A :class:`LearningMap` named ``"discrete"`` (``"discrete(clip=...)"``,
+        ``"discrete(normalized)"`` for the variants).
+
+    Raises:
+        ValueError: ``max_delay < 1``, ``clip <= 0``, or both ``clip`` and ``normalize``.
+
+    Examples:
+        Without noise (``S = 0``) only the drift acts. The first step sees no past (the history
+        before iteration 0 is ``w(0)``, ``E(0)``); the second repeats the last step, scaled by
+        ``-(E(1) - E(0)) / tau = 0.5`` because ``E`` fell:
+
+        >>> import jax, jax.numpy as jnp
+        >>> from ensemble import learning
+        >>> lmap = learning.discrete(max_delay=1)
+        >>> hyper = learning.DiscreteHyper(tau=1.0, S=0.0, m=1)
+        >>> state = lmap.init(jnp.zeros(2))
+        >>> w1, state = lmap.step(jnp.zeros(2), state, {"E": 1.0}, hyper, jax.random.key(0))
+        >>> w1.tolist()
+        [0.0, 0.0]
+        >>> w2, state = lmap.step(jnp.ones(2), state, {"E": 0.5}, hyper, jax.random.key(1))
+        >>> w2.tolist()
+        [1.5, 1.5]
+
+        A map without a past is refused (and so is a delay ``m`` longer than ``max_delay``, when
+        the map checks the hyperparameters):
+
+        >>> learning.discrete(max_delay=0)
+        Traceback (most recent call last):
+        ...
+        ValueError: max_delay must be an integer >= 1, got 0
     """
     L = _check_max_delay(max_delay)
     if not isinstance(normalize, (bool, np.bool_)):
@@ -343,7 +444,19 @@ def discrete(max_delay: int = 1, *, clip: float | None = None, normalize: bool =
 
 
 def biparametric(max_delay: int = 1) -> LearningMap:
-    """Eq. (8), functionality and robustness together, reading ``"E"`` and ``"R"``."""
+    """Eq. (8), functionality and robustness together, reading ``"E"`` and ``"R"``.
+
+    Eq. (4) applied to ``E`` plus eq. (4) applied to ``1 - R`` (the "error" of robustness,
+    ``R`` in ``[0, 1]``): ``w(n+1) = w(n) - (1/tau_E) dE dw + (1/tau_R) dR dw + S_E E xi +
+    S_R (1 - R) eta`` with ``dw = w(n) - w(n-m)``, ``dE``, ``dR`` over the same delay and ``xi``,
+    ``eta`` independent standard normals. The hyperparameters are a :class:`BiparametricHyper`.
+
+    Args:
+        max_delay: length of the ring buffers; every member's delay ``m`` must be <= this.
+
+    Returns:
+        A :class:`LearningMap` named ``"biparametric"``.
+    """
     L = _check_max_delay(max_delay)
 
     def step(params, state, signals: Mapping[str, Array], hyper: BiparametricHyper, key):
@@ -365,10 +478,18 @@ def biparametric(max_delay: int = 1) -> LearningMap:
 
 
 def continuous(max_delay: int = 1) -> LearningMap:
-    """Eq. (3) as a per-``dt`` step for use inside a system's integration loop.
+    """Eq. (3), the continuous-time law, as one Euler-Maruyama step of ``dt`` per call.
 
-    ``max_delay`` is the buffer length in integration steps (``T/dt``). Each
-    call of ``step`` advances the weights by one Euler-Maruyama step of ``dt``.
+    For a system whose one driver iteration is one integration step ``dt`` (e.g.
+    :class:`ensemble.kuramoto.ContinuousOscillators`): each ``step`` advances the weights by
+    :func:`continuous_step`. The hyperparameters are a :class:`ContinuousHyper`.
+
+    Args:
+        max_delay: buffer length in integration steps; every member's delay ``m = T/dt`` must
+            be <= this.
+
+    Returns:
+        A :class:`LearningMap` named ``"continuous"``.
     """
     L = _check_max_delay(max_delay)
 
@@ -393,14 +514,35 @@ def masked(base: LearningMap, mask: PyTree | Callable[[PyTree], PyTree]) -> Lear
 
     For per-member constants of a system (a sign, a target, a frequency) that must live in
     ``params`` to differ between members but must not be learned (cf. ``optax.masked``).
+    The base map runs unchanged (it draws the same noise), and the fixed leaves are put back
+    afterwards, so a fixed leaf keeps its initial value bit for bit.
 
     Args:
         base: any learning map.
         mask: a pytree of Python bools with the structure of one member's ``params`` (or a
-            prefix of it), or a function ``params -> mask``.
+            prefix of it), or a function ``params -> mask``. True: learned; False: fixed.
 
-    The base map runs unchanged (it draws the same noise), and the fixed leaves are put back
-    afterwards, so a fixed leaf keeps its initial value bit for bit.
+    Returns:
+        A :class:`LearningMap` named ``"masked(<base name>)"``, with the base map's hyperparameters.
+
+    Raises:
+        ValueError: (when the map first steps) a mask entry that is not a Python bool, or a
+            mask whose structure is not that of ``params`` (or a prefix of it).
+
+    Examples:
+        >>> import jax, jax.numpy as jnp
+        >>> from ensemble import learning
+        >>> lmap = learning.masked(learning.discrete(), {"w": True, "sign": False})
+        >>> params = {"w": jnp.zeros(3), "sign": jnp.ones(1)}
+        >>> state = lmap.init(params)
+        >>> new, state = lmap.step(params, state, {"E": 1.0}, learning.DiscreteHyper(tau=1.0, S=0.1),
+        ...                        jax.random.key(0))
+        >>> new["sign"].tolist()          # fixed: its initial value
+        [1.0]
+        >>> bool((new["w"] != 0).all())   # learned: moved by the noise S E xi
+        True
+        >>> lmap.name
+        'masked(discrete)'
     """
 
     def leaf_mask(params: PyTree) -> list:
@@ -422,3 +564,7 @@ def masked(base: LearningMap, mask: PyTree | Callable[[PyTree], PyTree]) -> Lear
         return jax.tree_util.tree_unflatten(treedef, [n if k else p for k, n, p in zip(keep, n_leaves, p_leaves)]), state
 
     return LearningMap(base.init, step, base.check, base.reads, base.max_delay, f"masked({base.name})")
+
+
+__all__ = ["normal_like", "random_bits", "discrete_step", "continuous_step", "DiscreteHyper", "BiparametricHyper",
+           "ContinuousHyper", "DelayState", "LearningMap", "discrete", "biparametric", "continuous", "masked"]

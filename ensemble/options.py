@@ -37,6 +37,18 @@ class Record:
         best: keep, inside the scan, each member's lowest recorded ``E`` and the parameters it
             was measured on (``run.best_so_far``; every iteration counts, not only the recorded
             ones). A ``state`` that already tracks keeps tracking.
+
+    Raises:
+        ValueError: ``every`` is not an integer >= 1, or ``best`` not a bool.
+
+    Examples:
+        >>> from ensemble import Record
+        >>> Record(every=10, best=True)
+        Record(every=10, best=True)
+        >>> Record(every=0)
+        Traceback (most recent call last):
+        ...
+        ValueError: Record.every must be an integer >= 1, got 0
     """
 
     every: int = 1
@@ -49,8 +61,10 @@ class Record:
 
 @dataclasses.dataclass(frozen=True, eq=False)  # members may be an array: no elementwise ==
 class Placement:
-    """Which members run, and where. ``members`` names them (and so gives them their keys); the
-    rest (how many devices, groups of how many) never changes a member's numbers.
+    """Which members run, and where.
+
+    ``members`` names them (and so gives them their keys); the rest (how many devices, groups of
+    how many) never changes a member's numbers.
 
     Attributes:
         members: member ids (default ``range(B)``): run a slice of a larger ensemble with the
@@ -65,6 +79,19 @@ class Placement:
             ``<path>.members-<lo>-<hi>``). Default: one group, unless the state and traces of
             all members would take more than :data:`ensemble.placement.MEMORY_FRACTION` of the
             device's memory; then the largest group that fits.
+
+    Raises:
+        ValueError: ids that are not a non-empty 1-d array of integers in ``[0, 2**32)``, or a
+            count that is not an integer >= 1.
+
+    Examples:
+        >>> from ensemble import Placement
+        >>> Placement(members=[4, 5, 6, 7], devices=1).devices
+        1
+        >>> Placement(member_batch=0)
+        Traceback (most recent call last):
+        ...
+        ValueError: Placement.member_batch must be an integer >= 1, got 0
     """
 
     members: Any = None
@@ -93,6 +120,10 @@ class Checkpointing:
         resume: continue from the checkpoint if it exists, bitwise identical to an uninterrupted
             run; a checkpoint of another run is refused, naming what differs.
         meta: JSON-serialisable settings stored in (and required to match) the checkpoint.
+
+    Raises:
+        ValueError: ``path`` is not a file prefix (a folder, or not a path), ``resume`` not a
+            bool, or ``meta`` not a JSON-serialisable dict.
     """
 
     path: str
@@ -117,12 +148,15 @@ class Chunks:
     written and ``on_chunk`` called.
 
     Attributes:
-        size: iterations per compiled call (a multiple of ``Record.every``). Default: about
-            10 chunks.
+        size: iterations per compiled call, a multiple of ``Record.every`` (default: about
+            10 chunks per run).
         on_chunk: called as ``on_chunk(state, traces_so_far, info)`` after each chunk, with
             ``traces_so_far`` a dict of ``(n_records_so_far, B)`` arrays and ``info`` a
             :class:`~ensemble.results.ChunkInfo` (with member groups: once per group, with the
             group's members).
+
+    Raises:
+        ValueError: ``size`` is not an integer >= 1, or ``on_chunk`` not callable.
     """
 
     size: int | None = None
@@ -151,7 +185,7 @@ def _flag(name: str, value) -> bool:
 
 
 def checkpoint_prefix(path) -> str:
-    """``path`` as a checkpoint's file prefix (``~`` expanded); ValueError for a folder."""
+    """``path`` as a checkpoint's file prefix (``~`` expanded); :class:`ValueError` for a folder."""
     if not isinstance(path, (str, os.PathLike)):
         raise ValueError(f"checkpoint must be a file prefix such as 'out/checkpoints/run', got {path!r}")
     path = os.path.expanduser(os.fspath(path))
@@ -228,3 +262,6 @@ def resolve(record, placement, checkpoint, chunks, old: dict) -> tuple[Record, P
         _checks.warn(f"evolve({typed}...) is deprecated: use {group}=ensemble.{_spelled(current, fields)}",
                      DeprecationWarning)
     return given["record"], given["placement"], given["checkpoint"], given["chunks"]
+
+
+__all__ = ["Record", "Placement", "Checkpointing", "Chunks"]

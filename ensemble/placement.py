@@ -25,25 +25,47 @@ from .state import init_state
 PyTree = Any
 
 BLOCK_MEMBERS = _layout.CPU.block_members
-"""Target members per cache block on a CPU (see :mod:`ensemble.layout`): an ensemble with at
-least :data:`BLOCK_FROM` members per device runs each chunk block by block (all iterations of
-the chunk for members 0-255, then 256-511, ...; on several devices each device does so with its
-own members), so the block's parameters and delay buffers stay in cache. The block is the
-divisor of the members per device closest to this, between half and twice it (4,900 members:
-blocks of 245). Members are independent, so the results are the same bit for bit; on the 2-core
-CPU this is 1.7x faster at 65,536 members (``benchmarks/README.md``). A GPU runs one program
-over all members instead."""
+"""Target members per cache block on a CPU (the CPU layout's ``block_members``,
+:mod:`ensemble.layout`).
+
+An ensemble with at least :data:`BLOCK_FROM` members per device runs each chunk block by block
+(all iterations of the chunk for members 0-255, then 256-511, ...; on several devices each
+device does so with its own members), so the block's parameters and delay buffers stay in
+cache. The block is the divisor of the members per device closest to this, between half and
+twice it (4,900 members: blocks of 245). Members are independent, so the results are the same
+bit for bit. The value was chosen by timing block sizes on CPUs (the numbers are in
+``benchmarks/``). A GPU runs one program over all members instead."""
 BLOCK_FROM = _layout.CPU.block_from
 """Fewest members per device that are run in cache blocks on a CPU (fewer fit in cache as a whole)."""
 
 
 def block_size(n_members: int, n_devices: int) -> int | None:
-    """Cache-block size of the layout in force (:func:`ensemble.layout.block_size`)."""
+    """Cache-block size of the layout in force (:func:`ensemble.layout.block_size`).
+
+    Args:
+        n_members: the ensemble size ``B``.
+        n_devices: local devices the members are sharded over.
+
+    Returns:
+        Members per block, or None (no blocks: one program over each device's members).
+    """
     return _layout.block_size(n_members, n_devices)
 
 
 def n_devices_for(n_members: int, devices: int | None = None) -> int:
-    """How many local devices the member axis is sharded over: ``devices``, or the most that divide ``n_members``."""
+    """How many local devices the member axis is sharded over.
+
+    Args:
+        n_members: the ensemble size ``B``.
+        devices: the devices asked for (must divide ``B``), or None for the most local devices
+            that divide ``B``.
+
+    Returns:
+        The device count.
+
+    Raises:
+        ValueError: ``devices`` is not in ``[1, local devices]`` or does not divide ``n_members``.
+    """
     available = len(jax.local_devices())
     if devices is not None:
         _checks.integer_at_least("devices", devices, 1, available)
@@ -54,7 +76,16 @@ def n_devices_for(n_members: int, devices: int | None = None) -> int:
 
 
 def shard(tree: PyTree, n_members: int, devices: int | None) -> PyTree:
-    """Place every leaf with a leading member axis on a 1-d mesh of devices; replicate the rest."""
+    """Place every leaf with a leading member axis on a 1-d mesh of devices; replicate the rest.
+
+    Args:
+        tree: any pytree of arrays.
+        n_members: the length of the member axis ``B``.
+        devices: devices to shard over (None: :func:`n_devices_for`).
+
+    Returns:
+        ``tree`` with every leaf placed.
+    """
     n = n_devices_for(n_members, devices)
     mesh = Mesh(np.array(jax.local_devices()[:n]), ("members",))
     split, whole = NamedSharding(mesh, PartitionSpec("members")), NamedSharding(mesh, PartitionSpec())
@@ -70,7 +101,8 @@ MEMORY_FRACTION = 0.5
 
 
 def memory_budget() -> int:
-    """Bytes available to one group of members on the first local device."""
+    """Bytes one group of members may fill: :data:`MEMORY_FRACTION` of the local devices' memory
+    (host RAM for the CPU; 8 GiB where neither can be read)."""
     dev = jax.local_devices()[0]
     stats = None
     try:
@@ -89,7 +121,16 @@ def memory_budget() -> int:
 
 def state_bytes_per_member(system, lmap, params: PyTree) -> int:
     """Bytes of one member's carried state (params, delay buffers, system state; keys not
-    counted), from shapes only (``params`` stacked, leading axis ``B``)."""
+    counted), from shapes only.
+
+    Args:
+        system: the system.
+        lmap: the learning map.
+        params: stacked parameters (leading axis ``B``; only the first member is read).
+
+    Returns:
+        Bytes per member.
+    """
     one = jax.tree_util.tree_map(lambda x: x[:1], params)
     shapes = jax.eval_shape(lambda p: init_state(system, lmap, p, jax.random.key(0)), one)
     return sum(math.prod(x.shape) * x.dtype.itemsize for x in jax.tree_util.tree_leaves(shapes)
@@ -98,14 +139,36 @@ def state_bytes_per_member(system, lmap, params: PyTree) -> int:
 
 def bytes_per_member(system, lmap, params: PyTree, n_records: int) -> int:
     """Estimated device bytes of one member: its state (:func:`state_bytes_per_member`) held
-    three times (input, output, temporaries) plus its traces."""
+    three times (input, output, temporaries) plus its traces.
+
+    Args:
+        system: the system.
+        lmap: the learning map.
+        params: stacked parameters (leading axis ``B``).
+        n_records: records the run keeps.
+
+    Returns:
+        Bytes per member.
+    """
     n_signals = max(1, len(lmap.reads)) + 2
     return 3 * state_bytes_per_member(system, lmap, params) + 4 * n_signals * int(n_records)
 
 
 def group_size(member_batch: int | None, B: int, system, lmap, params: PyTree, n_records: int) -> int:
-    """Members per group: ``member_batch``, else all ``B`` when they fit in :data:`MEMORY_FRACTION` of
-    the device memory, else the most that fit."""
+    """Members per group, as :func:`ensemble.evolve` chooses them.
+
+    Args:
+        member_batch: ``Placement.member_batch``, or None.
+        B: the ensemble size.
+        system: the system.
+        lmap: the learning map.
+        params: stacked parameters (leading axis ``B``).
+        n_records: records the run keeps.
+
+    Returns:
+        ``member_batch`` (at most ``B``), else all ``B`` when they fit in :data:`MEMORY_FRACTION`
+        of the device memory (:func:`bytes_per_member`), else the most that fit.
+    """
     if member_batch is not None:
         return min(int(member_batch), B)
     per = bytes_per_member(system, lmap, params, n_records)
@@ -121,3 +184,7 @@ def member_slice(tree: PyTree, lo: int, hi: int, B: int) -> PyTree:
 def groups(B: int, size: int) -> list[tuple[int, int]]:
     """``[(lo, hi), ...]``: members ``range(B)`` in consecutive groups of at most ``size``."""
     return [(lo, min(B, lo + size)) for lo in range(0, B, size)]
+
+
+__all__ = ["BLOCK_MEMBERS", "BLOCK_FROM", "MEMORY_FRACTION", "block_size", "n_devices_for", "shard", "memory_budget",
+           "state_bytes_per_member", "bytes_per_member", "group_size"]

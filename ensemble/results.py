@@ -1,5 +1,6 @@
-"""What :func:`ensemble.evolve` returns (:class:`Run`), what ``on_chunk`` is told
-(:class:`ChunkInfo`), and the Ctrl-C that keeps the last checkpoint (:class:`Interrupted`)."""
+"""What :func:`ensemble.evolve` returns (:class:`Run`) and what ``on_chunk`` is told
+(:class:`ChunkInfo`). The Ctrl-C that keeps the last checkpoint,
+:class:`~ensemble.errors.Interrupted`, is also importable from here."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ PyTree = Any
 
 
 class Run(NamedTuple):
-    """Result of :func:`evolve`.
+    """Result of :func:`ensemble.evolve`.
 
     Attributes:
         traces: dict of ``(n_records, B)`` numpy arrays, one per signal
@@ -27,13 +28,15 @@ class Run(NamedTuple):
             ``Record.every`` (``every - 1, 2 * every - 1, ...``). A record is the
             signal measured at that iteration, before its update.
         params: final parameters, leading axis ``B``.
-        diverged: ``(B,)`` bool. diverged_at: ``(B,)`` iteration or -1.
+        diverged: ``(B,)`` bool, members frozen after a non-finite update or signal.
+        diverged_at: ``(B,)`` the iteration each member diverged at, or -1.
         state: the final :class:`EnsembleState` (pass to ``evolve(..., state=)`` to continue).
         wall_time: seconds spent in :func:`evolve`, compile included.
         hyper: the hyperparameters as given, every field broadcast to ``(B,)`` (numpy).
         system: the system that was run.
-        identity: the system's identity then (see :mod:`ensemble._describe`); ``run.final``
-            refuses to measure a system that has changed since.
+        identity: the system's identity then (a digest of its type, attributes, code and the
+            globals its code reads); ``run.final`` refuses to measure a system that has changed
+            since.
 
     ``run.final`` (computed when asked, one compiled measurement) is a dict of ``(B,)`` arrays:
     the signals measured on the **final** ``params`` (what the next iteration would record; NaN
@@ -58,6 +61,8 @@ class Run(NamedTuple):
 
     @property
     def final(self) -> dict:
+        """The signals measured on the final ``params``: a dict of ``(B,)`` arrays (NaN for
+        diverged members), computed when asked by one compiled measurement."""
         if self.system is None:
             raise ValueError("this Run has no system to measure its final params with")
         if self.identity is not None and _describe.identify(self.system, "system").digest != self.identity:
@@ -67,6 +72,8 @@ class Run(NamedTuple):
 
     @property
     def best_so_far(self) -> dict | None:
+        """With ``Record(best=True)``: each member's lowest recorded ``E``, when, and the
+        parameters it was measured on (a dict of ``"E"``, ``"iteration"``, ``"params"``); else None."""
         b = self.state.best
         if b is None:
             return None
@@ -75,8 +82,15 @@ class Run(NamedTuple):
                 "params": jax.tree_util.tree_map(np.asarray, b["params"])}
 
     def best(self, k: int = 1, signal: str = "E") -> np.ndarray:
-        """Indices of the ``k`` members with the lowest final ``signal`` (diverged and NaN members
-        never count; fewer than ``k`` if fewer are finite)."""
+        """Indices of the ``k`` members with the lowest final ``signal``.
+
+        Args:
+            k: how many members (>= 1); fewer come back if fewer are finite.
+            signal: the signal to rank by (default ``"E"``); diverged and NaN members never count.
+
+        Returns:
+            ``(k,)`` member indices, best first.
+        """
         return self._best(self.final, k, signal)
 
     def _best(self, final: dict, k: int, signal: str) -> np.ndarray:
@@ -89,7 +103,9 @@ class Run(NamedTuple):
         return finite[np.argsort(values[finite], kind="stable")[: int(k)]]
 
     def summary(self) -> dict:
-        """The run in a few numbers: members, diverged, final signals (median, 10-90%), best member."""
+        """The run in a few numbers: members, diverged, iterations, wall time, each final signal's
+        median, 10th and 90th percentiles and minimum over the surviving members, and the best
+        member (a JSON-ready dict)."""
         out = {"members": int(self.diverged.size), "diverged": int(self.diverged.sum()),
                "iterations": int(self.state.n), "wall_time_s": round(float(self.wall_time), 3)}
         final = self.final if self.system is not None else {}
@@ -106,9 +122,10 @@ class Run(NamedTuple):
 
 
 class ChunkInfo(NamedTuple):
-    """The third argument of ``Chunks(on_chunk=)``. With member groups the callback runs for each
-    group in turn, with the group's state and traces (its members only), and ``done`` starts again
-    for each group.
+    """The third argument of ``Chunks(on_chunk=)``: how far the run is.
+
+    With member groups the callback runs for each group in turn, with the group's state and
+    traces (its members only), and ``done`` starts again for each group.
 
     Attributes:
         done: iterations finished so far in this run (resumed ones included).
@@ -127,3 +144,6 @@ def record_iterations(start: int, done: int, record_every: int) -> np.ndarray:
     ``record_every``, after iteration 0 when the run starts there (it is always recorded)."""
     its = start + np.arange(record_every - 1, done, record_every)
     return np.concatenate([[0], its]) if start == 0 and record_every > 1 and done > 0 else its
+
+
+__all__ = ["Run", "ChunkInfo"]

@@ -18,7 +18,7 @@ at ``tau / sd(dE_m)`` = 0.3, 1, 2, 4, 10, 30, 100:
 - ``S`` 0.01, ``m`` 1: 1.0, 1.0, 0.39, 0.02, 0, 0, 0; ``m`` 3: 1.0, 1.0, 1.0, 0.8, 0, 0, 0;
 - ``S`` 0.03, ``m`` 1: 1.0, 0.81, 0.11, 0.02, 0.02, 0.05, 0.11; ``m`` 3: 1.0, 1.0, 0.69, 0.11, 0.03, 0.03, 0.11
 
-(``examples/stability_sweep.py``, recorded in ``docs/calibration.md``). For a smooth ``E``,
+(the sweep is recorded on the documentation's 'Evidence: feed-forward' page). For a smooth ``E``,
 ``sd(dE_m) ~ S E |grad E| sqrt(m)``, so ``tau_c`` grows like ``S``: the lower edge of the working
 band is a line ``tau ~ S`` in the (tau, S) plane, the diagonal of Fig. 3.
 """
@@ -34,15 +34,28 @@ from .helpers import _tile
 from .options import Placement
 
 DRIFT_OFF_TAU = 1e30
-"""``tau`` of the pilot run: the gain ``dE / tau`` is then below float32 resolution."""
+"""``tau`` of the pilot run (:func:`noise_dE`): the gain ``dE / tau`` is then below float32
+resolution, so only the noise moves the weights."""
 STABLE_FACTOR = 3.0
-"""``tau >= STABLE_FACTOR * tau_c`` is predicted stable."""
+"""``tau >= STABLE_FACTOR * tau_c`` is predicted stable (:func:`predict`); the factor is read off
+the sweeps of the module docstring (beyond it at most a few percent of the members diverged)."""
 
 
 def noise_dE(system, params, S, m: int, *, key: jax.Array, members=None) -> np.ndarray:
-    """``E(m) - E(0)`` of each member under the noise of eq. (4) alone (``tau`` = 1e30), from
-    ``params`` (stacked, ``B`` members; ``S`` a scalar or ``(B,)``; ``members`` their ids, as in
-    :func:`ensemble.evolve`): ``(B,)``, NaN where a member diverged."""
+    """``E(m) - E(0)`` of each member under the noise of eq. (4) alone (``tau =``
+    :data:`DRIFT_OFF_TAU`), one :func:`ensemble.evolve` call of ``m + 1`` iterations.
+
+    Args:
+        system: the system.
+        params: stacked initial parameters (``B`` members).
+        S: noise intensity, a scalar or ``(B,)``.
+        m: the delay (>= 1).
+        key: root PRNG key.
+        members: the members' ids, as in :func:`ensemble.evolve` (default ``range(B)``).
+
+    Returns:
+        ``(B,)``, NaN where a member diverged.
+    """
     _checks.integer_at_least("m", m, 1)
     m = int(m)
     B = int(jax.tree_util.tree_leaves(params)[0].shape[0])
@@ -54,15 +67,42 @@ def noise_dE(system, params, S, m: int, *, key: jax.Array, members=None) -> np.n
 
 
 def critical_tau(system, params, S, m: int, *, key: jax.Array) -> float:
-    """``tau_c = m * sd(dE_m)`` over the members of ``params`` at the noise scale ``S`` (a
-    scalar; see the module docstring)."""
+    """The stability law's ``tau_c = m * sd(dE_m)`` over the members of ``params`` (see the
+    module docstring): ``tau <= tau_c`` diverges, ``tau >= 3 tau_c`` is stable.
+
+    Args:
+        system: the system.
+        params: stacked initial parameters of a pilot ensemble (at least 2 members).
+        S: noise intensity, a scalar.
+        m: the delay (>= 1).
+        key: root PRNG key.
+
+    Returns:
+        ``tau_c`` (in the units of ``tau``: iterations).
+    """
     return float(critical_taus(system, params, [S], m, key=key)[0])
 
 
 def critical_taus(system, params, S_values, m: int, *, key: jax.Array) -> np.ndarray:
-    """:func:`critical_tau` at each of ``S_values`` in one batched run (the ``B`` members tiled
-    once per ``S``, each copy with its member's own id, so the numbers are those of one
-    :func:`critical_tau` call per ``S``): ``(len(S_values),)``."""
+    """:func:`critical_tau` at each of ``S_values`` in one batched run.
+
+    The ``B`` members are tiled once per ``S``, each copy with its member's own id, so the
+    numbers are those of one :func:`critical_tau` call per ``S``.
+
+    Args:
+        system: the system.
+        params: stacked initial parameters of a pilot ensemble (at least 2 members).
+        S_values: the noise intensities (>= 0).
+        m: the delay (>= 1).
+        key: root PRNG key.
+
+    Returns:
+        ``(len(S_values),)`` values of ``tau_c``.
+
+    Raises:
+        ValueError: no ``S_values``, a negative one, or fewer than 2 members that survive the
+            noise alone at some ``S``.
+    """
 
     S_values = np.asarray(S_values, float).reshape(-1)
     if S_values.size == 0:
@@ -77,8 +117,21 @@ def critical_taus(system, params, S_values, m: int, *, key: jax.Array) -> np.nda
 
 
 def predict(tau, tau_c: float) -> np.ndarray:
-    """``"diverges"`` (``tau <= tau_c``), ``"stable"`` (``tau >= 3 tau_c``) or ``"transition"``,
-    elementwise over ``tau``."""
+    """The law's verdict on each ``tau``.
+
+    Args:
+        tau: drift time scales, any shape.
+        tau_c: the critical ``tau`` (:func:`critical_tau`), > 0.
+
+    Returns:
+        An array of ``"diverges"`` (``tau <= tau_c``), ``"stable"``
+        (``tau >= STABLE_FACTOR tau_c``) or ``"transition"``, the shape of ``tau``.
+
+    Examples:
+        >>> from ensemble import stability
+        >>> stability.predict([0.5, 2.0, 3.0], tau_c=1.0).tolist()
+        ['diverges', 'transition', 'stable']
+    """
     _checks.positive("tau_c", tau_c)
     tau = np.asarray(tau, float)
     return np.where(tau <= tau_c, "diverges", np.where(tau >= STABLE_FACTOR * tau_c, "stable", "transition"))

@@ -47,7 +47,33 @@ class EnsembleState(NamedTuple):
 
 
 def member_keys(key: jax.Array, members) -> jax.Array:
-    """``fold_in(key, i)`` for every member id ``i`` in ``members`` (an int ``B`` means ``range(B)``)."""
+    """The members' PRNG keys: ``fold_in(key, i)`` for every member id ``i``.
+
+    A member's key depends on its id only, so member ``i`` draws the same noise alone, in any
+    ensemble, chunking or placement.
+
+    Args:
+        key: the root PRNG key (or an int seed).
+        members: member ids, a non-empty 1-d array of integers in ``[0, 2**32)``; an int ``B``
+            means ``range(B)``.
+
+    Returns:
+        ``(B,)`` typed PRNG keys.
+
+    Raises:
+        ValueError: a bad key, a count below 1, or ids that are not a non-empty 1-d array of
+            integers in range.
+
+    Examples:
+        >>> import jax, numpy as np
+        >>> import ensemble
+        >>> keys = ensemble.member_keys(jax.random.key(0), 4)
+        >>> keys.shape
+        (4,)
+        >>> same = ensemble.member_keys(jax.random.key(0), [2, 3])   # members 2 and 3 alone
+        >>> bool(np.array_equal(jax.random.key_data(keys[2:]), jax.random.key_data(same)))
+        True
+    """
     key = _checks.prng_key("key", key)
     if np.ndim(members) == 0:
         _checks.integer_at_least("members", members, 1)
@@ -61,8 +87,18 @@ def member_keys(key: jax.Array, members) -> jax.Array:
 
 
 def n_members(params: PyTree) -> int:
-    """The leading (member) axis shared by every leaf of ``params``; ValueError naming the leaf
-    that has none (a Python number, a list: JAX reads a list as a pytree of numbers) or another."""
+    """The leading (member) axis ``B`` shared by every leaf of ``params``.
+
+    Args:
+        params: stacked parameters, any pytree of arrays with a leading member axis.
+
+    Returns:
+        ``B``.
+
+    Raises:
+        ValueError: a leaf without a member axis (a Python number, a scalar, a list: JAX reads a
+            list as a pytree of numbers) or leaves of different lengths; the message names them.
+    """
     leaves = jax.tree_util.tree_flatten_with_path(params)[0]
     if not leaves:
         raise ValueError("params must hold at least one array")
@@ -92,15 +128,18 @@ def start_best(params: PyTree, B: int) -> dict:
 
 
 def init_state(system, lmap, params: PyTree, key: jax.Array, members=None, track_best: bool = False) -> EnsembleState:
-    """The state of an ensemble before iteration 0.
+    """The state of an ensemble before iteration 0, as :func:`ensemble.evolve` builds it.
 
     Args:
-        system: the system (the contract is in :mod:`ensemble.driver`).
+        system: the system (:class:`ensemble.System`).
         lmap: the :class:`~ensemble.learning.LearningMap`.
         params: stacked parameters, leading axis ``B``.
         key: root PRNG key.
         members: ``B`` member ids (default ``range(B)``).
         track_best: carry the best-so-far record (:attr:`EnsembleState.best`).
+
+    Returns:
+        An :class:`EnsembleState` with ``n = 0``.
     """
     B = n_members(params)
     ids = np.arange(B) if members is None else np.asarray(members)
@@ -114,3 +153,6 @@ def init_state(system, lmap, params: PyTree, key: jax.Array, members=None, track
         params, lstate, sstate, jnp.zeros(B, bool), jnp.full(B, -1, jnp.int32), mkeys, jnp.zeros((), jnp.int32),
         start_best(params, B) if track_best else None,
     )
+
+
+__all__ = ["EnsembleState", "member_keys", "init_state", "n_members"]

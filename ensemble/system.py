@@ -36,7 +36,7 @@ class System(Protocol):
       instead of ``vmap(measure)``. It must give the numbers of ``vmap(measure)``; it exists so
       that a system can choose a faster memory layout.
 
-    Example:
+    Examples:
         A quadratic bowl whose two parameters learn to move towards ``(1, -2)``; eight
         members start at the origin, where ``E = 5``:
 

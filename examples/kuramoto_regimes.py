@@ -1,20 +1,23 @@
-"""Probe runs behind docs/calibration.md "K10: a graded regime": fig5 in today's
-locked regime and in the Lorentzian regime, literal and clipped eq. (4), 48 members.
+"""Probe runs behind the graded regime (docs/paper/evidence-kuramoto.md, "regime"): fig5 with
+its defaults and in variants of the Lorentzian regime, literal and clipped eq. (4), 48 members.
 
     python examples/kuramoto_regimes.py [NAME ...]     # about 30 s per setting on 2 CPU cores
     python examples/kuramoto_regimes.py fig6 clip      # Fig. 6 in the graded regime (70 s)
     python examples/kuramoto_regimes.py fig7 clip      # Fig. 7 in the graded regime (35 s)
 """
-import sys, time, warnings
+import sys
+import time
+import warnings
 import numpy as np
 warnings.simplefilter("ignore")
-from ensemble import cpu; cpu.use_cores()
-from ensemble.studies import fig5
+from ensemble import cpu  # noqa: E402
+cpu.use_cores()
+from ensemble.studies import fig5  # noqa: E402
 base = dict(members=48, n_iterations=8000, record_every=100, final_span=10)
 lor = dict(frequencies="lorentzian", omega_spread=0.25, R0=0.7, M0=0.8, error="squared", warmup_time=0.0,
            tau=0.1, S=3.0, gamma=0.1, T=20.0, m=1, r_time=60.0)
 configs = {
-    "today": dict(),
+    "default": dict(),
     "lor": lor,
     "lor_clip0.5": {**lor, "clip": 0.5},
     "lor_tau0.03_clip0.5": {**lor, "tau": 0.03, "clip": 0.5},
@@ -31,7 +34,8 @@ if "fig6" in sys.argv or "fig7" in sys.argv:
                tau=0.1, S=3.0, gamma=0.1, T=20.0, m=1, clip=0.5 if "clip" in sys.argv else None)
     if "fig6" in sys.argv:
         t = time.perf_counter()
-        r = fig6.run(fig6.Config(**{**lor, "members": 24, "n_iterations": 8000, "record_every": 100, "n_gamma": 5, "gamma_min": 1e-3, "gamma_max": 10.0}))
+        r = fig6.run(fig6.Config(**{**lor, "members": 24, "n_iterations": 8000, "record_every": 100,
+                                    "n_gamma": 5, "gamma_min": 1e-3, "gamma_max": 10.0}))
         a = r.arrays
         print(f"fig6 {time.perf_counter()-t:.0f}s gamma {np.round(a['gamma'], 4)}")
         for k in ("mean_R", "mean_M", "success_fraction"):
@@ -39,7 +43,8 @@ if "fig6" in sys.argv or "fig7" in sys.argv:
         print(" ", {k: v for k, v in r.summary.items() if k.startswith(("compromise", "best", "diverged"))}, flush=True)
     if "fig7" in sys.argv:
         t = time.perf_counter()
-        r = fig7.run(fig7.Config(**{**lor, "members": 24, "n_iterations": 4000, "record_every": 100, "windows": (1.0, 2.0, 5.0, 10.0, 20.0)}))
+        r = fig7.run(fig7.Config(**{**lor, "members": 24, "n_iterations": 4000, "record_every": 100,
+                                    "windows": (1.0, 2.0, 5.0, 10.0, 20.0)}))
         a = r.arrays
         print(f"fig7 {time.perf_counter()-t:.0f}s T {a['T']}")
         for k in ("mean_R", "mean_M", "median_M_all", "success_fraction", "diverged"):

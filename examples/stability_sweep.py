@@ -1,4 +1,5 @@
-"""The sweeps behind ``ensemble.stability`` (docs/calibration.md, "A stability law for eq. (4)").
+"""The sweeps behind ``ensemble.stability`` (docs/paper/evidence-feedforward.md,
+"stability law").
 
     python examples/stability_sweep.py            # sphere: fraction diverged vs tau / sd(dE_m)
     python examples/stability_sweep.py --network  # tau_c of the 35-10-5 network vs Fig. 3

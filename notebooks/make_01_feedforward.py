@@ -13,8 +13,8 @@ weights) and its weights move by the delayed-feedback map of eq. (4),
 no gradients involved. Every study below is one batched call of `ensemble.evolve`: an ensemble of
 networks (and, for Fig. 3, a whole `(tau, S)` grid of ensembles) advanced by one compiled program.
 
-The paper's equations and numbers were lost; what we use is a reconstruction (see the README's
-*Reconstruction* table and `docs/calibration.md`). `SIZE = "quick"` runs everything in a few
+The paper's equations and numbers were lost; what we use is a reconstruction (the
+documentation's pages *The reconstruction* and *Evidence: feed-forward*, `docs/paper/`). `SIZE = "quick"` runs everything in a few
 minutes on a laptop CPU (this is what CI executes); `SIZE = "full"` uses the studies' full defaults
 (long on a CPU, minutes on a GPU)."""),
 code("""import os
@@ -82,7 +82,7 @@ back-propagation on the same tasks, from the same initial weights, at the same b
 evaluations (one evaluation = one processing interval that yields one `E`), each method at the
 best point of its own sweep. Here only the vowels, a few methods and a small budget; the full
 study (`make figures`) adds vowels and digits, the Kuramoto network and Rosenbrock, and its
-table is in the README."""),
+table is on the documentation's page *Comparison with ES and back-propagation*."""),
 code("""from ensemble.studies import compare
 
 small = dict(tasks=("vowels",), methods=("al", "snes", "one_plus_one", "backprop"))
@@ -95,7 +95,7 @@ md("""## Where this stands
 
 At these sizes the qualitative claims of Figs. 2a, 2b and 3 show; how far the reconstructed
 equations get towards the paper's numbers (all vowels classified by most members, a clearly
-higher robustness in Fig. 4) is the calibration work recorded in `docs/calibration.md`.
+higher robustness in Fig. 4) is the calibration evidence on the documentation's page *Evidence: feed-forward*.
 Every run can be made reproducible and resumable from the command line:
 `python -m ensemble reproduce fig3 --out results --chunk 2000 --resume`."""),
 ]

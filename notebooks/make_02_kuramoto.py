@@ -28,13 +28,13 @@ integration, with `E(t)` from the running mean of `r` over `[t - T, t]` and a de
 
 integrated by Euler-Maruyama together with the phases (`ensemble.kuramoto.ContinuousOscillators`).
 
-The paper's equations and constants were lost; what runs here is a reconstruction (README,
-*Reconstruction*; `docs/calibration.md`), in the **graded regime**: natural frequencies at the
-quantiles of a Lorentzian of half-width 0.25, the initial network uniform at `M0 = 0.8` (a low,
-fluctuating `R` of about 0.6), the target `R0 = 0.7` above it. `SIZE = "quick"` runs every study at its quick size (a
-few minutes on a laptop CPU); `SIZE = "full"` uses the full defaults. Under CI (env `CI` set) the
-runs are shrunk further so the notebook executes in about a minute; numbers at that size are
-only a smoke test."""),
+The paper's equations and constants were lost; what runs here is a reconstruction (the
+documentation's pages *The reconstruction* and *Evidence: Kuramoto*, `docs/paper/`), in the
+**graded regime**: natural frequencies at the quantiles of a Lorentzian of half-width 0.25, the
+initial network uniform at `M0 = 0.8` (a low, fluctuating `R` of about 0.6), the target `R0 = 0.7`
+above it. `SIZE = "quick"` runs every study at its quick size (a few minutes on a laptop CPU);
+`SIZE = "full"` uses the full defaults. Under CI (env `CI` set) the runs are shrunk further so
+the notebook executes in about a minute; numbers at that size are only a smoke test."""),
 code("""import os
 
 import jax
@@ -110,7 +110,7 @@ Both are compared at the window ends `t = kT`; the time to target is the first `
 `|R - R0| <= 0.03`, and a member succeeds if its final weights, frozen, keep the mean `R` over
 ten windows within 0.03 of `R0`. The paper's claim: the discrete map reaches the target with less
 simulated time. The continuous law's `tau_c` is ten times the matched value: the best of a sweep
-of its constants (`docs/calibration.md`, K12), so neither scheme is compared untuned."""),
+of its constants (documentation, *Evidence: Kuramoto*), so neither scheme is compared untuned."""),
 code("""cmp = STUDIES["cmp"]
 rc = cmp.run(config("cmp", members=2, n_windows=4))
 print(cmp.describe(rc))
@@ -135,7 +135,7 @@ which setting."""),
 md("""## Where this stands
 
 How far the reconstructed equations get towards the paper's Kuramoto results is the calibration
-work in `docs/calibration.md`. Every study runs from the command line with checkpoints, e.g.
+evidence on the documentation's page *Evidence: Kuramoto*. Every study runs from the command line with checkpoints, e.g.
 `python -m ensemble reproduce cmp --out results --resume`."""),
 ]
 nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}

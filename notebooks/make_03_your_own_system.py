@@ -63,7 +63,7 @@ md("""**Choosing tau and S.** The drift multiplies the last step by `-dE/tau`: o
 the feedback amplifies the noise and the member diverges (`evolve` warns when most members do).
 The noise step is `S E` per parameter, so both constants scale with `E`: scale `E` to order 1,
 then sweep `tau` from `S` to `100 S`. The fastest learners sit right next to the divergent cells,
-which is why a grid and `run.best` beat a guess (README, *Choosing tau and S*)."""),
+which is why a grid and `run.best` beat a guess (the documentation's how-to *Choosing tau and S*)."""),
 md("""## 2. A driven oscillator that must reach a target amplitude
 
 A damped oscillator `x'' + c x' + x = F cos(Omega t)` is driven with amplitude `F` and frequency
@@ -119,8 +119,8 @@ with warnings.catch_warnings():
 b = int(np.argmin(np.where(osc.diverged | np.isnan(late), np.inf, late)))
 axes[1].plot(osc.iterations, osc.traces["rms"][:, b]); axes[1].axhline(1.0, color="k", ls=":")
 axes[1].set_xlabel("iteration"); axes[1].set_ylabel("rms of x")
-axes[1].set_title(f"member {b}, lowest mean E over the last 100 iterations:\\nF, Omega = {np.round(np.asarray(osc.params['drive'][b]), 3)}",
-                  fontsize=9)
+axes[1].set_title(f"member {b}, lowest mean E over the last 100 iterations:\\n"
+                  f"F, Omega = {np.round(np.asarray(osc.params['drive'][b]), 3)}", fontsize=9)
 fig.tight_layout()"""),
 md("""**What to take away.** The same two calls (`grid`, `evolve`) serve a static loss and a dynamical
 system with carried state; the learning never sees the system's insides, only `E`. Per-member

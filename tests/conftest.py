@@ -15,11 +15,6 @@ jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "invariance: a member's bits do not depend on ensemble, grid, chunks, devices "
-                            "(also run under other CPU ISAs by tests/test_isa.py)")
-
-
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)

@@ -33,8 +33,8 @@ def main() -> dict:
     task, lmap = ff.Task(X, Y), learning.discrete(2)
     full = evolve(task, lmap, net, hyper, placement=ensemble.Placement(devices=1), **common)
     k = 11
-    alone = evolve(task, lmap, jax.tree_util.tree_map(lambda x: x[k : k + 1], net), learning.DiscreteHyper(tau[k : k + 1], 0.3, 2),
-                   placement=ensemble.Placement(members=[k]), **common)
+    alone = evolve(task, lmap, jax.tree_util.tree_map(lambda x: x[k : k + 1], net),
+                   learning.DiscreteHyper(tau[k : k + 1], 0.3, 2), placement=ensemble.Placement(members=[k]), **common)
     out["network: member alone == member of a grid of 13"] = same(alone.traces["E"][:, 0], full.traces["E"][:, k]) and same(
         jax.tree_util.tree_map(lambda x: x[k], alone.params), jax.tree_util.tree_map(lambda x: x[k], full.params))
     chunked = evolve(task, lmap, net, hyper, placement=ensemble.Placement(devices=1), chunks=ensemble.Chunks(size=6), **common)
@@ -88,10 +88,12 @@ def main() -> dict:
     start = {"w": jnp.zeros(10, jnp.float32), "b": jnp.zeros((), jnp.float32)}
     uh = learning.DiscreteHyper(np.float32(30.0), np.float32(0.01), 1)
     ucommon = dict(key=jax.random.key(4), n_iterations=12, record_every=3)
-    ualone = evolve(user, learning.discrete(1), ensemble.replicate(start, 1), uh, placement=ensemble.Placement(members=[k]), **ucommon)
+    ualone = evolve(user, learning.discrete(1), ensemble.replicate(start, 1), uh, placement=ensemble.Placement(members=[k]),
+                    **ucommon)
     ok = True
     for d in sorted({1, min(4, n_dev)}):
-        ufull = evolve(user, learning.discrete(1), ensemble.replicate(start, 40), uh, placement=ensemble.Placement(devices=d), **ucommon)
+        ufull = evolve(user, learning.discrete(1), ensemble.replicate(start, 40), uh, placement=ensemble.Placement(devices=d),
+                       **ucommon)
         ok = ok and same(ualone.traces["E"][:, 0], ufull.traces["E"][:, k]) and same(
             jax.tree_util.tree_map(lambda x: x[0], ualone.params), jax.tree_util.tree_map(lambda x: x[k], ufull.params))
     out["user loss with a mean: member alone == member of 40 (1 and 4 devices)"] = bool(ok)

@@ -55,6 +55,7 @@ def test_one_plus_one_matches_a_numpy_loop(rng):
     assert trace.E[-1].max() < trace.E[0].min()  # it makes progress
 
 
+@pytest.mark.slow
 def test_evolution_strategy_equals_evosax_ask_tell_loop():
     """The batched runner (vmap over runs, scan over generations, a sweep of std_init in one
     call) gives what evosax's own ask/tell loop gives run by run with the same keys."""

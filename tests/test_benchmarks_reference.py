@@ -9,6 +9,7 @@ moves (``w(n) - w(n-m) = 0``), so both start from the same random ring buffers.
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from benchmarks import numpy_reference as ref
 from ensemble import driver, evolve, learning, patterns
@@ -77,6 +78,7 @@ def test_robust_network_eq8_matches_library():
     assert 0 < out["R"].mean() < 1  # the R term is exercised
 
 
+@pytest.mark.slow
 def test_kuramoto_eq13_matches_library(assert_same_angles):
     N, n_it = 10, 6
     system = ku.Oscillators(ku.default_omega(N), dt=0.01, T=0.3, R0=0.8)

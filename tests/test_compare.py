@@ -16,6 +16,7 @@ TINY = dict(runs=2, records=2, network_budget=88, kuramoto_budget=64, rosenbrock
 SUBSET = dict(tasks=("kuramoto", "rosenbrock"), methods=("al", "snes", "backprop"))  # CI runs the quick size of these
 
 
+@pytest.mark.slow
 def test_same_start_same_budget_best_of_own_sweep(tmp_path, monkeypatch):
     result = studies.reproduce("compare", str(tmp_path), quick=True, **SUBSET)
     config = compare.Config.quick(**SUBSET)

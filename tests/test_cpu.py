@@ -26,6 +26,7 @@ def _run(env_extra: dict) -> list[str]:
     return out.stdout.split()
 
 
+@pytest.mark.slow
 def test_use_cores_sets_the_cpu_device_count_once_in_a_fresh_process():
     # asked count, then devices JAX made, then a second call (backend running: no-op)
     assert _run({"ENSEMBLE_CPU_DEVICES": "3"}) == ["3", "3", "0"]
@@ -50,6 +51,7 @@ def test_use_cores_rejects_bad_counts_and_is_a_no_op_once_jax_runs():
         del os.environ["ENSEMBLE_CPU_DEVICES"]
 
 
+@pytest.mark.slow
 def test_cli_refuses_a_bad_device_count_in_one_line(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
     env.update(PYTHONPATH=ROOT, ENSEMBLE_CPU_DEVICES="many")
@@ -60,6 +62,7 @@ def test_cli_refuses_a_bad_device_count_in_one_line(tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_use_cores_after_the_first_computation_warns():
     code = ("import jax.numpy as jnp, warnings; jnp.zeros(1).block_until_ready()\n"
             "from ensemble import cpu\n"

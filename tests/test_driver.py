@@ -35,6 +35,7 @@ class Quadratic(NamedTuple):
         return {"E": jnp.mean(params["w"] ** 2)}, state + 1
 
 
+@pytest.mark.slow
 def test_driver_matches_plain_loop_over_members_and_iterations():
     """Float64: evolve == a Python loop calling the contract functions with the documented keys."""
     B, n_it, m = 3, 7, 2
@@ -58,6 +59,7 @@ def test_driver_matches_plain_loop_over_members_and_iterations():
 
 
 @pytest.mark.invariance
+@pytest.mark.slow
 def test_member_alone_equals_member_in_ensemble_of_64():
     lmap, hyper = learning.discrete(3), learning.DiscreteHyper(0.1, 0.3, 3)
     common = dict(key=jax.random.key(0), n_iterations=60, record_every=5)
@@ -69,6 +71,7 @@ def test_member_alone_equals_member_in_ensemble_of_64():
 
 
 @pytest.mark.invariance
+@pytest.mark.slow
 def test_grid_in_one_call_equals_point_by_point():
     taus, Ss, ens = [0.05, 0.5], [0.1, 1.0], 4
     grid = [(t, s) for t in taus for s in Ss]
@@ -80,18 +83,21 @@ def test_grid_in_one_call_equals_point_by_point():
     one = evolve(ff.Task(X, Y), lmap, net_params(B), learning.DiscreteHyper(tau, S, 2), **common)
     for j, (t, s) in enumerate(grid):
         ids = np.arange(j * ens, (j + 1) * ens)
-        point = evolve(ff.Task(X, Y), lmap, net_params(ens, ids=ids), learning.DiscreteHyper(t, s, 2), placement=ensemble.Placement(members=ids), **common)
+        point = evolve(ff.Task(X, Y), lmap, net_params(ens, ids=ids), learning.DiscreteHyper(t, s, 2),
+                       placement=ensemble.Placement(members=ids), **common)
         np.testing.assert_array_equal(point.traces["E"], one.traces["E"][:, ids])
 
 
 @pytest.mark.invariance
+@pytest.mark.slow
 def test_chunking_and_continuation_do_not_change_results():
     lmap, hyper = learning.discrete(4), learning.DiscreteHyper(0.2, 0.2, np.array([1, 2, 3, 4] * 4))
     common = dict(key=jax.random.key(5), record_every=3)
     ref = evolve(ff.Task(X, Y), lmap, net_params(16), hyper, n_iterations=48, chunks=ensemble.Chunks(size=48), **common)
     seen = []
     chunked = evolve(
-        ff.Task(X, Y), lmap, net_params(16), hyper, n_iterations=48, chunks=ensemble.Chunks(size=9, on_chunk=lambda s, t, info: seen.append(info.iterations[-1])), **common
+        ff.Task(X, Y), lmap, net_params(16), hyper, n_iterations=48,
+        chunks=ensemble.Chunks(size=9, on_chunk=lambda s, t, info: seen.append(info.iterations[-1])), **common
     )
     np.testing.assert_array_equal(chunked.traces["E"], ref.traces["E"])
     assert_same(chunked.params, ref.params)
@@ -103,6 +109,7 @@ def test_chunking_and_continuation_do_not_change_results():
     assert_same(rest.params, ref.params)
 
 
+@pytest.mark.slow
 def test_biparametric_through_driver_records_E_and_R():
     run = evolve(
         ff.Task(X, Y, eps=0.2), learning.biparametric(1), net_params(8), learning.BiparametricHyper(0.1, 0.3, 1.0, 0.01, 1),
@@ -118,6 +125,7 @@ def test_biparametric_through_driver_records_E_and_R():
                key=jax.random.key(0), n_iterations=2)
 
 
+@pytest.mark.slow
 def test_diverging_members_are_frozen_flagged_and_isolated():
     B = 8
     w = {"w": jnp.asarray(np.random.default_rng(0).normal(size=(B, 5)), jnp.float32)}
@@ -132,7 +140,8 @@ def test_diverging_members_are_frozen_flagged_and_isolated():
         assert np.all(np.isnan(run.traces["E"][run.diverged_at[i]:, i]))
     assert np.all(np.isfinite(run.traces["E"][:, ~run.diverged]))
     ok = np.flatnonzero(~run.diverged)
-    alone = evolve(Quadratic(), learning.discrete(1), {"w": w["w"][ok]}, learning.DiscreteHyper(1.0, S[ok], 1), placement=ensemble.Placement(members=ok), **common)
+    alone = evolve(Quadratic(), learning.discrete(1), {"w": w["w"][ok]}, learning.DiscreteHyper(1.0, S[ok], 1),
+                   placement=ensemble.Placement(members=ok), **common)
     np.testing.assert_array_equal(alone.traces["E"], run.traces["E"][:, ok])
     assert int(run.state.system[0]) == 30 and int(run.state.system[2]) == run.diverged_at[2]
 
@@ -179,9 +188,11 @@ def test_evolve_rejects_nan_params_and_wrong_shapes():
     p = net_params(4)
     bad = {"hidden": p["hidden"].at[1, 2, 3].set(jnp.nan), "output": p["output"]}
     with pytest.raises(ValueError, match="^params must be finite"):
-        evolve(ff.Task(X, Y), learning.discrete(1), bad, learning.DiscreteHyper(1.0, 0.1, 1), key=jax.random.key(0), n_iterations=2)
+        evolve(ff.Task(X, Y), learning.discrete(1), bad, learning.DiscreteHyper(1.0, 0.1, 1), key=jax.random.key(0),
+               n_iterations=2)
     with pytest.raises(ValueError, match="^X must have shape"):
-        evolve(ff.Task(X[:, :30], Y), learning.discrete(1), p, learning.DiscreteHyper(1.0, 0.1, 1), key=jax.random.key(0), n_iterations=2)
+        evolve(ff.Task(X[:, :30], Y), learning.discrete(1), p, learning.DiscreteHyper(1.0, 0.1, 1), key=jax.random.key(0),
+               n_iterations=2)
     with pytest.raises(ValueError, match="^params leaves must share a leading member axis"):
         evolve(ff.Task(X, Y), learning.discrete(1), {"hidden": p["hidden"], "output": p["output"][:3]},
                learning.DiscreteHyper(1.0, 0.1, 1), key=jax.random.key(0), n_iterations=2)
@@ -297,7 +308,8 @@ def test_checkpoint_of_a_changed_system_is_refused(tmp_path, kind):
     with pytest.raises(KeyboardInterrupt):
         evolve(make(1.0), learning.discrete(2), params, hyper, checkpoint=ck, chunks=ensemble.Chunks(size=10, on_chunk=stop),
                **common)
-    with pytest.raises(ValueError, match=r"different run \(what differs: the system \(its attributes, code, or the globals its code reads\)\)"):
+    with pytest.raises(ValueError, match=r"different run \(what differs: the system "
+                                         r"\(its attributes, code, or the globals its code reads\)\)"):
         evolve(make(5.0), learning.discrete(2), params, hyper, checkpoint=ensemble.Checkpointing(ck, resume=True),
                chunks=ensemble.Chunks(size=10), **common)
     evolve(make(1.0), learning.discrete(2), params, hyper, checkpoint=ensemble.Checkpointing(ck, resume=True),

@@ -176,7 +176,9 @@ def test_second_run_into_the_same_folder_is_refused(tmp_path, capsys):
 def test_lock_of_a_killed_process_is_not_stale(tmp_path):
     lock = str(tmp_path / "run.lock")
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"from ensemble._files import RunLock\nimport time\nwith RunLock({lock!r}):\n print('held', flush=True)\n time.sleep(60)"],
+        [sys.executable, "-c",
+         f"from ensemble._files import RunLock\nimport time\nwith RunLock({lock!r}):\n"
+         " print('held', flush=True)\n time.sleep(60)"],
         stdout=subprocess.PIPE, text=True,
     )
     assert holder.stdout.readline().strip() == "held"
@@ -227,13 +229,16 @@ def test_ctrl_c_mid_write_finishes_the_file_then_interrupts(tmp_path):
     assert os.listdir(tmp_path) == ["a.npz"]  # no temporary file left
 
 
+@pytest.mark.slow
 def test_cli_ctrl_c_is_one_line_exit_130_and_resumes(tmp_path):
     """A real SIGINT to the command line mid-run; then --resume finishes from the checkpoint
     (that a resumed run equals an uninterrupted one is tested after SIGKILL in test_long_runs)."""
     out = str(tmp_path / "int")
     # the child restores Python's Ctrl-C handler (a shell may start it with SIGINT ignored)
-    cli_with_sigint = "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); from ensemble.cli import main; sys.exit(main())"
-    args = [sys.executable, "-c", cli_with_sigint, "reproduce", "fig2b", "--quick", "--chunk", "200", "--members", "2", "--out", out]
+    cli_with_sigint = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                       "from ensemble.cli import main; sys.exit(main())")
+    args = [sys.executable, "-c", cli_with_sigint, "reproduce", "fig2b", "--quick", "--chunk", "200", "--members", "2",
+            "--out", out]
     env = {**os.environ, "XLA_FLAGS": ""}
     proc = subprocess.Popen(args + ["--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     info = os.path.join(out, "checkpoints", "fig2b.json")

@@ -124,7 +124,7 @@ def ref_backprop(params, X, Y, lr, n):
     Es = []
     for _ in range(n):
         H = sig(X @ Wh[:, 1:].T + Wh[:, 0])
-        O = sig(H @ Wo[:, 1:].T + Wo[:, 0])
+        O = sig(H @ Wo[:, 1:].T + Wo[:, 0])  # noqa: E741 - H, O: hidden and output activations, as in eq. (6)
         Es.append(np.mean((Y - O) ** 2))
         dO = -2 * (Y - O) / (P * n_out) * O * (1 - O)  # dE/d pre-activation of outputs
         gWo = np.concatenate([dO.sum(0)[:, None], dO.T @ H], axis=1)

@@ -43,7 +43,9 @@ def test_discrete_step_valueerror_or_finite(E, Ed, tau, S, n, bad_w):
 
 
 @FUZZ
-@given(n_in=st.integers(-1, 6), n_hidden=st.integers(-1, 6), n_out=st.integers(-1, 4), P=st.integers(0, 4), x_cols=st.integers(0, 7))
+@given(n_in=st.integers(-1, 6), n_hidden=st.integers(-1, 6), n_out=st.integers(-1, 4), P=st.integers(0, 4),
+       x_cols=st.integers(0, 7))
+@pytest.mark.slow
 def test_feedforward_shapes_valueerror_or_right_shape(n_in, n_hidden, n_out, P, x_cols):
     try:
         params = ff.init(jax.random.key(0), n_in, n_hidden, n_out)
@@ -77,6 +79,7 @@ class Quadratic(NamedTuple):
     m=st.integers(1, 3),
 )
 @pytest.mark.filterwarnings("ignore:.*members diverged:RuntimeWarning")  # diverging on purpose
+@pytest.mark.slow
 def test_no_nan_leaks_from_diverged_members(tau, S, m):
     """Members with huge noise or tiny tau blow up; the others are exactly what they are alone."""
     w = {"w": jnp.asarray(np.random.default_rng(0).normal(size=(4, 3)), jnp.float32)}
@@ -93,7 +96,8 @@ def test_no_nan_leaks_from_diverged_members(tau, S, m):
 
 
 @FUZZ
-@given(tau=anything, S=anything, m=st.one_of(st.integers(-2, 6), st.floats(0.5, 2.5)), B=st.integers(1, 5), tau_len=st.integers(0, 6))
+@given(tau=anything, S=anything, m=st.one_of(st.integers(-2, 6), st.floats(0.5, 2.5)), B=st.integers(1, 5),
+       tau_len=st.integers(0, 6))
 def test_evolve_hyper_valueerror_names_argument(tau, S, m, B, tau_len):
     tau_arg = np.full(tau_len, tau) if tau_len else tau
     w = {"w": np.zeros((B, 2), np.float32)}

@@ -47,6 +47,7 @@ def test_a_fusion_that_slices_a_buffer_reads_only_the_slice():
     assert kernels >= 1 and 8000 <= moved <= 8100  # one 4 kB row read, 4 kB written, not the 400 kB buffer
 
 
+@pytest.mark.slow
 def test_unknown_kernels_and_bad_sizes_are_refused_by_name():
     import os
     import subprocess

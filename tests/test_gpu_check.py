@@ -6,11 +6,14 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from benchmarks import accelerator
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@pytest.mark.slow
 def test_gpu_check_dry_run_writes_the_gpu_json(tmp_path):
     env = {**os.environ, "GPU_CHECK_DRY": "1", "PYTHON": sys.executable}
     env.pop("XLA_FLAGS", None)  # not the test suite's 4 devices: the script's own setup

@@ -34,6 +34,7 @@ def chunk_lowered_for(platform: str, name: str, lay: str = "accelerator", member
 
 
 @pytest.mark.parametrize("name", accelerator.KERNELS)
+@pytest.mark.slow
 def test_every_benchmark_chunk_lowers_for_cuda_as_one_program_over_all_members(name):
     gpu = chunk_lowered_for("cuda", name)
     assert gpu.count("xla.gpu.triton") == (1 if name == "kuramoto_fused" else 0)  # the fused window, compiled
@@ -49,6 +50,7 @@ def test_every_benchmark_chunk_lowers_for_cuda_as_one_program_over_all_members(n
     assert gpu.count("stablehlo.while") == blocked.count("stablehlo.while") - 1
 
 
+@pytest.mark.slow
 def test_fused_window_is_interpreted_when_lowered_for_the_cpu():
     text = chunk_lowered_for("cpu", "kuramoto_fused", members=256)
     assert "triton" not in text and "mosaic" not in text.lower()

@@ -37,6 +37,7 @@ def test_grid_values_order_and_unflatten():
         g.gamma
 
 
+@pytest.mark.slow
 def test_from_loss_run_final_best_summary_hyper():
     g = ensemble.grid(tau=[1.0, 3.0], S=[0.03], members=8)
     params = ensemble.replicate({"x": jnp.zeros(3)}, g.size)
@@ -52,7 +53,8 @@ def test_from_loss_run_final_best_summary_hyper():
     assert best.size == 3 and not run.diverged[best].any()
     assert run.final["E"][best[0]] == np.nanmin(np.where(run.diverged, np.nan, run.final["E"]))
     s = run.summary()
-    assert s["members"] == 16 and s["best_member"] == int(best[0]) and s["final_E"]["min"] == pytest.approx(run.final["E"][best[0]])
+    assert s["members"] == 16 and s["best_member"] == int(best[0])
+    assert s["final_E"]["min"] == pytest.approx(run.final["E"][best[0]])
     assert s["final_E"]["median"] < 3.0  # E(0) = 3: the sphere is learned
 
 
@@ -79,6 +81,7 @@ def test_noisy_loss_gets_the_members_key():
         ensemble.from_loss(lambda a, b, c: 0.0)
 
 
+@pytest.mark.slow
 def test_unstacked_params_are_refused_or_explicit():
     """params the system accepts both as B members and as one member are refused, naming both
     readings, unless something says which; replicate always says it."""
@@ -93,7 +96,8 @@ def test_unstacked_params_are_refused_or_explicit():
             ensemble.evolve(ensemble.from_loss(loss), learning.discrete(1), one, hyper, **common)
         # said explicitly: n_members, per-member hyperparameters, member ids, or replicate
         for kw in (dict(n_members=B), dict(members=np.arange(B))):
-            assert ensemble.evolve(ensemble.from_loss(loss), learning.discrete(1), one, hyper, **kw, **common).diverged.shape == (B,)
+            assert ensemble.evolve(ensemble.from_loss(loss), learning.discrete(1), one, hyper, **kw,
+                                   **common).diverged.shape == (B,)
         assert ensemble.evolve(ensemble.from_loss(loss), learning.discrete(1), one, hyper._replace(tau=np.ones(B)),
                                **common).diverged.shape == (B,)
         run = ensemble.evolve(ensemble.from_loss(loss), learning.discrete(1), ensemble.replicate(one, 5), hyper, **common)
@@ -107,11 +111,14 @@ def test_unstacked_params_are_refused_or_explicit():
                           ensemble.replicate({"mu": 0.5, "beta": 1.0}, 256), hyper, **common)
     assert run.params["mu"].shape == (256,)
     with pytest.raises(ValueError, match=r"n_members \(5\) must equal"):
-        ensemble.evolve(ensemble.from_loss(sphere), learning.discrete(1), {"x": jnp.zeros(10)}, hyper, placement=ensemble.Placement(n_members=5), **common)
+        ensemble.evolve(ensemble.from_loss(sphere), learning.discrete(1), {"x": jnp.zeros(10)}, hyper,
+                        placement=ensemble.Placement(n_members=5), **common)
 
 
+@pytest.mark.slow
 def test_params_as_lists_duplicate_ids_keys_and_delays_are_named():
-    loss, hyper, common = ensemble.from_loss(sphere), learning.DiscreteHyper(1.0, 0.1, 1), dict(n_iterations=2, placement=ensemble.Placement(n_members=4))
+    loss, hyper = ensemble.from_loss(sphere), learning.DiscreteHyper(1.0, 0.1, 1)
+    common = dict(n_iterations=2, placement=ensemble.Placement(n_members=4))
     params = ensemble.replicate({"x": jnp.zeros(3)}, 4)
     with pytest.raises(ValueError, match=r"^params must hold arrays .*params\['x'\]\[0\] is a Python float .*jnp.asarray"):
         ensemble.evolve(loss, learning.discrete(1), {"x": [0.0, 1.0, 2.0, 3.0]}, hyper, key=0, **common)
@@ -127,15 +134,19 @@ def test_params_as_lists_duplicate_ids_keys_and_delays_are_named():
     for bad in (ensemble.member_keys(jax.random.key(0), 4), jnp.zeros((4, 2), jnp.uint32), "seed"):
         with pytest.raises(ValueError, match=r"^key must be one PRNG key \(jax.random.key\(seed\)\) or an int seed"):
             ensemble.evolve(loss, learning.discrete(1), params, hyper, key=bad, **common)
-    with pytest.raises(ValueError, match=r"^m must be an integer in \[1, 1\], got 3: m is the delay .*learning.discrete\(max_delay=1\)"):
+    with pytest.raises(ValueError,
+                       match=r"^m must be an integer in \[1, 1\], got 3: m is the delay .*learning.discrete\(max_delay=1\)"):
         ensemble.evolve(loss, learning.discrete(1), params, hyper._replace(m=3), key=0, **common)
-    with pytest.warns(RuntimeWarning, match=r"every member's delay m is at most 1, but the map keeps 5 .*if m was left at its default of 1, pass m"):
+    with pytest.warns(RuntimeWarning, match=r"every member's delay m is at most 1, but the map keeps 5 "
+                                            r".*if m was left at its default of 1, pass m"):
         ensemble.evolve(loss, learning.discrete(5), params, learning.DiscreteHyper(1.0, 0.1), key=0, **common)
 
 
 def test_run_hyper_keeps_the_values_as_given_and_the_initial_E_is_recorded():
-    run = ensemble.evolve(ensemble.from_loss(sphere), learning.discrete(1), ensemble.replicate({"x": jnp.zeros(3, jnp.float32)}, 2),
-                          learning.DiscreteHyper(np.array([0.03, 0.3]), 0.01, 1), key=0, n_iterations=20, record=ensemble.Record(every=5))
+    run = ensemble.evolve(ensemble.from_loss(sphere), learning.discrete(1),
+                          ensemble.replicate({"x": jnp.zeros(3, jnp.float32)}, 2),
+                          learning.DiscreteHyper(np.array([0.03, 0.3]), 0.01, 1), key=0, n_iterations=20,
+                          record=ensemble.Record(every=5))
     assert run.hyper.tau.tolist() == [0.03, 0.3] and run.hyper.S.tolist() == [0.01, 0.01]
     np.testing.assert_array_equal(run.iterations, [0, 4, 9, 14, 19])
     assert run.traces["E"].shape == (5, 2) and np.all(run.traces["E"][0] == 3.0)  # E(0) = |0 - 1|^2 in 3-d
@@ -162,7 +173,8 @@ def test_masked_map_holds_a_leaf_fixed():
     run = ensemble.evolve(Signed(), learning.masked(learning.discrete(1), {"sign": False, "x": True}), params, hyper, **common)
     np.testing.assert_array_equal(np.asarray(run.params["sign"]), np.asarray(sign))  # bit for bit
     assert np.nanmedian(run.final["E"]) < 3.0  # x still learns (E(0) = 3)
-    same = ensemble.evolve(Signed(), learning.masked(learning.discrete(1), lambda p: {"sign": False, "x": True}), params, hyper, **common)
+    same = ensemble.evolve(Signed(), learning.masked(learning.discrete(1), lambda p: {"sign": False, "x": True}), params, hyper,
+                           **common)
     np.testing.assert_array_equal(same.traces["E"], run.traces["E"])
     with pytest.raises(ValueError, match="mask must have the structure"):
         ensemble.evolve(Signed(), learning.masked(learning.discrete(1), {"x": True}), params, hyper, **common)
@@ -182,6 +194,7 @@ def test_chunk_cache_tells_maps_apart_by_their_closures():
         _program.chunk_for(ensemble.from_loss(lambda p: jnp.sum(p["x"] ** 4)), learning.discrete(1), 1, None, 1)
 
 
+@pytest.mark.slow
 def test_track_best_keeps_the_lowest_E_and_the_params_it_was_measured_on(tmp_path):
     """Against a plain reference: with every iteration recorded, the best-so-far is the nanmin of
     the trace, at its first argmin, and its params reproduce that E; groups, chunks and a resumed
@@ -203,11 +216,13 @@ def test_track_best_keeps_the_lowest_E_and_the_params_it_was_measured_on(tmp_pat
     np.testing.assert_allclose(remeasured, best["E"], rtol=1e-12)
     assert best["iteration"][-1] < run.diverged_at[-1]
     # other layouts and a checkpointed resume: the same bits
-    groups = evolve(system, learning.discrete(2), params, hyper, record=ensemble.Record(best=True), placement=ensemble.Placement(member_batch=4), chunks=ensemble.Chunks(size=7), **common)
+    groups = evolve(system, learning.discrete(2), params, hyper, record=ensemble.Record(best=True),
+                    placement=ensemble.Placement(member_batch=4), chunks=ensemble.Chunks(size=7), **common)
     path = str(tmp_path / "ck")
     evolve(system, learning.discrete(2), params, hyper, record=ensemble.Record(best=True), checkpoint=path,
            key=common["key"], n_iterations=20)
-    resumed = evolve(system, learning.discrete(2), params, hyper, record=ensemble.Record(best=True), checkpoint=ensemble.Checkpointing(path, resume=True), **common)
+    resumed = evolve(system, learning.discrete(2), params, hyper, record=ensemble.Record(best=True),
+                     checkpoint=ensemble.Checkpointing(path, resume=True), **common)
     for other in (groups, resumed):
         for a, b in zip(jax.tree_util.tree_leaves(other.best_so_far), jax.tree_util.tree_leaves(best)):
             np.testing.assert_array_equal(a, b)
@@ -243,7 +258,8 @@ def test_a_checkpoint_folder_that_cannot_be_made_is_a_write_error():
 def test_more_mistakes_are_named_in_one_line(tmp_path):
     loss, params = ensemble.from_loss(sphere), ensemble.replicate({"x": jnp.zeros(3)}, 4)
     common = dict(key=0, n_iterations=2)
-    with pytest.raises(ValueError, match=r"^hyper must be the discrete map's hyperparameters; BiparametricHyper has no field tau"):
+    with pytest.raises(ValueError,
+                       match=r"^hyper must be the discrete map's hyperparameters; BiparametricHyper has no field tau"):
         ensemble.evolve(loss, learning.discrete(1), params, learning.BiparametricHyper(1.0, 0.1, 1.0, 0.1), **common)
     with pytest.raises(ValueError, match=r"^hyper.S must be a number or an array of numbers, got '0.05'"):
         ensemble.evolve(loss, learning.discrete(1), params, learning.DiscreteHyper(1.0, "0.05", 1), **common)

@@ -70,6 +70,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_processes_with_a_jax_distributed_coordinator_join_to_the_single_process_ensemble(tmp_path):
     """examples/multihost.py under a real coordinator on localhost: two processes, each its block of
     64 members, then the join checked bitwise against one process (exit status 0)."""

@@ -40,6 +40,7 @@ def E0(system, n_members=2) -> float:
     "F = 5.0",                                   # a global float
     "F = 5.0\ndef loss(p):\n    return jnp.sum((p['x'] - target()) ** 2)",  # the def cell run again
 ])
+@pytest.mark.slow
 def test_a_changed_global_is_not_served_a_stale_program(change):
     ns = notebook("""
         T = jnp.ones(3)
@@ -97,6 +98,7 @@ def test_same_content_reuses_the_compiled_chunk():
     assert get() is get()
 
 
+@pytest.mark.slow
 def test_what_cannot_be_fingerprinted_is_compiled_again_and_not_resumed(tmp_path):
     ns = notebook("""
         import threading
@@ -120,8 +122,9 @@ def test_what_cannot_be_fingerprinted_is_compiled_again_and_not_resumed(tmp_path
     params = {"x": jnp.zeros((2, 3))}
     with pytest.warns(RuntimeWarning):
         ensemble.evolve(system, learning.discrete(1), params, HYPER, checkpoint=ck, **common)
-    with pytest.warns(RuntimeWarning), pytest.raises(ValueError, match=r"cannot resume .*global 'LOCK'.*__ensemble_fingerprint__"):
-        ensemble.evolve(system, learning.discrete(1), params, HYPER, 
+    with pytest.warns(RuntimeWarning), pytest.raises(ValueError, match=r"cannot resume .*global 'LOCK'"
+                                                                         r".*__ensemble_fingerprint__"):
+        ensemble.evolve(system, learning.discrete(1), params, HYPER,
                         checkpoint=ensemble.Checkpointing(ck.path, resume=True), **common)
 
     class Declared:  # the user's promise: this is version 1 of the system
@@ -155,6 +158,7 @@ np.save(sys.argv[1] + ".E.npy", run.traces["E"])
 """
 
 
+@pytest.mark.slow
 def test_resume_in_a_new_process_with_a_changed_global_is_refused(tmp_path):
     """A checkpoint written with the data at 1 is refused when resumed with the data at 5, and
     resumes (bitwise as one uninterrupted run) when the data are the same."""
@@ -268,8 +272,10 @@ def test_modules_slots_hooks_cycles_and_attribute_names():
     assert _describe.identify(io.StringIO("x")).problems and _describe.identify(random.Random(0)).problems
 
 
+@pytest.mark.slow
 def test_a_prng_key_read_by_a_loss_and_the_same_digest_in_another_process():
-    ns = notebook("import jax\nKEY = jax.random.key(5)\ndef loss(p):\n    return jnp.sum((p['x'] - jax.random.normal(KEY, (3,))) ** 2)")
+    ns = notebook("import jax\nKEY = jax.random.key(5)\n"
+                  "def loss(p):\n    return jnp.sum((p['x'] - jax.random.normal(KEY, (3,))) ** 2)")
     run = ensemble.evolve(ensemble.from_loss(ns["loss"]), learning.discrete(1), ensemble.replicate({"x": jnp.zeros(3)}, 2),
                           HYPER, key=0, n_iterations=2)
     assert np.isfinite(run.traces["E"]).all()
@@ -289,3 +295,17 @@ def test_run_final_refuses_a_system_that_changed_since():
     ns["T"] = 5.0
     with pytest.raises(ValueError, match="^the system changed since this run"):
         run.final
+
+
+def test_a_docstring_is_not_part_of_the_identity_but_a_string_constant_is():
+    """Editing a function's docstring changes nothing it computes: same identity (no recompile,
+    checkpoints still resume). A string the code uses is part of it."""
+    digest = lambda ns: _describe.identify(ns["loss"], "system").digest  # noqa: E731
+    plain = notebook('def loss(p):\n    """E of one member."""\n    return jnp.sum(p["x"] ** 2)')
+    edited = notebook('def loss(p):\n    """The error E of one member, a longer text."""\n    return jnp.sum(p["x"] ** 2)')
+    other_code = notebook('def loss(p):\n    """E of one member."""\n    return jnp.sum(p["x"] ** 3)')
+    assert digest(plain) == digest(edited)
+    assert digest(other_code) != digest(plain)
+    key_a = notebook('def loss(p):\n    return jnp.sum(p["a"] ** 2)')
+    key_b = notebook('def loss(p):\n    return jnp.sum(p["b"] ** 2)')
+    assert digest(key_a) != digest(key_b)

@@ -45,6 +45,7 @@ def env_for(isa: str | None, devices: bool = True) -> dict:
 
 @x86_linux
 @pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.slow
 def test_invariances_hold_under_each_isa(isa):
     if isa not in AVAILABLE:
         pytest.skip(f"this CPU has no {isa}")
@@ -58,6 +59,7 @@ def test_invariances_hold_under_each_isa(isa):
 
 
 @x86_linux
+@pytest.mark.slow
 def test_quick_kuramoto_study_same_json_under_avx2_and_the_widest_isa(tmp_path):
     """fig5 --quick shortened to 4,000 iterations (the member-minor Kuramoto window) under AVX2 and under the default (widest)
     ISA: the same JSON, wall time aside. On an AVX2-only CPU both runs would use AVX2: skipped

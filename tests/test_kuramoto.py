@@ -131,6 +131,7 @@ def _window_problem(rng, B, N=7):
 
 @pytest.mark.invariance
 @pytest.mark.parametrize("B", [1, 7, ku.LANES + 1, 2 * ku.WINDOW_BLOCK + 3])
+@pytest.mark.slow
 def test_member_in_any_ensemble_equals_member_alone_bitwise(rng, B):
     """A member's window gives the same bits alone (measure), via vmap(measure), and at any
     position of ensembles of any size (measure_ensemble: whole blocks, a padded rest)."""
@@ -215,6 +216,7 @@ def test_every_window_op_runs_on_whole_lanes(rng, B):
 
 
 @pytest.mark.invariance
+@pytest.mark.slow
 def test_evolve_uses_measure_ensemble_with_the_numbers_of_vmap():
     """evolve with the batched window == evolve of a wrapper that only has measure (vmap)."""
 
@@ -285,6 +287,7 @@ def test_weight_control_relaxes_M_toward_M0(rng, start):
 
 
 @pytest.mark.invariance
+@pytest.mark.slow
 def test_member_alone_equals_member_in_ensemble_of_16_float32():
     N, B = 6, 16
     system = ku.Oscillators(ku.default_omega(N), dt=0.05, T=2.0, R0=0.9)

@@ -111,7 +111,8 @@ def test_window_start_and_running_sum_stay_exact_over_long_runs():
     lmap = ku.continuous_weight_control(n)
     hyper = ku.ControlledHyper(learning.ContinuousHyper(5.0, 0.05, 0.01, n), 0.02, 0.5)
     params = {"w": jnp.full((2, ku.n_pairs(N)), 0.5, jnp.float32)}
-    run = evolve(system, lmap, params, hyper, key=jax.random.key(1), n_iterations=2000, record=ensemble.Record(every=1), chunks=ensemble.Chunks(size=2000))
+    run = evolve(system, lmap, params, hyper, key=jax.random.key(1), n_iterations=2000, record=ensemble.Record(every=1),
+                 chunks=ensemble.Chunks(size=2000))
     r = run.traces["r"].astype(np.float64)
     want = np.stack([r[max(0, k - n + 1): k + 1].mean(axis=0) for k in range(r.shape[0])])
     assert run.traces["R"].dtype == np.float32
@@ -175,6 +176,7 @@ def test_continuous_rejects_bad_input():
 TINY_CMP = dict(members=2, n_windows=4, T=0.5, dt=0.05, check_windows=2)
 
 
+@pytest.mark.slow
 def test_cmp_json_keys_summary_and_frozen_schemes_agree(tmp_path):
     """JSON contract keys; and with no learning (huge tau, S = 0, gamma = 0) both schemes integrate the
     same systems from the same phases, so the continuous window means at t = kT equal the discrete R of

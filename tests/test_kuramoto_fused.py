@@ -66,6 +66,7 @@ def test_windows_take_the_polynomial_in_float32_and_xla_sin_cos_otherwise(rng):
     np.testing.assert_allclose(np.asarray(c64), np.cos(x), rtol=0, atol=1e-15)
 
 
+@pytest.mark.slow
 def test_fused_window_matches_vectorized_window_in_float32(rng, assert_same_angles):
     """130 members (two blocks of 128, padded), N = 10, a 50-step window: within 1e-5."""
     N, B = 10, 130
@@ -85,6 +86,7 @@ def test_fused_window_matches_vectorized_window_in_float32(rng, assert_same_angl
     assert float(one["R"]) == float(b["R"][129])
 
 
+@pytest.mark.slow
 def test_both_sincos_agree_with_the_vectorized_window(rng):
     """The kernel's own ``sin``/``cos`` and libdevice's: each within 1e-5 of the vectorized
     window over 200 steps, and not the same bits (the option changes the program)."""
@@ -101,6 +103,7 @@ def test_both_sincos_agree_with_the_vectorized_window(rng):
     assert not np.array_equal(got["polynomial"], got["libdevice"])
 
 
+@pytest.mark.slow
 def test_fused_learning_trajectory_matches_vectorized_for_a_few_iterations():
     N, B = 10, 8
     system = ku.Oscillators(ku.default_omega(N), dt=0.01, T=0.5, R0=0.8)

@@ -65,6 +65,7 @@ def test_warm_up_relaxes_before_learning_and_zero_is_plain():
     np.testing.assert_array_equal(np.asarray(kc.WarmedUp(sys.system, 0).init_state(params, key)), np.asarray(raw))
 
 
+@pytest.mark.slow
 def test_fig5_json_keys(tmp_path):
     result = studies.reproduce("fig5", str(tmp_path), r_time=3.0, final_span=1, **{**TINY, "record_every": 1})
     data = json.loads((tmp_path / "fig5.json").read_text())
@@ -80,6 +81,7 @@ def test_fig5_json_keys(tmp_path):
     assert s["R0"] == data["config"]["R0"] and s["M0"] == data["config"]["M0"]
 
 
+@pytest.mark.slow
 def test_fig6_json_keys_and_grid(tmp_path):
     studies.reproduce("fig6", str(tmp_path), n_gamma=3, gamma_min=0.01, gamma_max=1.0, **TINY)
     data = json.loads((tmp_path / "fig6.json").read_text())
@@ -92,6 +94,7 @@ def test_fig6_json_keys_and_grid(tmp_path):
     np.testing.assert_allclose(data["success_fraction"], np.mean(np.abs(R - data["config"]["R0"]) <= 0.03, axis=1))
 
 
+@pytest.mark.slow
 def test_fig7_json_keys(tmp_path):
     result = studies.reproduce("fig7", str(tmp_path), windows=(0.25, 0.5), **TINY)
     assert set(result.runs) == {"T0.25", "T0.5"} and result.runs["T0.5"].params["w"].shape[0] == TINY["members"]
@@ -122,6 +125,7 @@ def test_config_errors_name_the_argument(tmp_path, study, change, name):
         studies.reproduce(study, str(tmp_path), **{**TINY, **change})
 
 
+@pytest.mark.slow
 def test_regime_presets_apply_before_overrides(tmp_path):
     from ensemble.studies._kuramoto import REGIMES
 
@@ -153,6 +157,7 @@ def test_variants_reach_the_learning_map(tmp_path):
         studies.reproduce("fig6", str(tmp_path), clip=0.5, normalize=True, **TINY)
 
 
+@pytest.mark.slow
 def test_kmap_grid_border_and_keys(tmp_path):
     """kmap: one run over (tau, S) x members; tau_c per S from the pilot; verdicts from the members."""
     from ensemble import stability

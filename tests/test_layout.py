@@ -75,6 +75,7 @@ def test_layouts_give_the_same_bits_network():
 
 
 @pytest.mark.invariance
+@pytest.mark.slow
 def test_layouts_give_the_same_bits_kuramoto():
     """515 members: windows in blocks of 256 plus a padded rest (CPU) against one window of 576."""
     N, B = 7, 2 * layout.CPU.window_block + 3

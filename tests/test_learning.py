@@ -215,7 +215,8 @@ def test_start_up_history_is_initial_state(rng):
 
 def ref_eq8(w, wd, E, Ed, R, Rd, tE, SE, tR, SR, xi, eta):
     return {
-        k: w[k] - (1 / tE) * (E - Ed) * (w[k] - wd[k]) + (1 / tR) * (R - Rd) * (w[k] - wd[k]) + SE * E * xi[k] + SR * (1 - R) * eta[k]
+        k: w[k] - (1 / tE) * (E - Ed) * (w[k] - wd[k]) + (1 / tR) * (R - Rd) * (w[k] - wd[k])
+        + SE * E * xi[k] + SR * (1 - R) * eta[k]
         for k in w
     }
 
@@ -253,7 +254,8 @@ def test_biparametric_with_R_constant_equals_eq4_drift(rng):
     wb, sb = w0, bi.init(w0)
     wd, sd = w0, di.init(w0)
     for n, E in enumerate(rng.uniform(0, 1, 8)):
-        wb, sb = bi.step(wb, sb, {"E": jnp.float64(E), "R": jnp.float64(0.3)}, learning.BiparametricHyper(0.5, 0.0, 2.0, 0.0, 2), jax.random.key(n))
+        wb, sb = bi.step(wb, sb, {"E": jnp.float64(E), "R": jnp.float64(0.3)}, learning.BiparametricHyper(0.5, 0.0, 2.0, 0.0, 2),
+                         jax.random.key(n))
         wd, sd = di.step(wd, sd, {"E": jnp.float64(E)}, learning.DiscreteHyper(0.5, 0.0, 2), jax.random.key(n))
     for k in w0:
         np.testing.assert_allclose(np.asarray(wb[k]), np.asarray(wd[k]), rtol=1e-13)

@@ -74,17 +74,21 @@ def test_resume_after_crash_is_bitwise_identical(tmp_path):
             raise Crash
 
     with pytest.raises(Crash):
-        evolve(ff.Task(X, Y), learning.discrete(2), net_params(8), hyper, checkpoint=path, chunks=ensemble.Chunks(size=10, on_chunk=crash_after_three), **common)
+        evolve(ff.Task(X, Y), learning.discrete(2), net_params(8), hyper, checkpoint=path,
+               chunks=ensemble.Chunks(size=10, on_chunk=crash_after_three), **common)
     assert json.loads(open(path + ".json").read())["iterations_done"] == 30
     seen = []
-    resumed = evolve(ff.Task(X, Y), learning.discrete(2), net_params(8), hyper, checkpoint=ensemble.Checkpointing(path, resume=True), chunks=ensemble.Chunks(size=10, on_chunk=lambda s, t, info: seen.append(info.iterations[-1])), **common)
+    resumed = evolve(ff.Task(X, Y), learning.discrete(2), net_params(8), hyper,
+                     checkpoint=ensemble.Checkpointing(path, resume=True),
+                     chunks=ensemble.Chunks(size=10, on_chunk=lambda s, t, info: seen.append(info.iterations[-1])), **common)
     assert seen == [39, 49, 59]  # only the missing chunks ran
     np.testing.assert_array_equal(resumed.traces["E"], ref.traces["E"])
     np.testing.assert_array_equal(resumed.iterations, ref.iterations)
     assert_same(resumed.state, ref.state)
     # a checkpoint of another run (other seed) is refused
     with pytest.raises(ValueError, match="different run"):
-        evolve(ff.Task(X, Y), learning.discrete(2), net_params(8), hyper, checkpoint=ensemble.Checkpointing(path, resume=True), **{**common, "key": jax.random.key(5)})
+        evolve(ff.Task(X, Y), learning.discrete(2), net_params(8), hyper, checkpoint=ensemble.Checkpointing(path, resume=True),
+               **{**common, "key": jax.random.key(5)})
     with pytest.raises(ValueError, match="resume=True needs a checkpoint"):
         evolve(ff.Task(X, Y), learning.discrete(2), net_params(8), hyper, resume=True, **common)
 
@@ -102,6 +106,7 @@ def _child(out):
     return subprocess.Popen([sys.executable, "-c", CHILD, out], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
+@pytest.mark.slow
 def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path):
     ref_dir, kill_dir = str(tmp_path / "ref"), str(tmp_path / "kill")
     assert _child(ref_dir).wait(timeout=600) == 0
@@ -123,11 +128,13 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path):
     assert a == b
 
 
+@pytest.mark.slow
 def test_cli_resume_with_other_settings_is_one_line_exit_2(tmp_path):
     out = str(tmp_path)
     assert _child(out).wait(timeout=600) == 0
     proc = subprocess.run(
-        [sys.executable, "-m", "ensemble", "reproduce", "fig2a", "--quick", "--out", out, "--resume", "--quiet", "--chunk", "200"],
+        [sys.executable, "-m", "ensemble", "reproduce", "fig2a", "--quick", "--out", out, "--resume", "--quiet",
+         "--chunk", "200"],
         capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 2
@@ -136,24 +143,28 @@ def test_cli_resume_with_other_settings_is_one_line_exit_2(tmp_path):
 
 @pytest.mark.invariance
 @pytest.mark.parametrize("devices", [1, 2, 4])
+@pytest.mark.slow
 def test_sharded_over_devices_is_bitwise_identical(devices):
     assert len(jax.local_devices()) >= 4  # tests/conftest.py emulates 4 CPU devices
     hyper = learning.DiscreteHyper(np.linspace(0.05, 0.5, 8), 0.3, 3)
     common = dict(key=jax.random.key(2), n_iterations=30, record_every=3)
     ref = evolve(ff.Task(X, Y), learning.discrete(3), net_params(8), hyper, placement=ensemble.Placement(devices=1), **common)
-    run = evolve(ff.Task(X, Y), learning.discrete(3), net_params(8), hyper, placement=ensemble.Placement(devices=devices), **common)
+    run = evolve(ff.Task(X, Y), learning.discrete(3), net_params(8), hyper, placement=ensemble.Placement(devices=devices),
+                 **common)
     assert len(run.params["hidden"].sharding.device_set) == devices
     np.testing.assert_array_equal(run.traces["E"], ref.traces["E"])
     assert_same(run.params, ref.params)
 
 
 @pytest.mark.invariance
+@pytest.mark.slow
 def test_member_identical_in_ensemble_of_1024_and_alone():
     hyper = learning.DiscreteHyper(0.1, 0.3, 2)
     common = dict(key=jax.random.key(8), n_iterations=8, record_every=2)
     big = evolve(ff.Task(X, Y), learning.discrete(2), net_params(1024), hyper, **common)
     for k in [5, 1023]:
-        alone = evolve(ff.Task(X, Y), learning.discrete(2), net_params(1, ids=[k]), hyper, placement=ensemble.Placement(members=[k]), **common)
+        alone = evolve(ff.Task(X, Y), learning.discrete(2), net_params(1, ids=[k]), hyper,
+                       placement=ensemble.Placement(members=[k]), **common)
         np.testing.assert_array_equal(alone.traces["E"][:, 0], big.traces["E"][:, k])
 
 
@@ -203,21 +214,26 @@ def test_finished_run_resumes_to_a_larger_n_iterations(tmp_path):
     path = str(tmp_path / "ck")
     evolve(ff.Task(X, Y), learning.discrete(2), net_params(4), hyper, n_iterations=30, checkpoint=path, chunks=chunk10, **common)
     seen = []
-    longer = evolve(ff.Task(X, Y), learning.discrete(2), net_params(4), hyper, n_iterations=50, checkpoint=ensemble.Checkpointing(path, resume=True), chunks=ensemble.Chunks(size=10, on_chunk=lambda s, t, info: seen.append(int(info.iterations[-1]))), **common)
+    longer = evolve(ff.Task(X, Y), learning.discrete(2), net_params(4), hyper, n_iterations=50,
+                    checkpoint=ensemble.Checkpointing(path, resume=True),
+                    chunks=ensemble.Chunks(size=10, on_chunk=lambda s, t, info: seen.append(int(info.iterations[-1]))), **common)
     assert seen == [39, 49]  # only the new iterations ran
     np.testing.assert_array_equal(longer.traces["E"], ref.traces["E"])
     assert_same(longer.state, ref.state)
     with pytest.raises(ValueError, match=r"holds 50 iterations, more than the n_iterations \(30\)"):
-        evolve(ff.Task(X, Y), learning.discrete(2), net_params(4), hyper, n_iterations=30, checkpoint=ensemble.Checkpointing(path, resume=True), chunks=chunk10, **common)
+        evolve(ff.Task(X, Y), learning.discrete(2), net_params(4), hyper, n_iterations=30,
+               checkpoint=ensemble.Checkpointing(path, resume=True), chunks=chunk10, **common)
 
 
 @pytest.mark.invariance
+@pytest.mark.slow
 def test_member_groups_are_bitwise_identical_and_checkpointed(tmp_path):
     hyper = learning.DiscreteHyper(np.linspace(0.05, 0.5, 7), 0.3, 2)
     common = dict(key=jax.random.key(4), n_iterations=12, record_every=3)
     ref = evolve(ff.Task(X, Y), learning.discrete(2), net_params(7), hyper, **common)
     prefix = str(tmp_path / "ck")
-    run = evolve(ff.Task(X, Y), learning.discrete(2), net_params(7), hyper, placement=ensemble.Placement(member_batch=3), checkpoint=prefix, **common)
+    run = evolve(ff.Task(X, Y), learning.discrete(2), net_params(7), hyper, placement=ensemble.Placement(member_batch=3),
+                 checkpoint=prefix, **common)
     np.testing.assert_array_equal(run.traces["E"], ref.traces["E"])
     np.testing.assert_array_equal(run.iterations, ref.iterations)
     assert_same(run.params, ref.params)
@@ -225,15 +241,17 @@ def test_member_groups_are_bitwise_identical_and_checkpointed(tmp_path):
     assert sorted(p.name for p in tmp_path.glob("*.npz") if not p.name.endswith(".prev.npz")) == [
         "ck.members-0-3.npz", "ck.members-3-6.npz", "ck.members-6-7.npz"]
     # A resume finds every group finished and returns the same numbers without running again.
-    again = evolve(ff.Task(X, Y), learning.discrete(2), net_params(7), hyper, placement=ensemble.Placement(member_batch=3), checkpoint=ensemble.Checkpointing(prefix, resume=True),
-                   **common)
+    again = evolve(ff.Task(X, Y), learning.discrete(2), net_params(7), hyper, placement=ensemble.Placement(member_batch=3),
+                   checkpoint=ensemble.Checkpointing(prefix, resume=True), **common)
     np.testing.assert_array_equal(again.traces["E"], ref.traces["E"])
     # Continuing a grouped run from its state equals continuing the whole ensemble.
-    more = evolve(ff.Task(X, Y), learning.discrete(2), None, hyper, state=run.state, placement=ensemble.Placement(member_batch=4), **common)
+    more = evolve(ff.Task(X, Y), learning.discrete(2), None, hyper, state=run.state, placement=ensemble.Placement(member_batch=4),
+                  **common)
     ref_more = evolve(ff.Task(X, Y), learning.discrete(2), None, hyper, state=ref.state, **common)
     np.testing.assert_array_equal(more.traces["E"], ref_more.traces["E"])
 
 
+@pytest.mark.slow
 def test_member_batch_chosen_from_memory_budget(monkeypatch):
     per = driver.bytes_per_member(ff.Task(X, Y), learning.discrete(2), net_params(2), n_records=4)
     assert per > 3 * 4 * (415 * 4)  # params plus three delay slots, in float32, held three times
@@ -241,8 +259,8 @@ def test_member_batch_chosen_from_memory_budget(monkeypatch):
     hyper = learning.DiscreteHyper(0.1, 0.3, 2)
     common = dict(key=jax.random.key(4), n_iterations=8, record_every=2)
     sizes = []
-    run = evolve(ff.Task(X, Y), learning.discrete(2), net_params(8), hyper, chunks=ensemble.Chunks(on_chunk=lambda s, t, i: sizes.append(
-        s.diverged.shape[0]), size=8), **common)
+    run = evolve(ff.Task(X, Y), learning.discrete(2), net_params(8), hyper,
+                 chunks=ensemble.Chunks(on_chunk=lambda s, t, i: sizes.append(s.diverged.shape[0]), size=8), **common)
     assert sizes == [3, 3, 2]
     monkeypatch.undo()
     ref = evolve(ff.Task(X, Y), learning.discrete(2), net_params(8), hyper, **common)
@@ -255,6 +273,7 @@ def test_member_batch_validated():
                key=jax.random.key(0), n_iterations=2, placement=ensemble.Placement(member_batch=0))
 
 
+@pytest.mark.slow
 def test_process_members_blocks_join_to_the_whole_ensemble():
     blocks = [driver.process_members(10, p, 3) for p in range(3)]
     np.testing.assert_array_equal(np.concatenate(blocks), np.arange(10))
@@ -262,7 +281,8 @@ def test_process_members_blocks_join_to_the_whole_ensemble():
     hyper = learning.DiscreteHyper(0.1, 0.3, 2)
     common = dict(key=jax.random.key(6), n_iterations=6, record_every=2)
     whole = evolve(ff.Task(X, Y), learning.discrete(2), net_params(10), hyper, **common)
-    parts = [evolve(ff.Task(X, Y), learning.discrete(2), net_params(len(ids), ids), hyper, placement=ensemble.Placement(members=ids), **common)
+    parts = [evolve(ff.Task(X, Y), learning.discrete(2), net_params(len(ids), ids), hyper,
+                    placement=ensemble.Placement(members=ids), **common)
              for ids in blocks]
     np.testing.assert_array_equal(np.concatenate([p.traces["E"] for p in parts], axis=1), whole.traces["E"])
     with pytest.raises(ValueError, match="process_index"):
@@ -283,6 +303,7 @@ def test_cache_block_size_is_a_divisor_near_the_target():
 
 
 @pytest.mark.invariance
+@pytest.mark.slow
 def test_cache_blocks_are_bitwise_identical(monkeypatch):
     hyper = learning.DiscreteHyper(np.linspace(0.05, 0.5, 8), 0.3, 2)
     common = dict(key=jax.random.key(5), n_iterations=12, record_every=3, chunk=6, devices=1)

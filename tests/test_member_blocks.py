@@ -26,7 +26,8 @@ def run(name, B, members=None, **kw):
     system, params, tau = SYSTEMS[name]
     n = B if members is None else len(members)
     return ensemble.evolve(system, learning.discrete(2), params(n), learning.DiscreteHyper(np.full(n, tau), 0.05, 2),
-                           key=jax.random.key(7), n_iterations=24, record=ensemble.Record(every=2), placement=ensemble.Placement(members=members), **kw)
+                           key=jax.random.key(7), n_iterations=24, record=ensemble.Record(every=2),
+                           placement=ensemble.Placement(members=members), **kw)
 
 
 def assert_member(full, k, alone, i=0):
@@ -39,6 +40,7 @@ def assert_member(full, k, alone, i=0):
 
 @pytest.mark.invariance
 @pytest.mark.parametrize("name", sorted(SYSTEMS))
+@pytest.mark.slow
 def test_a_user_system_that_reduces_is_bitwise_the_same_in_any_ensemble(name):
     members = [0, 37, 63, 99]
     alone = {k: run(name, 1, members=[k]) for k in members}
@@ -52,6 +54,7 @@ def test_a_user_system_that_reduces_is_bitwise_the_same_in_any_ensemble(name):
 
 
 @pytest.mark.invariance
+@pytest.mark.slow
 def test_member_blocks_inside_cache_blocks_keep_the_bits(monkeypatch):
     ref = run("logistic", 12, devices=1)
     tiny = dataclasses.replace(layout.CPU, block_members=3, block_from=6)  # cache blocks of 3 members, each padded to 16
@@ -93,6 +96,7 @@ class OwnLayout:
         return jax.vmap(self.measure)(params, state, keys)
 
 
+@pytest.mark.slow
 def test_check_member_invariance_finds_what_differs_and_passes_the_blocks():
     params = ensemble.replicate({"w": jnp.zeros(10, jnp.float32), "b": jnp.zeros((), jnp.float32)}, 3)
     hyper = learning.DiscreteHyper(np.array([30.0, 10.0, 3.0], np.float32), np.float32(0.01), 1)

@@ -25,6 +25,7 @@ def test_noise_dE_spread_matches_its_first_order_estimate():
 
 
 @pytest.mark.parametrize("m", [2])  # the law was read off m = 1 and 3: m = 2 is a prediction
+@pytest.mark.slow
 def test_law_predicts_divergence_below_tau_c_and_none_above_3_tau_c(m):
     system = ensemble.from_loss(sphere)
     params = ensemble.replicate({"x": jnp.zeros(3)}, 32)
@@ -49,6 +50,7 @@ def test_law_predicts_divergence_below_tau_c_and_none_above_3_tau_c(m):
     assert np.nanmedian(clipped.final["E"]) < 3.0  # and it still learns (E(0) = 3)
 
 
+@pytest.mark.slow
 def test_critical_taus_is_critical_tau_at_each_S_in_one_run():
     """The batched pilot gives each S the numbers of its own critical_tau call, bit for bit."""
     system = ensemble.from_loss(sphere)

@@ -39,6 +39,7 @@ def test_fig2a_json_has_the_contract_keys(tmp_path):
     assert "runs" not in data
 
 
+@pytest.mark.slow
 def test_fig2a_same_seed_same_json(tmp_path):
     a = studies.reproduce("fig2a", str(tmp_path / "a"), **TINY)
     studies.reproduce("fig2a", str(tmp_path / "b"), **TINY)
@@ -75,7 +76,8 @@ def _cli(*args):
 
 
 def test_cli_errors_are_one_line_and_exit_2(tmp_path):
-    for args, needle in [(("reproduce", "fig99", "--out", str(tmp_path)), "study"), (("reproduce", "fig2a", "--members", "0", "--out", str(tmp_path)), "members")]:
+    for args, needle in [(("reproduce", "fig99", "--out", str(tmp_path)), "study"),
+                         (("reproduce", "fig2a", "--members", "0", "--out", str(tmp_path)), "members")]:
         proc = _cli(*args)
         assert proc.returncode == 2
         lines = proc.stderr.strip().splitlines()
@@ -89,6 +91,7 @@ def test_cli_reproduce_fig1(tmp_path):
     assert (tmp_path / "fig1.json").exists() and (tmp_path / "fig1.png").exists()
 
 
+@pytest.mark.slow
 def test_fig3_grid_layout_and_keys(tmp_path):
     from ensemble.studies import fig3
 
@@ -130,6 +133,7 @@ def test_fig4_threshold_gives_the_target_mean_robustness():
         threshold_for_mean_robustness(np.array([[np.nan, 0.1]]), 0.5)
 
 
+@pytest.mark.slow
 def test_fig4_and_fig2b_json_keys(tmp_path):
     result = studies.reproduce("fig4", str(tmp_path), members=4, n_iterations=60, record_every=20)
     assert set(result.runs) == {"testing", "robust"} and result.runs["robust"].traces["R"].shape == (4, 4)

@@ -1,9 +1,27 @@
-"""The paper's studies (SPEC §4), one module each: ``Config``, ``run(config) -> Result``, ``plot(result, path)``.
+"""The paper's studies (Figs. 1-7) and our own (``cmp``, ``kmap``, ``compare``), one module each.
 
-Example:
+Every study module has ``Config`` (a frozen dataclass of its settings, with ``Config.quick()``
+for a small size), ``run(config, options) -> Result``, ``plot(result, path)`` and
+``describe(result)``. :data:`STUDIES` maps the ids to the modules; :func:`reproduce` runs one
+and writes its JSON and figure, as ``python -m ensemble reproduce <study>`` does. Every
+constant the paper does not state is our reconstruction.
+
+Examples:
     >>> from ensemble import studies
-    >>> result = studies.fig2a.run(studies.fig2a.Config.quick())
-    >>> studies.fig2a.plot(result, "fig2a.png")
+    >>> sorted(studies.STUDIES)[:4]
+    ['cmp', 'compare', 'fig1', 'fig2a']
+    >>> config = studies.fig2a.Config.quick(members=8)
+    >>> config.members, config.n_iterations
+    (8, 20000)
+    >>> result = studies.fig1.run()          # instant: the bitmaps and the layer sizes
+    >>> result.summary["n_patterns"], result.summary["n_in"]
+    (15, 35)
+
+    A learning study (under a minute on 2 CPU cores at the quick size)::
+
+        result = studies.fig2a.run(studies.fig2a.Config.quick())
+        studies.fig2a.plot(result, "fig2a.png")
+        studies.reproduce("fig2a", "results", quick=True)   # and results/fig2a.json
 """
 
 from __future__ import annotations
@@ -21,11 +39,19 @@ STUDIES: dict[str, ModuleType] = {
     "fig5": fig5, "fig6": fig6, "fig7": fig7, "cmp": cmp, "kmap": kmap,
     "compare": compare,
 }
+"""The studies by id: ``{"fig1": ensemble.studies.fig1, ...}``, in the order ``python -m ensemble list`` shows them."""
 PLANNED: tuple[str, ...] = ()
 
 
 def get(study: str) -> ModuleType:
-    """The module of study ``study``; ValueError naming the known ids otherwise."""
+    """The module of a study.
+
+    Args:
+        study: a study id of :data:`STUDIES`.
+
+    Raises:
+        ValueError: an unknown id (the message names the known ones).
+    """
     if study in STUDIES:
         return STUDIES[study]
     if study in PLANNED:
@@ -34,8 +60,21 @@ def get(study: str) -> ModuleType:
 
 
 def with_regime(study: str, regime: str | None, overrides: dict) -> dict:
-    """``overrides`` on top of the named Kuramoto regime's settings (``_kuramoto.REGIMES``), those
-    the study's ``Config`` has (``tau_factor`` only for cmp); ``regime`` None: ``overrides``."""
+    """The ``Config`` overrides of a named Kuramoto regime, then ``overrides`` on top.
+
+    Args:
+        study: a study id; the regime's settings are kept where its ``Config`` has the field
+            (``tau_factor`` only for cmp).
+        regime: ``"graded"`` (the default settings), ``"locked"`` or ``"below"`` (version 0.2's
+            Figs. 5-7 and cmp), or None: ``overrides`` alone.
+        overrides: ``Config`` fields to set.
+
+    Returns:
+        A dict of ``Config`` fields.
+
+    Raises:
+        ValueError: an unknown regime, or a regime for a study that is not a Kuramoto study.
+    """
     if regime is None:
         return dict(overrides)
     module = get(study)
@@ -62,19 +101,28 @@ def reproduce(
     """Run a study and write ``out/<study>.json`` and ``out/<study>.png``.
 
     Args:
-        study: study id. out: output folder (created). quick: the small size.
-        progress: progress bars. resume: continue from the checkpoints in
-            ``checkpoint_dir`` (default ``out/checkpoints``), written after every chunk.
+        study: a study id of :data:`STUDIES`.
+        out: output folder (created).
+        quick: the small size (``Config.quick()``).
+        progress: show progress bars.
+        resume: continue from the checkpoints in ``checkpoint_dir``, written after every chunk.
         chunk: iterations per chunk (default: about 10 chunks per run).
-        regime: a named setting of the Kuramoto studies (``_kuramoto.REGIMES``: ``"graded"``,
-            the default, ``"locked"`` or ``"below"``, version 0.2's), applied before ``overrides``.
-        overrides: Config fields to change (e.g. ``members=64``, ``seed=3``).
+        checkpoint_dir: where the checkpoints go (default ``out/checkpoints``).
+        regime: a named setting of the Kuramoto studies (``"graded"``, the default, ``"locked"``
+            or ``"below"``, version 0.2's; see :func:`with_regime`), applied before ``overrides``.
+        **overrides: ``Config`` fields to change (e.g. ``members=64``, ``seed=3``; None values
+            are ignored).
+
+    Returns:
+        The study's ``Result``.
 
     Raises:
         ValueError: bad arguments, an ``out`` that cannot be written (checked first), a
-            damaged checkpoint. ``ensemble._files.LockedError``: another run of the same study
-            writes to the same folder. ``ensemble._files.WriteError``: a file could not be
-            written (the previous checkpoint stays valid). ``ensemble.Interrupted``: Ctrl-C.
+            damaged checkpoint.
+        ensemble.errors.LockedError: another run of the same study writes to the same folder.
+        ensemble.errors.WriteError: a file could not be written (the previous checkpoint stays
+            valid).
+        ensemble.errors.Interrupted: Ctrl-C.
     """
     module = get(study)
     overrides = with_regime(study, regime, {k: v for k, v in overrides.items() if v is not None})
@@ -93,4 +141,5 @@ def reproduce(
     return result
 
 
-__all__ = ["STUDIES", "Result", "RunOptions", "get", "reproduce", "with_regime", "fig1", "fig2a", "fig2b", "fig3", "fig4", "fig5", "fig6", "fig7", "cmp", "kmap", "compare"]
+__all__ = ["STUDIES", "Result", "RunOptions", "get", "reproduce", "with_regime",
+           "fig1", "fig2a", "fig2b", "fig3", "fig4", "fig5", "fig6", "fig7", "cmp", "kmap", "compare"]

@@ -96,7 +96,7 @@ class Result:
         summary: the headline numbers (JSON key ``summary``).
         arrays: the arrays behind the plot (top-level JSON keys).
         wall_time: seconds for ``run``.
-        runs: the :class:`ensemble.driver.Run` of each batched call by name (not written to
+        runs: the :class:`~ensemble.results.Run` of each batched call by name (not written to
             JSON): per-member traces (``runs[name].traces``, ``(n_records, B)``), final and
             best parameters, hyperparameters; ``{}`` for a result read back from JSON.
     """
@@ -109,6 +109,8 @@ class Result:
     runs: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
     def to_json(self) -> dict:
+        """The JSON record: study, package version, config, summary, wall time and the arrays
+        (as top-level keys), numpy as lists and non-finite floats as null."""
         out = {
             "study": self.study,
             "version": __version__,
@@ -176,9 +178,12 @@ class NetworkConfig:
     """Settings every network study shares (all reconstructions: the paper's values were lost).
 
     Attributes:
-        members: ensemble size (per grid point where there is a grid). seed: root seed.
-        n_hidden: N2. init_scale: initial weights uniform in [-init_scale, init_scale].
-        m: delay of the learning map. n_iterations: learning iterations.
+        members: ensemble size (per grid point where there is a grid).
+        seed: root seed.
+        n_hidden: hidden nodes N2.
+        init_scale: initial weights uniform in [-init_scale, init_scale].
+        m: delay of the learning map.
+        n_iterations: learning iterations.
         record_every: iterations between recorded trace values.
     """
 
@@ -191,6 +196,7 @@ class NetworkConfig:
     record_every: int = 200
 
     def validate(self) -> None:
+        """Check every setting (:class:`ValueError` naming the first bad one)."""
         integer_at_least("members", self.members, 1)
         integer_at_least("seed", self.seed, 0)
         integer_at_least("n_hidden", self.n_hidden, 1)
@@ -211,14 +217,22 @@ class NetworkConfig:
 
 @dataclasses.dataclass(frozen=True)
 class RobustConfig(NetworkConfig):
-    """Network settings plus the constants of eq. (8)."""
+    """Network settings plus the constants of eq. (8).
+
+    Attributes:
+        tau_E: drift time scale of the ``E`` term.
+        S_E: noise intensity of the ``E`` term.
+        tau_R: drift time scale of the ``1 - R`` term.
+        S_R: noise intensity of the ``1 - R`` term.
+    """
 
     tau_E: float = 0.1
     S_E: float = 0.2
-    tau_R: float = 3.0  # tau_R <= 0.3 or S_R >= 0.1 drive the weights into saturation (docs/calibration.md)
+    tau_R: float = 3.0  # tau_R <= 0.3 or S_R >= 0.1 drive the weights into saturation ('Evidence: feed-forward')
     S_R: float = 0.0
 
     def validate(self) -> None:
+        """Check every setting (:class:`ValueError` naming the first bad one)."""
         super().validate()
         positive("tau_E", self.tau_E)
         positive("tau_R", self.tau_R)

@@ -1,10 +1,10 @@
 """What the Kuramoto studies (Figs. 5-7, cmp) share: settings, the system, initial ensembles.
 
 Every value here is a reconstruction: the paper's M0, R0, tau, S, gamma, m and T
-were lost (SPEC §3). The defaults are chosen by the calibration sweeps recorded
-in ``docs/calibration.md`` (section "Kuramoto (eq. 4 + 13)"); change them here, in one place.
+were lost. The defaults are chosen by calibration sweeps (recorded on the documentation's
+'Evidence: Kuramoto' page); change them here, in one place.
 
-The regime they pick, ``"graded"`` (calibration K10-K13; the default after the 0.2.0 release):
+The regime they pick, ``"graded"`` (the default since version 0.3.0):
 ``N = 10`` natural frequencies at the quantiles of a Lorentzian of half-width 0.25, whose
 synchrony grows gradually with the coupling (uniform ``w_ij = K``: R 0.44 / 0.60 / 0.71 at K 0.6
 / 0.8 / 0.9). The initial network (all ``w_ij = M0 = 0.8``) has a low, fluctuating R of about 0.6;
@@ -16,8 +16,8 @@ first window from random phases is part of the run). ``dt = 0.05``.
 Version 0.2's regimes stay reproducible by name (:data:`REGIMES`): ``"locked"`` (evenly spaced
 frequencies; the uniform network is phase-locked with R 0.887 and pushed to R0 0.97, absolute E,
 tau 0.005, S 0.2, gamma 0.001, T 10, a warm-up of 100 time units) for Figs. 5-7, and ``"below"``
-(the same frequencies, M0 0.7, R0 0.5) for cmp. Which paper claims each regime satisfies:
-``docs/paper/claims.md``.
+(the same frequencies, M0 0.7, R0 0.5) for cmp. Which paper claims each regime satisfies: the
+documentation's 'Claims table' page.
 """
 
 from __future__ import annotations
@@ -40,25 +40,36 @@ from ._common import RunOptions
 
 @dataclasses.dataclass(frozen=True)
 class KuramotoConfig:
-    """Settings every Kuramoto study shares (reconstructions; see ``docs/calibration.md``).
+    """Settings every Kuramoto study shares (reconstructions: the documentation's 'Evidence:
+    Kuramoto' page).
 
     Attributes:
-        members: ensemble size (per grid point where there is a grid). seed: root seed.
-        N: oscillators. frequencies: the kind of natural frequencies (:func:`ensemble.kuramoto.frequencies`:
+        members: ensemble size (per grid point where there is a grid).
+        seed: root seed.
+        N: oscillators.
+        omega_spread: the scale of the natural frequencies.
+        frequencies: the kind of natural frequencies (:func:`ensemble.kuramoto_model.frequencies`:
             "even" in [-omega_spread, omega_spread], "lorentzian" or "gaussian" quantiles of scale
-            omega_spread, "random" draws from omega_seed). omega_spread, omega_seed: their scale and seed.
-        dt: Euler step (time units). T: window of one learning iteration (time units).
-        R0: target mean order parameter. M0: target mean absolute weight (eq. 14);
-            the initial weights are all M0.
+            omega_spread, "random" draws from omega_seed).
+        omega_seed: the seed of "random" frequencies.
+        dt: Euler step (time units).
+        T: window of one learning iteration (time units).
+        R0: target mean order parameter.
+        M0: target mean absolute weight (eq. 14); the initial weights are all M0.
         error: eq. (12) form, "squared" (E = (R - R0)^2) or "absolute" (|R - R0|).
-        tau, S, m: eq. (4) constants. gamma: weight-control strength of eq. (13).
+        tau: eq. (4) drift time scale.
+        S: eq. (4) noise intensity.
+        m: eq. (4) delay.
+        gamma: weight-control strength of eq. (13).
         clip: None for the literal eq. (4); else the stabilized variant with the drift gain
             clipped to [-clip, clip] (``learning.discrete(m, clip=...)``, not the paper's).
         normalize: the other stabilized variant, the gain G normalized to G / (1 + |G|)
             (``learning.discrete(m, normalize=True)``, not the paper's); not with ``clip``.
-        n_iterations: learning iterations. record_every: iterations between records.
+        n_iterations: learning iterations.
+        record_every: iterations between records.
         tolerance: success means |R - R0| <= tolerance for the final weights, frozen,
             over ``check_windows`` windows from the final phases (:func:`frozen_R`).
+        check_windows: windows of the frozen success check.
         warmup_time: before learning, the initial network runs this long (time units,
             rounded up to whole windows) from its random phases, so that learning starts
             from its stationary regime (:class:`WarmedUp`).
@@ -88,6 +99,7 @@ class KuramotoConfig:
     warmup_time: float = 0.0
 
     def validate(self) -> None:
+        """Check every setting (:class:`ValueError` naming the first bad one)."""
         integer_at_least("members", self.members, 1)
         integer_at_least("seed", self.seed, 0)
         integer_at_least("N", self.N, 2)
@@ -174,11 +186,11 @@ REGIMES: dict[str, dict] = {
                   tau=0.1, S=3.0, gamma=0.1, m=1, warmup_time=0.0, tau_factor=1.0),
 }
 """Named settings of the Kuramoto studies, applied before a run's own overrides; all
-three are reconstructions (docs/calibration.md).
+three are reconstructions (the documentation's 'Evidence: Kuramoto' page).
 
-- ``"graded"``, the defaults after the 0.2.0 release: Lorentzian frequencies (half-width 0.25),
+- ``"graded"``, the defaults since version 0.3.0: Lorentzian frequencies (half-width 0.25),
   whose synchrony grows gradually with the coupling; the uniform network at M0 0.8 has a low,
-  fluctuating R of 0.60, and learning raises it to R0 0.7 (calibration K10, K11).
+  fluctuating R of 0.60, and learning raises it to R0 0.7.
 - ``"locked"``, the Fig. 5-7 defaults of version 0.2: evenly spaced frequencies in
   [-0.5, 0.5]; the uniform network is already phase-locked (R 0.89) and is pushed to R0 0.97.
 - ``"below"``, the cmp defaults of version 0.2: the same frequencies, M0 0.7, the target R0 0.5
@@ -195,8 +207,12 @@ class WarmedUp(NamedTuple):
     Learning then starts from the initial network's own stationary regime, so the first
     differences ``E(n) - E(n-m)`` are not the relaxation from random phases: with
     ``tau = 0.003`` that relaxation alone (``dE ~ 0.1``) amplifies the first noise step
-    30-fold and blows the weights up (docs/calibration.md). A reconstruction choice of the
-    studies; the paper's start-up was lost. Everything else is delegated to ``system``.
+    30-fold and blows the weights up. A reconstruction choice of the studies; the paper's
+    start-up was lost. Everything else is delegated to ``system``.
+
+    Attributes:
+        system: the :class:`~ensemble.kuramoto.Oscillators`.
+        windows: windows of the warm-up (0: none).
     """
 
     system: ku.Oscillators
@@ -211,6 +227,7 @@ class WarmedUp(NamedTuple):
         integer_at_least("windows", self.windows, 0)
 
     def validate(self, params) -> None:
+        """Check the settings and one member's ``params`` (:class:`ValueError`)."""
         self.check()
         self.system.validate(params)
 
@@ -241,8 +258,12 @@ def frozen_R(system: ku.Oscillators, w, phases, windows: int) -> np.ndarray:
 
     Args:
         system: the :class:`ensemble.kuramoto.Oscillators` of the run.
-        w: ``(B, N(N-1)/2)`` final weights. phases: ``(B, N)`` final phases (the run's carried state).
+        w: ``(B, N(N-1)/2)`` final weights.
+        phases: ``(B, N)`` final phases (the run's carried state).
         windows: number of windows (>= 1).
+
+    Returns:
+        ``R (B, windows)``.
     """
     integer_at_least("windows", windows, 1)
     system.check()

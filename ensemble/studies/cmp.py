@@ -28,8 +28,8 @@ Constants of the continuous law: matching one window of eq. (3) to one
 iteration of eq. (4) gives ``tau_c = T tau``, ``S_c = S / sqrt(T)`` and
 ``gamma_c = gamma / T`` (the drift and control accumulate over the ``T/dt``
 steps of a window, the noise as a random walk). ``None`` fields take these
-matched values times the calibrated factors; see ``docs/calibration.md``
-("Kuramoto: discrete vs continuous (cmp)").
+matched values times the calibrated factors (the documentation's 'Evidence: Kuramoto'
+page).
 """
 
 from __future__ import annotations
@@ -54,25 +54,29 @@ class Config(KuramotoConfig):
 
     Attributes:
         n_windows: horizon in windows ``T``, the same simulated time for both schemes.
-        tau_c, S_c, gamma_c: constants of eq. (3) + control (time units; ``gamma_c`` a rate).
-            ``None``: ``tau_factor * T * tau``, ``S_factor * S / sqrt(T)``, ``gamma / T``.
-        tau_factor, S_factor: calibrated multipliers of the matched values.
+        tau_c: eq. (3)'s drift time scale (time units); None: ``tau_factor * T * tau``.
+        S_c: eq. (3)'s noise intensity; None: ``S_factor * S / sqrt(T)``.
+        gamma_c: the control rate (per time unit); None: ``gamma / T``.
+        tau_factor: calibrated multiplier of the matched ``tau_c``.
+        S_factor: calibrated multiplier of the matched ``S_c``.
     """
 
-    # The Kuramoto studies' regime (graded, after the 0.2.0 release; that release's cmp regime is REGIMES["below"]).
+    # The Kuramoto studies' regime (graded, since 0.3.0; version 0.2's cmp regime is REGIMES["below"]).
     members: int = 256
     n_windows: int = 100
     tau_c: float | None = None
     S_c: float | None = None
     gamma_c: float | None = None
-    tau_factor: float = 10.0  # graded regime: the best of a 36-point sweep (docs/calibration.md K12)
+    tau_factor: float = 10.0  # graded regime: the best of a 36-point sweep ('Evidence: Kuramoto')
     S_factor: float = 1.0
 
     @classmethod
     def quick(cls, **overrides) -> "Config":
+        """The small size (``--quick``), with ``overrides`` applied."""
         return dataclasses.replace(cls(members=8, n_windows=30), **overrides)
 
     def validate(self) -> None:
+        """Check every setting (:class:`ValueError` naming the first bad one)."""
         super().validate()
         integer_at_least("n_windows", self.n_windows, 1)
         if self.tau_c is not None:
@@ -94,6 +98,7 @@ class Config(KuramotoConfig):
         return float(tau_c), float(S_c), float(gamma_c)
 
     def continuous_system(self) -> ku.ContinuousOscillators:
+        """The continuous scheme's system (:class:`ensemble.kuramoto.ContinuousOscillators`)."""
         return ku.ContinuousOscillators(self.omega(), self.dt, self.T, self.R0, self.error)
 
 
@@ -119,7 +124,8 @@ def run_continuous(config: Config, options: RunOptions = RunOptions(), *, tau_c=
     hyper = ku.ControlledHyper(learning.ContinuousHyper(tau_c, S_c, config.dt, n), gamma_c, config.M0)
     return evolve(system, ku.continuous_weight_control(n), params, hyper, key=key, n_iterations=config.n_windows * n,
                   record=Record(every=n),
-                  **options.evolve("cmp_continuous", {"study": "cmp", "scheme": "continuous", "config": dataclasses.asdict(config)},
+                  **options.evolve("cmp_continuous",
+                                   {"study": "cmp", "scheme": "continuous", "config": dataclasses.asdict(config)},
                                    chunk_unit=n))  # chunk counts windows
 
 
@@ -173,7 +179,17 @@ def calibrate(config: Config, tau_factors, S_factors, reps: int = 6) -> list[dic
 
 
 def time_to_target(R: np.ndarray, R0: float, tolerance: float, T: float) -> np.ndarray:
-    """First window end ``kT`` (k = 1, 2, ...) with ``|R - R0| <= tolerance`` per member; NaN if never. ``R``: (windows, members)."""
+    """First window end ``kT`` (k = 1, 2, ...) with ``|R - R0| <= tolerance``, per member.
+
+    Args:
+        R: ``(windows, members)`` the window means of ``r``.
+        R0: the target.
+        tolerance: the success tolerance.
+        T: the window length (time units).
+
+    Returns:
+        ``(members,)`` times, NaN where a member never gets there.
+    """
     hit = np.abs(R - R0) <= tolerance  # NaN (diverged) compares False
     first = np.argmax(hit, axis=0)
     return np.where(hit.any(axis=0), (first + 1) * T, np.nan)
@@ -270,6 +286,7 @@ def plot(result: Result, path: str | None = None):
 
 
 def describe(result: Result) -> str:
+    """A few lines of summary for the terminal."""
     s, c = result.summary, result.config
 
     def fmt(x):
@@ -281,7 +298,8 @@ def describe(result: Result) -> str:
              f"continuous: tau_c = {s['tau_c']:g}, S_c = {s['S_c']:.4g}, gamma_c = {s['gamma_c']:.4g} per time unit"]
     for name in ("discrete", "continuous"):
         lines.append(f"  {name:10s}: success {s[f'{name}_success_fraction']:.0%}, reached R0 +- {c['tolerance']:g}: "
-                     f"{s[f'{name}_reached_target']}/{s['members']}, median time to target {fmt(s[f'{name}_median_time_to_target'])}, "
+                     f"{s[f'{name}_reached_target']}/{s['members']}, "
+                     f"median time to target {fmt(s[f'{name}_median_time_to_target'])}, "
                      f"median final R {s[f'{name}_median_final_R']:.3f}, M {s[f'{name}_median_final_M']:.3f}, "
                      f"diverged {s[f'{name}_diverged']}")
     return "\n".join(lines)

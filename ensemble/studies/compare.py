@@ -47,9 +47,12 @@ from ._kuramoto import KuramotoConfig
 from .fig3 import Config as Fig3Config
 
 TASKS = ("vowels", "vowels_digits", "kuramoto", "rosenbrock")
+"""The task ids (:func:`tasks`)."""
 METHODS = ("al", "open_es", "snes", "cma_es", "one_plus_one", "backprop")
+"""The method ids (:func:`sweeps`)."""
 LABELS = {"al": "autonomous (eq. 4)", "open_es": "OpenAI-ES", "snes": "SNES", "cma_es": "CMA-ES",
           "one_plus_one": "(1+1)-ES", "backprop": "back-propagation"}
+"""The methods' names in the figure and the table."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,15 +61,22 @@ class Config:
 
     Attributes:
         runs: independent runs per sweep point (the same ``runs`` initial parameters at every
-            point and for every method). seed: root seed. records: records per run after the start.
-        tasks, methods: which to run (subsets of :data:`TASKS`, :data:`METHODS`).
-        network_budget, kuramoto_budget, rosenbrock_budget: evaluations per run.
+            point and for every method).
+        seed: root seed.
+        records: records per run after the start.
+        tasks: which tasks to run (a subset of :data:`TASKS`).
+        methods: which methods to run (a subset of :data:`METHODS`).
+        network_budget: evaluations per run on the network tasks.
+        kuramoto_budget: evaluations per run on the Kuramoto task.
+        rosenbrock_budget: evaluations per run on Rosenbrock.
         std_values: the sweep of the ES's initial step size (SNES, CMA-ES) and of the (1+1)-ES's sigma.
-        open_es_std, open_es_lr: the OpenAI-ES sweep (noise std x Adam learning rate).
+        open_es_std: the OpenAI-ES sweep's noise std values.
+        open_es_lr: the OpenAI-ES sweep's Adam learning rates.
         backprop_factors: the sweep of gradient descent's learning rate, times the task's own
             (networks: Fig. 2a's 2.0; Rosenbrock: 1e-3).
         al_factor: the eq. (4) sweep: the calibrated (tau, S), and tau or S times or divided by this.
-        rosenbrock_level: Rosenbrock is solved at f <= this. full_cma_max_dims: full CMA-ES up to here.
+        rosenbrock_level: Rosenbrock is solved at f <= this.
+        full_cma_max_dims: full CMA-ES up to this many parameters (sep-CMA-ES above).
     """
 
     runs: int = 32
@@ -87,11 +97,13 @@ class Config:
 
     @classmethod
     def quick(cls, **overrides) -> "Config":
+        """The small size (``--quick``), with ``overrides`` applied."""
         return dataclasses.replace(cls(runs=4, records=4, network_budget=2_000, kuramoto_budget=160,
                                        rosenbrock_budget=1_000, std_values=(0.1, 1.0), open_es_std=(0.1,),
                                        open_es_lr=(0.05,), backprop_factors=(1.0,)), **overrides)
 
     def validate(self) -> None:
+        """Check every setting (:class:`ValueError` naming the first bad one)."""
         integer_at_least("runs", self.runs, 1)
         integer_at_least("seed", self.seed, 0)
         integer_at_least("records", self.records, 1)
@@ -116,13 +128,19 @@ class Task(NamedTuple):
     """One task: the system, ``runs`` initial parameters, the budget and how to judge a solution.
 
     Attributes:
-        system: the system (``ensemble.evolve`` protocol). params: ``(runs, ...)`` initial params.
+        name: the task's id (one of :data:`TASKS`).
+        system: the system (:class:`ensemble.System`).
+        params: ``(runs, ...)`` initial params.
         monitor: ``params (B, ...) -> (E (B,), solved (B,))`` (deterministic; spends no budget).
-        project: candidate -> evaluated params (the ES's constraint). loss: differentiable
-            ``params -> E`` of one run, or None. budget: evaluations per run.
-        al_map, al_hyper: eq. (4)'s learning map and ``al_hyper(tau, S)`` (per-member arrays).
-        tau, S: eq. (4)'s calibrated constants. lr: gradient descent's learning rate (the
-            centre of its sweep). solved: the criterion, in words.
+        project: candidate -> evaluated params (the ES's constraint).
+        loss: differentiable ``params -> E`` of one run, or None.
+        budget: evaluations per run.
+        al_map: eq. (4)'s learning map.
+        al_hyper: ``al_hyper(tau, S)``, its hyperparameters (per-member arrays).
+        tau: eq. (4)'s calibrated drift time scale.
+        S: eq. (4)'s calibrated noise intensity.
+        lr: gradient descent's learning rate (the centre of its sweep).
+        solved: the criterion, in words.
     """
 
     name: str
@@ -208,9 +226,10 @@ def _rosenbrock_task(budget, runs, seed, level) -> Task:
 
 def tasks(config: Config) -> dict[str, Task]:
     """The tasks of ``config.tasks``. Calibrated eq. (4) constants: the networks', Fig. 3's best
-    (tau, S) (``docs/results/fig3.json``: P = 5 0.215, 0.464; P = 15 0.1, 0.215; m = 8); the
+    (tau, S) (P = 5: 0.215, 0.464; P = 15: 0.1, 0.215; m = 8); the
     Kuramoto task's, the graded regime's (0.1, 3; eq. 13 with gamma 0.1); Rosenbrock's, the best
-    of a pilot sweep (tau 1, S 1e-4; docs/calibration.md)."""
+    of a pilot sweep (tau 1, S 1e-4; the documentation's 'Comparison with ES and
+    back-propagation' page)."""
     out = {}
     for name in config.tasks:
         if name == "vowels":
@@ -317,8 +336,11 @@ def _point_row(point: dict, trace: baselines.Trace) -> dict:
 
 def _best(rows: list[dict]) -> int:
     """Most runs solved at the end, then the lowest median final E (None last)."""
-    return min(range(len(rows)), key=lambda i: (-rows[i]["solved_fraction"],
-                                                 rows[i]["median_final_E"] if rows[i]["median_final_E"] is not None else math.inf))
+    def order(i: int) -> tuple:
+        E = rows[i]["median_final_E"]
+        return -rows[i]["solved_fraction"], E if E is not None else math.inf
+
+    return min(range(len(rows)), key=order)
 
 
 def _run_part(name: str, method: str, task: Task, points: list[dict], config: Config, key) -> dict:
@@ -417,6 +439,7 @@ def plot(result: Result, path: str | None = None):
 
 
 def describe(result: Result) -> str:
+    """A few lines of summary for the terminal."""
     c = result.config
     lines = [f"compare: {len(c['tasks'])} tasks x {len(c['methods'])} methods, {c['runs']} runs per sweep point, "
              f"{result.wall_time:.1f} s"]

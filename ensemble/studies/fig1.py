@@ -14,6 +14,15 @@ from ._common import Result, RunOptions, finish_figure, takes_run_options
 
 @dataclasses.dataclass(frozen=True)
 class Config:
+    """Settings of Fig. 1 (the figure is deterministic: nothing is learned).
+
+    Attributes:
+        n_hidden: hidden nodes N2 drawn.
+        n_out: output nodes N3 drawn.
+        seed: unused; kept for a uniform command line.
+        members: unused; kept for a uniform command line.
+    """
+
     n_hidden: int = 10
     n_out: int = 5
     seed: int = 0  # unused: the figure is deterministic; kept for a uniform CLI
@@ -21,9 +30,11 @@ class Config:
 
     @classmethod
     def quick(cls, **overrides) -> "Config":
+        """The small size (``--quick``), with ``overrides`` applied."""
         return dataclasses.replace(cls(), **overrides)
 
     def validate(self) -> None:
+        """Check every setting (:class:`ValueError` naming the first bad one)."""
         integer_at_least("n_hidden", self.n_hidden, 1)
         integer_at_least("n_out", self.n_out, 1)
 
@@ -41,6 +52,7 @@ def run(config: Config = Config(), options: RunOptions = RunOptions()) -> Result
 
 
 def plot(result: Result, path: str | None = None):
+    """The 15 bitmaps and the network's layers; saved to ``path`` (PNG), or returned open without one."""
     import matplotlib.pyplot as plt
 
     bitmaps = np.asarray(result.arrays["bitmaps"])
@@ -59,13 +71,13 @@ def plot(result: Result, path: str | None = None):
     layers = [(s["n_in"], "input"), (s["n_hidden"], "hidden"), (s["n_out"], "output")]
     shown = [min(n, 12) for n, _ in layers]
     ys = [np.linspace(0.95, 0.05, k) for k in shown]
-    for l in range(2):
-        for y0 in ys[l]:
-            for y1 in ys[l + 1]:
-                ax.plot([l, l + 1], [y0, y1], color="0.8", lw=0.4, zorder=1)
-    for l, ((n, name), y) in enumerate(zip(layers, ys)):
-        ax.scatter(np.full_like(y, l), y, s=60, color=["C2", "C0", "C3"][l], zorder=2)
-        ax.text(l, -0.05, f"{name}\nN{l + 1} = {n}" + (" (12 shown)" if n > 12 else ""), ha="center", va="top", fontsize=8)
+    for i in range(2):
+        for y0 in ys[i]:
+            for y1 in ys[i + 1]:
+                ax.plot([i, i + 1], [y0, y1], color="0.8", lw=0.4, zorder=1)
+    for i, ((n, name), y) in enumerate(zip(layers, ys)):
+        ax.scatter(np.full_like(y, i), y, s=60, color=["C2", "C0", "C3"][i], zorder=2)
+        ax.text(i, -0.05, f"{name}\nN{i + 1} = {n}" + (" (12 shown)" if n > 12 else ""), ha="center", va="top", fontsize=8)
     ax.text(1.0, 1.04, "a threshold node (always 1) feeds every hidden and output node", ha="center", fontsize=7)
     ax.set(xlim=(-0.4, 2.4), ylim=(-0.25, 1.1))
     ax.axis("off")
@@ -74,5 +86,6 @@ def plot(result: Result, path: str | None = None):
 
 
 def describe(result: Result) -> str:
+    """A few lines of summary for the terminal."""
     s = result.summary
     return f"fig1: {s['n_patterns']} bitmaps of 5x7 pixels; network {s['n_in']}-{s['n_hidden']}-{s['n_out']}"

@@ -5,8 +5,8 @@ autonomous-learning ensemble is one :func:`ensemble.evolve` call; the
 back-propagation ensemble is one ``vmap`` of :func:`ensemble.feedforward.backprop`.
 
 The paper's tau, S, m, learning factor and iteration counts were lost; the
-defaults here come from our calibration sweep (see ``docs/calibration.md``)
-and are reconstructions.
+defaults here come from our calibration sweeps (the documentation's 'Evidence:
+feed-forward' page) and are reconstructions.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class Config(NetworkConfig):
     """Settings of the Fig. 2a study (all reconstructions; see module docstring)."""
 
     members: int = 128
-    n_iterations: int = 1_000_000  # the median keeps falling to 10^6 (docs/calibration.md, run 5)
+    n_iterations: int = 1_000_000  # the median keeps falling to 10^6 ('Evidence: feed-forward')
     record_every: int = 5_000
     tau: float = 0.1
     S: float = 0.2
@@ -44,6 +44,7 @@ class Config(NetworkConfig):
         return dataclasses.replace(cls(members=32, n_iterations=20_000, record_every=200, backprop_iterations=2_000), **overrides)
 
     def validate(self) -> None:
+        """Check every setting (:class:`ValueError` naming the first bad one)."""
         super().validate()
         positive("tau", self.tau)
         nonnegative("S", self.S)

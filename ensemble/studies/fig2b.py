@@ -6,7 +6,8 @@ small ensemble (default 8 members, one batched call); the plot shows the member
 with the highest final R together with the ensemble median.
 
 tau_E, S_E and m are the Fig. 2a defaults; tau_R, S_R and eps are
-reconstructions (the paper's values were lost; see ``docs/calibration.md``).
+reconstructions (the paper's values were lost; the documentation's 'Evidence: feed-forward'
+page).
 """
 
 from __future__ import annotations
@@ -35,9 +36,11 @@ class Config(RobustConfig):
 
     @classmethod
     def quick(cls, **overrides) -> "Config":
+        """The small size (``--quick``), with ``overrides`` applied."""
         return dataclasses.replace(cls(members=4, n_iterations=20_000, record_every=200), **overrides)
 
     def validate(self) -> None:
+        """Check every setting (:class:`ValueError` naming the first bad one)."""
         super().validate()
         positive("eps", self.eps)
 
@@ -104,13 +107,15 @@ def plot(result: Result, path: str | None = None):
 
 
 def describe(result: Result) -> str:
+    """A few lines of summary for the terminal."""
     s, c = result.summary, result.config
     return "\n".join([
         f"fig2b: {s['members']} members, {c['n_iterations']} iterations of eq. (8), eps={s['eps']}, {result.wall_time:.1f} s",
         f"  member {s['shown_member']}: final E = {s['final_E']:.4f}, final R = {s['final_R']:.2f}; "
         f"E < eps from iteration {s['first_iteration_E_below_eps']}, R > 0 from {s['first_iteration_R_positive']}; "
         f"E < eps in {_percent(s['fraction_below_eps_after_R_rises'])} of the records after R rose",
-        f"  ensemble: median final E = {s['median_final_E']:.4f}, mean final R = {s['mean_final_R']:.2f}, diverged {s['diverged']}",
+        f"  ensemble: median final E = {s['median_final_E']:.4f}, mean final R = {s['mean_final_R']:.2f}, "
+        f"diverged {s['diverged']}",
     ])
 
 

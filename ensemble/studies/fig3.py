@@ -6,7 +6,7 @@ call: member ``(i, j, k)`` (tau index, S index, replica) has its own ``tau`` and
 two tasks (vowels, vowels and digits) are two calls since their shapes differ.
 
 The paper's grid, ensemble size, m and iteration budget were lost; the defaults
-are reconstructions (see ``docs/calibration.md``).
+are reconstructions (the documentation's 'Evidence: feed-forward' page).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from ..options import Record
 from ._common import NetworkConfig, Result, RunOptions, finish_figure, takes_run_options
 
 TASKS = {"p5": patterns.vowels, "p15": patterns.vowels_and_digits}
+"""The two tasks: ``"p5"`` the vowels (task A), ``"p15"`` the vowels and digits (task B)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,20 +45,29 @@ class Config(NetworkConfig):
 
     @classmethod
     def quick(cls, **overrides) -> "Config":
+        """The small size (``--quick``), with ``overrides`` applied."""
         return dataclasses.replace(cls(members=4, n_tau=5, n_S=5, n_iterations=2_000, record_every=500), **overrides)
 
     def validate(self) -> None:
+        """Check every setting (:class:`ValueError` naming the first bad one)."""
         super().validate()
         log_range(self, "tau")
         log_range(self, "S")
 
     def grid(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(tau (n_tau,), S (n_S,))``, log-spaced."""
         return np.geomspace(self.tau_min, self.tau_max, self.n_tau), np.geomspace(self.S_min, self.S_max, self.n_S)
 
 
 class Sweep(NamedTuple):
-    """One (tau, S) surface: ``final`` errors, ``diverged`` and ``correct`` of shape
-    ``(n_tau, n_S, members)``, and the :class:`ensemble.driver.Run` behind them (members in that order)."""
+    """One (tau, S) surface of :func:`sweep`.
+
+    Attributes:
+        final: ``(n_tau, n_S, members)`` final errors.
+        diverged: ``(n_tau, n_S, members)`` bool.
+        correct: ``(n_tau, n_S, members)`` bool, every pattern classified right.
+        run: the :class:`~ensemble.results.Run` behind them (members in that order).
+    """
 
     final: np.ndarray
     diverged: np.ndarray
@@ -66,7 +76,20 @@ class Sweep(NamedTuple):
 
 
 def sweep(X, Y, tau: np.ndarray, S: np.ndarray, config: Config, options: RunOptions = RunOptions(), tag: str = "") -> Sweep:
-    """One batched run of the grid ``tau x S x members``."""
+    """One batched run of the grid ``tau x S x members``.
+
+    Args:
+        X: ``(P, 35)`` inputs.
+        Y: ``(P, P)`` targets.
+        tau: the grid's drift time scales.
+        S: the grid's noise intensities.
+        config: the settings (members per point, iterations, network).
+        options: progress, checkpoints (``fig3_<tag>``) and chunk length.
+        tag: the task's name in the checkpoint.
+
+    Returns:
+        A :class:`Sweep`.
+    """
     n_tau, n_S, M = len(tau), len(S), config.members
     B = n_tau * n_S * M
     tau_m = np.repeat(tau, n_S * M)
@@ -167,8 +190,10 @@ def _edges(c: np.ndarray) -> np.ndarray:
 
 
 def describe(result: Result) -> str:
+    """A few lines of summary for the terminal."""
     s, c = result.summary, result.config
-    lines = [f"fig3: {c['n_tau']}x{c['n_S']} grid x {c['members']} members, {c['n_iterations']} iterations, m={c['m']}, {result.wall_time:.1f} s"]
+    lines = [f"fig3: {c['n_tau']}x{c['n_S']} grid x {c['members']} members, {c['n_iterations']} iterations, "
+             f"m={c['m']}, {result.wall_time:.1f} s"]
     for name in ("p5", "p15"):
         lines.append(
             f"  {name}: min mean E = {s[f'{name}_best_mean_error']:.4f} at tau={s[f'{name}_best_tau']:.3g}, "

@@ -40,9 +40,11 @@ class Config(RobustConfig):
 
     @classmethod
     def quick(cls, **overrides) -> "Config":
+        """The small size (``--quick``), with ``overrides`` applied."""
         return dataclasses.replace(cls(members=16, n_iterations=10_000, record_every=500), **overrides)
 
     def validate(self) -> None:
+        """Check every setting (:class:`ValueError` naming the first bad one)."""
         super().validate()
         if not 0 < self.target_R < 1:
             raise ValueError(f"target_R must be in (0, 1), got {self.target_R}")
@@ -137,6 +139,7 @@ def plot(result: Result, path: str | None = None):
 
 
 def describe(result: Result) -> str:
+    """A few lines of summary for the terminal."""
     s, c = result.summary, result.config
     ratio = f"{s['robustness_ratio']:.2f}x" if s["robustness_ratio"] is not None else "n/a"
     return "\n".join([

@@ -7,7 +7,8 @@ shows the member with the lowest final error (``shown_member``; the rule is fixe
 eye) and the ensemble median. ``r(t)`` is shown over ``r_time`` (several windows): the initial
 network from its random initial phases, the final network (weights frozen) from its final phases.
 
-Every constant is a reconstruction (``ensemble/studies/_kuramoto.py``, ``docs/calibration.md``).
+Every constant is a reconstruction (the Kuramoto studies' shared settings; the documentation's
+'Evidence: Kuramoto' page).
 """
 
 from __future__ import annotations
@@ -32,16 +33,18 @@ class Config(KuramotoConfig):
     """Settings of the Fig. 5 run (reconstructions)."""
 
     members: int = 8
-    n_iterations: int = 30_000  # 1e5 gains nothing and half the members diverge (docs/calibration.md K9)
+    n_iterations: int = 30_000  # 1e5 gains nothing and half the members diverge ('Evidence: Kuramoto')
     record_every: int = 100
     r_time: float = 40.0
     final_span: int = 10
 
     @classmethod
     def quick(cls, **overrides) -> "Config":
+        """The small size (``--quick``), with ``overrides`` applied."""
         return dataclasses.replace(cls(members=4, n_iterations=20_000, record_every=20), **overrides)
 
     def validate(self) -> None:
+        """Check every setting (:class:`ValueError` naming the first bad one)."""
         super().validate()
         positive("r_time", self.r_time)
         if self.r_time <= self.T:
@@ -139,6 +142,7 @@ def plot(result: Result, path: str | None = None):
 
 
 def describe(result: Result) -> str:
+    """A few lines of summary for the terminal."""
     s, c = result.summary, result.config
     return "\n".join([
         f"fig5: {s['members']} members, {c['n_iterations']} iterations of eq. (13), T={c['T']}, {result.wall_time:.1f} s",

@@ -12,7 +12,8 @@ harder); its success fraction is reported. ``best_both_gamma`` is, for compariso
 point whose members most often meet both goals (``|R - R0| <= tolerance`` and
 ``|M - M0| <= M_tolerance * M0``).
 
-Every constant is a reconstruction (``ensemble/studies/_kuramoto.py``, ``docs/calibration.md``).
+Every constant is a reconstruction (the Kuramoto studies' shared settings; the documentation's
+'Evidence: Kuramoto' page).
 """
 
 from __future__ import annotations
@@ -40,14 +41,17 @@ class Config(KuramotoConfig):
 
     @classmethod
     def quick(cls, **overrides) -> "Config":
+        """The small size (``--quick``), with ``overrides`` applied."""
         return dataclasses.replace(cls(members=8, n_gamma=5, n_iterations=2000, record_every=50), **overrides)
 
     def validate(self) -> None:
+        """Check every setting (:class:`ValueError` naming the first bad one)."""
         super().validate()
         log_range(self, "gamma")
         positive("M_tolerance", self.M_tolerance)
 
     def grid(self) -> np.ndarray:
+        """The ``n_gamma`` values of gamma, log-spaced."""
         return np.geomspace(self.gamma_min, self.gamma_max, self.n_gamma)
 
 
@@ -123,8 +127,10 @@ def plot(result: Result, path: str | None = None):
 
 
 def describe(result: Result) -> str:
+    """A few lines of summary for the terminal."""
     s, c, a = result.summary, result.config, result.arrays
-    lines = [f"fig6: {c['n_gamma']} gammas x {s['members_per_point']} members, {c['n_iterations']} iterations, T={c['T']}, {result.wall_time:.1f} s"]
+    lines = [f"fig6: {c['n_gamma']} gammas x {s['members_per_point']} members, {c['n_iterations']} iterations, "
+             f"T={c['T']}, {result.wall_time:.1f} s"]
     for g, r, m, f in zip(a["gamma"], a["mean_R"], a["mean_M"], a["success_fraction"]):
         lines.append(f"  gamma={g:.3g}: mean R={r:.4f}, mean M={m:.4f}, success {f:.0%}")
     lines.append(f"  compromise gamma {s['compromise_gamma']:.3g}: success {s['compromise_success_fraction']:.0%}, "

@@ -6,7 +6,8 @@ Euler steps per iteration is static), batching the members; every T uses the sam
 and the same learning constants. Success is the frozen check of the final weights over
 ``check_windows`` windows of that run's T: ``|R - R0| <= tolerance``.
 
-Every constant is a reconstruction (``ensemble/studies/_kuramoto.py``, ``docs/calibration.md``).
+Every constant is a reconstruction (the Kuramoto studies' shared settings; the documentation's
+'Evidence: Kuramoto' page).
 """
 
 from __future__ import annotations
@@ -31,9 +32,11 @@ class Config(KuramotoConfig):
 
     @classmethod
     def quick(cls, **overrides) -> "Config":
+        """The small size (``--quick``), with ``overrides`` applied."""
         return dataclasses.replace(cls(members=8, windows=(1.0, 5.0, 20.0), n_iterations=2000, record_every=50), **overrides)
 
     def validate(self) -> None:
+        """Check every setting (:class:`ValueError` naming the first bad one)."""
         super().validate()
         if len(self.windows) < 1:
             raise ValueError("windows must hold at least one window length T")
@@ -107,8 +110,10 @@ def plot(result: Result, path: str | None = None):
 
 
 def describe(result: Result) -> str:
+    """A few lines of summary for the terminal."""
     s, c, a = result.summary, result.config, result.arrays
-    lines = [f"fig7: {len(a['T'])} windows x {s['members_per_T']} members, {c['n_iterations']} iterations, gamma={s['gamma']}, {result.wall_time:.1f} s"]
+    lines = [f"fig7: {len(a['T'])} windows x {s['members_per_T']} members, {c['n_iterations']} iterations, "
+             f"gamma={s['gamma']}, {result.wall_time:.1f} s"]
     for T, r, m, f in zip(a["T"], a["mean_R"], a["mean_M"], a["success_fraction"]):
         lines.append(f"  T={T:g}: successful runs {f:.0%}, their mean R={r:.4f}, mean M={m:.4f}")
     lines.append(f"  diverged {s['diverged']}")

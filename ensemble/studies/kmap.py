@@ -44,10 +44,12 @@ class Config(KuramotoConfig):
 
     @classmethod
     def quick(cls, **overrides) -> "Config":
+        """The small size (``--quick``), with ``overrides`` applied."""
         return dataclasses.replace(cls(members=4, n_tau=4, S_values=(1.0, 10.0), n_iterations=100,
                                        pilot_members=16, T=5.0), **overrides)
 
     def validate(self) -> None:
+        """Check every setting (:class:`ValueError` naming the first bad one)."""
         super().validate()
         log_range(self, "tau")
         if len(self.S_values) < 1:
@@ -149,6 +151,7 @@ def plot(result: Result, path: str | None = None):
 
 
 def describe(result: Result) -> str:
+    """A few lines of summary for the terminal."""
     s, c, a = result.summary, result.config, result.arrays
     lines = [f"kmap: {c['n_tau']} tau x {len(c['S_values'])} S x {s['members_per_point']} members, "
              f"{c['n_iterations']} iterations, T={c['T']}, {result.wall_time:.1f} s"]
