@@ -43,6 +43,7 @@ def test_process_members_split_range_b_into_contiguous_blocks():
 
 
 @pytest.mark.invariance
+@pytest.mark.slow
 def test_parts_joined_are_bitwise_one_process_and_differences_name_what_differs(tmp_path):
     for p in (1, 0):  # written in any order
         ids = hosts.process_members(9, p, 2)

@@ -61,6 +61,7 @@ def test_a_changed_global_is_not_served_a_stale_program(change):
     assert E0(ensemble.from_loss(ns["loss"])) == 75.0
 
 
+@pytest.mark.slow
 def test_user_module_attributes_and_class_attributes_are_read():
     cfg = types.ModuleType("user_cfg_for_test")
     cfg.T = 1.0

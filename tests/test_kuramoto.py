@@ -367,6 +367,7 @@ def test_system_and_map_reject_bad_input():
 
 @pytest.mark.invariance
 @pytest.mark.parametrize("devices", [2, 4])
+@pytest.mark.slow
 def test_kuramoto_sharded_over_devices_is_bitwise_identical(devices):
     """Each device runs the one-device program on its members (shard_map), 20 members: a padded
     window per device."""

@@ -233,6 +233,7 @@ def test_cmp_rejects_bad_config(tmp_path, change, match):
 
 
 @pytest.mark.invariance
+@pytest.mark.slow
 def test_continuous_member_alone_equals_member_in_ensemble_of_13(rng):
     """Member-major (vmap of measure) Kuramoto: a member's bits do not depend on the ensemble."""
     system, lmap, hyper = setup(rng, S=0.3)

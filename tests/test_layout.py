@@ -55,6 +55,7 @@ def test_compiled_chunks_are_cached_per_layout():
 
 
 @pytest.mark.invariance
+@pytest.mark.slow
 def test_layouts_give_the_same_bits_network():
     """Driver cache blocks (a small CPU layout: blocks of 2 from 4 members) against one program."""
     X, Y = patterns.vowels()
