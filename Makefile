@@ -51,6 +51,7 @@ doctest: $(DEV)
 
 docs: $(DEV)
 	$(BIN)/mkdocs build --strict --quiet --site-dir site
+	$(BIN)/python docs/_ext/check_api.py site/objects.inv
 
 docs-serve: $(DEV)
 	$(BIN)/mkdocs serve
