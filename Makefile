@@ -50,7 +50,7 @@ doctest: $(DEV)
 	$(BIN)/python -m pytest -q -p no:cacheprovider --doctest-modules ensemble
 
 docs: $(DEV)
-	$(BIN)/mkdocs build --strict --quiet --site-dir site
+	$(BIN)/mkdocs build --strict --site-dir site
 	$(BIN)/python docs/_ext/check_api.py site/objects.inv
 
 docs-serve: $(DEV)
@@ -101,4 +101,4 @@ gpu-aot: $(STAMP)
 	$(AOT_VENV)/bin/python -m benchmarks.gpu_aot --sizes 1000,10000,100000,1000000 --json benchmarks/results_gpu_aot.json
 
 clean:
-	rm -rf results site .pytest_cache
+	rm -rf results site .pytest_cache .coverage

@@ -1,4 +1,4 @@
-"""The GPU programs compiled for an H200 on a machine without a GPU (deviceless AOT; issues 12, 16).
+"""The GPU programs compiled for an H200 on a machine without a GPU (deviceless AOT).
 
 XLA's CUDA plugin can compile for a GPU it does not see, from a *target config* (the device's
 compute capability, SM count, memory; :data:`H200`). This compiles exactly what ``evolve`` runs

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU check of issue 12, for a machine that has JAX with CUDA (and optax, matplotlib, tqdm,
+# The GPU check, for a machine that has JAX with CUDA (and optax, matplotlib, tqdm,
 # pytest) already installed and no network: everything it makes goes to OUTDIR, inside 8 minutes.
 #
 #   benchmarks/gpu_check.sh OUTDIR [extra arguments of benchmarks/run.py, e.g. --sizes 1000,100000]

@@ -36,6 +36,7 @@ import dataclasses
 import dis
 import functools
 import hashlib
+import inspect
 import io
 import os
 import random
@@ -134,6 +135,27 @@ def _array(x: Any) -> tuple:
     return out
 
 
+_FUNCTION_FLAGS = inspect.CO_OPTIMIZED | inspect.CO_NEWLOCALS
+_CO_HAS_DOCSTRING = 0x4000000  # Python 3.14+
+
+
+def _has_docstring(code: types.CodeType, doc: str | None) -> bool:
+    """Whether ``code.co_consts[0]`` is the docstring of the function whose code this is.
+
+    For a function object, its ``__doc__`` says (``doc``). For code found inside another code
+    object: from Python 3.14 its flag says; before, CPython puts a ``def`` body's docstring, or
+    None, first in its constants (lambdas and comprehensions have no docstring).
+    """
+    consts = code.co_consts
+    if not consts or not isinstance(consts[0], str):
+        return False
+    if doc is not None:
+        return consts[0] is doc
+    if sys.version_info >= (3, 14):
+        return bool(code.co_flags & _CO_HAS_DOCSTRING)
+    return (code.co_flags & _FUNCTION_FLAGS) == _FUNCTION_FLAGS and not code.co_name.startswith("<")
+
+
 def _codes(code: types.CodeType):
     yield code
     for c in code.co_consts:
@@ -219,10 +241,11 @@ class _Walk:
         return tuple((k, self.describe(v, path + (f".{k}",))) for k, v in sorted(state.items(), key=lambda kv: repr(kv[0])))
 
     def code(self, code: types.CodeType, path: tuple, doc: str | None = None) -> tuple:
-        """The code's bytes, names and constants; ``doc``, the function's docstring, is left out
-        (a docstring never changes what the code computes)."""
+        """The code's bytes, names and constants; the docstring of the function (``doc``, or
+        that of a function defined inside it) is left out: it never changes what the code
+        computes."""
         consts = code.co_consts
-        if isinstance(doc, str) and consts and consts[0] is doc:
+        if _has_docstring(code, doc):
             consts = consts[1:]
         consts = tuple(self.code(c, path) if isinstance(c, types.CodeType) else self.describe(c, path) for c in consts)
         return ("code", code.co_name, code.co_code.hex(), consts, code.co_names)

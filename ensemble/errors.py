@@ -61,3 +61,6 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, done: int, total: int, checkpoint: str | None):
         super().__init__(f"interrupted after {done} of {total} iterations")
         self.done, self.total, self.checkpoint = int(done), int(total), checkpoint
+
+    def __reduce__(self):  # picklable (a process pool re-raises it in the parent)
+        return type(self), (self.done, self.total, self.checkpoint)

@@ -30,7 +30,8 @@ class System(Protocol):
     Two methods are optional, and :func:`ensemble.evolve` uses them when present:
 
     - ``validate(params) -> None``: raise :class:`ValueError` on unsuitable parameters (called
-      once per :func:`ensemble.evolve` on the whole ensemble, outside the compiled program);
+      once per :func:`ensemble.evolve`, outside the compiled program, with the first member's
+      parameters: one member's pytree, no member axis; not called when ``state=`` is given);
     - ``measure_ensemble(params, state, keys) -> (signals, state)``: :meth:`measure` for all
       members at once (leading axis ``B`` on every leaf, signals of shape ``(B,)``), used
       instead of ``vmap(measure)``. It must give the numbers of ``vmap(measure)``; it exists so

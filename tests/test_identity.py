@@ -310,3 +310,10 @@ def test_a_docstring_is_not_part_of_the_identity_but_a_string_constant_is():
     key_a = notebook('def loss(p):\n    return jnp.sum(p["a"] ** 2)')
     key_b = notebook('def loss(p):\n    return jnp.sum(p["b"] ** 2)')
     assert digest(key_a) != digest(key_b)
+    inner_a = notebook('def loss(p):\n    def f(x):\n        """one"""\n        return x ** 2\n    return jnp.sum(f(p["x"]))')
+    inner_b = notebook('def loss(p):\n    def f(x):\n        """two"""\n        return x ** 2\n    return jnp.sum(f(p["x"]))')
+    inner_c = notebook('def loss(p):\n    def f(x):\n        """one"""\n        return x ** 3\n    return jnp.sum(f(p["x"]))')
+    assert digest(inner_a) == digest(inner_b) != digest(inner_c)  # a docstring inside a function too
+    lit_a = notebook('def loss(p):\n    def f(x):\n        return p["a"]\n    return jnp.sum(f(p) ** 2)')
+    lit_b = notebook('def loss(p):\n    def f(x):\n        return p["b"]\n    return jnp.sum(f(p) ** 2)')
+    assert digest(lit_a) != digest(lit_b)  # an inner function's first constant, a string, is not a docstring

@@ -1,5 +1,6 @@
-"""MkDocs hooks: the changelog page is CHANGELOG.md from the repository root, its links (written
-from the root, ``docs/paper/...``) made relative to the site's pages."""
+"""MkDocs hooks: ``{{ include FILE }}`` (used by docs/changelog.md, a page at the top of docs/)
+puts a file of the repository root in a page, its links written from the root (``docs/paper/...``)
+made relative to docs/; and the math of the pages as MathML."""
 
 from __future__ import annotations
 
@@ -21,7 +22,11 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
 
 # Math: pymdownx.arithmatex (generic mode) marks $...$ and $$...$$ in the pages; here each becomes
 # MathML, which browsers render natively: the site needs no JavaScript and no network for math.
+# TeX that latex2mathml leaves unconverted (a command it does not know shows as ``\name``) stops
+# the build, naming the page and the formula.
 MATH = re.compile(r'<(?P<tag>span|div) class="arithmatex">\s*\\[(\[](?P<tex>.*?)\\[)\]]\s*</(?P=tag)>', flags=re.S)
+UNCONVERTED = re.compile(r">\\[A-Za-z]+<")
+SYNONYMS = {r"\lvert": "|", r"\rvert": "|", r"\lVert": r"\|", r"\rVert": r"\|"}
 
 
 def on_page_content(html_text: str, page, config, files) -> str:
@@ -30,7 +35,12 @@ def on_page_content(html_text: str, page, config, files) -> str:
     from latex2mathml.converter import convert
 
     def mathml(match: re.Match) -> str:
-        display = "block" if match.group("tag") == "div" else "inline"
-        return convert(html.unescape(match.group("tex")), display=display)
+        tex = html.unescape(match.group("tex"))
+        for name, plain in SYNONYMS.items():
+            tex = re.sub(re.escape(name) + r"(?![A-Za-z])", lambda _: plain, tex)
+        out = convert(tex, display="block" if match.group("tag") == "div" else "inline")
+        if UNCONVERTED.search(out):
+            raise ValueError(f"{page.file.src_path}: TeX that does not convert to MathML: {tex!r}")
+        return out
 
     return MATH.sub(mathml, html_text)

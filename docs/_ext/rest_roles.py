@@ -11,6 +11,8 @@ import re
 
 import griffe
 
+logger = griffe.logger
+
 ROLE = re.compile(r":(?:py:)?(?:func|class|mod|meth|attr|data|exc|obj|const):`(?P<target>[^`]+)`")
 LITERAL_BLOCK = re.compile(r"::(\n\s*\n)")
 
@@ -58,6 +60,8 @@ def _rewrite(text: str, obj, paths: set[str]) -> str:
                 return f'<autoref identifier="{candidate}" optional>{code}</autoref>'
         if target in paths:
             return f'<autoref identifier="{target}" optional>{code}</autoref>'
+        if target.startswith("ensemble.") and not target.startswith("ensemble._"):
+            logger.warning(f"{obj.path}: the role target {target!r} is not in the package")
         return code
 
     return LITERAL_BLOCK.sub(r":\1", ROLE.sub(link, text))

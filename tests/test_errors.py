@@ -1,0 +1,34 @@
+"""ensemble.errors: every exception a user may catch, in one module, with the old private
+locations still working."""
+
+import pickle
+
+import pytest
+
+import ensemble
+from ensemble import _files, checkpoint, errors, results
+
+
+def test_the_errors_module_has_the_library_exceptions_and_the_old_names_are_the_same_classes():
+    assert errors.__all__ == ["WriteError", "LockedError", "DamagedCheckpoint", "Interrupted"]
+    assert _files.WriteError is errors.WriteError and _files.LockedError is errors.LockedError
+    assert checkpoint.DamagedCheckpoint is errors.DamagedCheckpoint and results.Interrupted is errors.Interrupted
+    assert ensemble.Interrupted is errors.Interrupted
+    assert issubclass(errors.WriteError, OSError) and issubclass(errors.DamagedCheckpoint, ValueError)
+    assert issubclass(errors.Interrupted, KeyboardInterrupt) and issubclass(errors.LockedError, RuntimeError)
+
+
+def test_write_error_names_the_file_and_why():
+    assert str(errors.WriteError(28, "No space left on device", "out/run.npz")) == \
+        "cannot write out/run.npz: No space left on device"
+
+
+@pytest.mark.parametrize("exc", [errors.Interrupted(3, 10, "out/run"), errors.Interrupted(0, 5, None),
+                                 errors.WriteError(13, "Permission denied", "x.npz"), errors.LockedError("held by pid 7"),
+                                 errors.DamagedCheckpoint("truncated")])
+def test_errors_survive_pickling(exc):
+    """A process pool re-raises an exception in the parent by pickling it."""
+    back = pickle.loads(pickle.dumps(exc))
+    assert type(back) is type(exc) and str(back) == str(exc)
+    if isinstance(exc, errors.Interrupted):
+        assert (back.done, back.total, back.checkpoint) == (exc.done, exc.total, exc.checkpoint)
