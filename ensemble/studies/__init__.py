@@ -40,7 +40,6 @@ STUDIES: dict[str, ModuleType] = {
     "compare": compare,
 }
 """The studies by id: ``{"fig1": ensemble.studies.fig1, ...}``, in the order ``python -m ensemble list`` shows them."""
-PLANNED: tuple[str, ...] = ()
 
 
 def get(study: str) -> ModuleType:
@@ -49,13 +48,14 @@ def get(study: str) -> ModuleType:
     Args:
         study: a study id of :data:`STUDIES`.
 
+    Returns:
+        The study's module (``ensemble.studies.<study>``).
+
     Raises:
         ValueError: an unknown id (the message names the known ones).
     """
     if study in STUDIES:
         return STUDIES[study]
-    if study in PLANNED:
-        raise ValueError(f"study {study!r} is not implemented yet; available: {', '.join(STUDIES)}")
     raise ValueError(f"study must be one of {', '.join(STUDIES)}, got {study!r}")
 
 

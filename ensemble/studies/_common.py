@@ -31,6 +31,9 @@ class RunOptions:
         resume: continue from those checkpoints (bitwise as if never interrupted).
         chunk: iterations per chunk (default: about 10 chunks per call; windows for cmp's
             continuous scheme, whose iterations are Euler steps).
+
+    Raises:
+        ValueError: a bad setting (named), or ``resume=True`` without a ``checkpoint_dir``.
     """
 
     progress: bool = False
@@ -54,12 +57,33 @@ class RunOptions:
             raise ValueError("resume=True needs a checkpoint_dir")
 
     def checkpoint(self, tag: str, meta: dict) -> Checkpointing | None:
-        """The checkpoint of the batched call ``tag`` (None without a ``checkpoint_dir``)."""
+        """The checkpoint of one batched call of the study.
+
+        Args:
+            tag: the call's file prefix inside ``checkpoint_dir`` (e.g. ``"fig2a_al"``).
+            meta: JSON-able settings of the call, stored with the checkpoint; resuming from a
+                checkpoint whose ``meta`` differs is refused.
+
+        Returns:
+            A :class:`~ensemble.options.Checkpointing` at ``checkpoint_dir/tag`` that resumes when
+                ``resume`` is set, or None without a ``checkpoint_dir``.
+        """
         return None if self.checkpoint_dir is None else Checkpointing(os.path.join(self.checkpoint_dir, tag), self.resume, meta)
 
     def evolve(self, tag: str, meta: dict, chunk_unit: int = 1) -> dict:
-        """The keywords of :func:`ensemble.evolve` for the batched call ``tag``: progress,
-        checkpoint and chunks (``chunk`` counted in units of ``chunk_unit`` iterations)."""
+        """The keywords of :func:`ensemble.evolve` for one batched call of the study.
+
+        Args:
+            tag: the call's checkpoint file prefix (:meth:`checkpoint`).
+            meta: JSON-able settings of the call, stored with the checkpoint.
+            chunk_unit: iterations per unit of ``chunk`` (e.g. the Euler steps of one window when
+                an iteration is one step); ``>= 1``.
+
+        Returns:
+            ``{"progress": ..., "checkpoint": ..., "chunks": ...}``: ``progress``, :meth:`checkpoint`
+                and a :class:`~ensemble.options.Chunks` of ``chunk * chunk_unit`` iterations (without
+                ``chunk``: about 10 chunks per call).
+        """
         size = None if self.chunk is None else self.chunk * chunk_unit
         return {"progress": self.progress, "checkpoint": self.checkpoint(tag, meta), "chunks": Chunks(size=size)}
 
@@ -140,7 +164,7 @@ def _plain(x: Any) -> Any:
 
 
 def write_json(result: Result, path: str) -> None:
-    """Write ``result.to_json()`` atomically (temp file, then rename; :class:`ensemble._files.WriteError` names the file)."""
+    """Write ``result.to_json()`` atomically (temp file, then rename; :class:`ensemble.errors.WriteError` names the file)."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     text = json.dumps(result.to_json(), indent=1, allow_nan=False) + "\n"
     atomic_write(path, lambda f: f.write(text.encode()))
@@ -175,14 +199,15 @@ def finish_figure(fig, path: str | None):
 
 @dataclasses.dataclass(frozen=True)
 class NetworkConfig:
-    """Settings every network study shares (all reconstructions: the paper's values were lost).
+    """Settings every network study shares (fig2a, fig2b, fig3, fig4; all reconstructions: the
+    paper's values were lost).
 
     Attributes:
         members: ensemble size (per grid point where there is a grid).
-        seed: root seed.
+        seed: root seed of the initial weights and the learning noise.
         n_hidden: hidden nodes N2.
         init_scale: initial weights uniform in [-init_scale, init_scale].
-        m: delay of the learning map.
+        m: delay of the learning map (iterations).
         n_iterations: learning iterations.
         record_every: iterations between recorded trace values.
     """
@@ -206,7 +231,17 @@ class NetworkConfig:
         integer_at_least("record_every", self.record_every, 1)
 
     def initial_networks(self, X, Y, n_members: int | None = None):
-        """``(params, run_key)``: member i's weights from ``fold_in(k_init, i)``; the run key for ``evolve``."""
+        """The initial weights of the ensemble and the key of its run.
+
+        Args:
+            X: ``(P, n_in)`` inputs (only the width is used).
+            Y: ``(P, n_out)`` targets (only the width is used).
+            n_members: networks (default ``members``).
+
+        Returns:
+            ``(params, run_key)``: the stacked weights of :func:`ensemble.feedforward.init`, member i's
+                drawn from ``fold_in(k_init, i)``, and the key for :func:`ensemble.evolve`.
+        """
         k_init, k_run = jax.random.split(jax.random.key(self.seed))
         B = self.members if n_members is None else n_members
         params = jax.vmap(lambda k: ff.init(k, X.shape[1], self.n_hidden, Y.shape[1], scale=self.init_scale))(
@@ -217,7 +252,7 @@ class NetworkConfig:
 
 @dataclasses.dataclass(frozen=True)
 class RobustConfig(NetworkConfig):
-    """Network settings plus the constants of eq. (8).
+    """Network settings plus the constants of eq. (8) (fig2b, fig4).
 
     Attributes:
         tau_E: drift time scale of the ``E`` term.

@@ -40,33 +40,34 @@ from ._common import RunOptions
 
 @dataclasses.dataclass(frozen=True)
 class KuramotoConfig:
-    """Settings every Kuramoto study shares (reconstructions: the documentation's 'Evidence:
-    Kuramoto' page).
+    """Settings every Kuramoto study shares (fig5, fig6, fig7, cmp, kmap; reconstructions: the
+    documentation's 'Evidence: Kuramoto' page). The defaults are the ``"graded"`` regime
+    (:data:`REGIMES`).
 
     Attributes:
         members: ensemble size (per grid point where there is a grid).
-        seed: root seed.
-        N: oscillators.
-        omega_spread: the scale of the natural frequencies.
+        seed: root seed of the initial phases and the learning noise.
+        N: oscillators (>= 2).
+        omega_spread: the scale of the natural frequencies (per time unit).
         frequencies: the kind of natural frequencies (:func:`ensemble.kuramoto_model.frequencies`:
             "even" in [-omega_spread, omega_spread], "lorentzian" or "gaussian" quantiles of scale
             omega_spread, "random" draws from omega_seed).
         omega_seed: the seed of "random" frequencies.
         dt: Euler step (time units).
         T: window of one learning iteration (time units).
-        R0: target mean order parameter.
+        R0: target mean order parameter, in [0, 1].
         M0: target mean absolute weight (eq. 14); the initial weights are all M0.
         error: eq. (12) form, "squared" (E = (R - R0)^2) or "absolute" (|R - R0|).
         tau: eq. (4) drift time scale.
         S: eq. (4) noise intensity.
-        m: eq. (4) delay.
+        m: eq. (4) delay (iterations).
         gamma: weight-control strength of eq. (13).
         clip: None for the literal eq. (4); else the stabilized variant with the drift gain
             clipped to [-clip, clip] (``learning.discrete(m, clip=...)``, not the paper's).
         normalize: the other stabilized variant, the gain G normalized to G / (1 + |G|)
             (``learning.discrete(m, normalize=True)``, not the paper's); not with ``clip``.
         n_iterations: learning iterations.
-        record_every: iterations between records.
+        record_every: iterations between records (a divisor of ``n_iterations``).
         tolerance: success means |R - R0| <= tolerance for the final weights, frozen,
             over ``check_windows`` windows from the final phases (:func:`frozen_R`).
         check_windows: windows of the frozen success check.
@@ -139,17 +140,39 @@ class KuramotoConfig:
         return ku.frequencies(self.N, self.frequencies, self.omega_spread, self.omega_seed)
 
     def oscillators(self, T: float | None = None) -> ku.Oscillators:
-        """The system of one learning iteration (window ``T``, default ``self.T``)."""
+        """The system of one learning iteration.
+
+        Args:
+            T: the window (time units; default ``self.T``).
+
+        Returns:
+            An :class:`~ensemble.kuramoto.Oscillators` with this config's frequencies, ``dt``,
+                ``R0`` and error form.
+        """
         return ku.Oscillators(self.omega(), self.dt,
                               self.T if T is None else T, self.R0, self.error)
 
     def warmup_windows(self, T: float | None = None) -> int:
-        """Whole windows of length ``T`` that cover ``warmup_time``."""
+        """The windows of the warm-up.
+
+        Args:
+            T: the window (time units; default ``self.T``).
+
+        Returns:
+            The number of whole windows of length ``T`` that cover ``warmup_time`` (0: none).
+        """
         T = self.T if T is None else T
         return int(math.ceil(self.warmup_time / T - 1e-9))
 
     def system(self, T: float | None = None) -> "WarmedUp":
-        """The system the studies evolve: :meth:`oscillators` started after ``warmup_time``."""
+        """The system the studies evolve: :meth:`oscillators` started after ``warmup_time``.
+
+        Args:
+            T: the window (time units; default ``self.T``).
+
+        Returns:
+            A :class:`WarmedUp` of :meth:`oscillators` and :meth:`warmup_windows`.
+        """
         return WarmedUp(self.oscillators(T), self.warmup_windows(T))
 
     def base_map(self):
@@ -157,22 +180,56 @@ class KuramotoConfig:
         return learning.discrete(self.m, clip=self.clip, normalize=bool(self.normalize))
 
     def hyper(self, gamma=None) -> ku.ControlledHyper:
-        """Eq. (13) hyperparameters (scalars, or ``gamma`` per member; the driver broadcasts them)."""
+        """Eq. (13) hyperparameters: ``tau``, ``S``, ``m``, ``gamma`` and ``M0``.
+
+        Args:
+            gamma: the control strength, a scalar or ``(members,)`` (default ``self.gamma``).
+
+        Returns:
+            A :class:`~ensemble.kuramoto.ControlledHyper` (the driver broadcasts its scalars over
+                the members).
+        """
         return ku.ControlledHyper(learning.DiscreteHyper(self.tau, self.S, self.m),
                                   self.gamma if gamma is None else gamma, self.M0)
 
     def initial_weights(self, n_members: int | None = None, dtype=jnp.float32):
-        """``(params, run_key)``: every member starts at ``w_ij = M0``; its phases come from the run key."""
+        """The initial ensemble: every member starts at ``w_ij = M0``.
+
+        Args:
+            n_members: networks (default ``members``).
+            dtype: the weights' dtype.
+
+        Returns:
+            ``(params, run_key)``: ``{"w": (n_members, N(N-1)/2)}`` and the key of the run (the
+                members' initial phases and noise come from it).
+        """
         B = self.members if n_members is None else n_members
         params = {"w": jnp.tile(ku.uniform_weights(self.N, self.M0, dtype)[None], (B, 1))}
         return params, jax.random.key(self.seed)
 
     def frozen_R(self, w, phases, T: float | None = None, windows: int | None = None) -> np.ndarray:
-        """:func:`frozen_R` with this config's system; ``windows`` defaults to ``check_windows``."""
+        """:func:`frozen_R` with this config's system (without the warm-up).
+
+        Args:
+            w: ``(B, N(N-1)/2)`` final weights.
+            phases: ``(B, N)`` final phases.
+            T: the window (time units; default ``self.T``).
+            windows: windows to run (default ``check_windows``).
+
+        Returns:
+            ``(B, windows)`` window means of ``r``.
+        """
         return frozen_R(self.oscillators(T), w, phases, self.check_windows if windows is None else windows)
 
     def success(self, R) -> np.ndarray:
-        """``|R - R0| <= tolerance`` for frozen-check values ``R`` (NaN counts as failure)."""
+        """The success test of frozen-check values.
+
+        Args:
+            R: frozen-check order parameters (any shape; NaN for a diverged member).
+
+        Returns:
+            ``|R - R0| <= tolerance``, bool, the shape of ``R`` (NaN counts as failure).
+        """
         R = np.asarray(R, float)
         with np.errstate(invalid="ignore"):
             return np.abs(R - self.R0) <= self.tolerance

@@ -52,7 +52,11 @@ from ._kuramoto import KuramotoConfig
 class Config(KuramotoConfig):
     """Settings of the comparison (the shared Kuramoto settings plus the continuous law's constants).
 
+    The other fields are the shared ones of :class:`~ensemble.studies._kuramoto.KuramotoConfig`
+    (its ``n_iterations`` and ``record_every`` are not used: ``n_windows`` replaces them).
+
     Attributes:
+        members: networks per scheme (the same systems and initial phases for both).
         n_windows: horizon in windows ``T``, the same simulated time for both schemes.
         tau_c: eq. (3)'s drift time scale (time units); None: ``tau_factor * T * tau``.
         S_c: eq. (3)'s noise intensity; None: ``S_factor * S / sqrt(T)``.
@@ -72,7 +76,14 @@ class Config(KuramotoConfig):
 
     @classmethod
     def quick(cls, **overrides) -> "Config":
-        """The small size (``--quick``), with ``overrides`` applied."""
+        """The small size (``--quick``), with ``overrides`` applied.
+
+        Args:
+            **overrides: ``Config`` fields to set.
+
+        Returns:
+            A :class:`Config`.
+        """
         return dataclasses.replace(cls(members=8, n_windows=30), **overrides)
 
     def validate(self) -> None:
@@ -103,7 +114,22 @@ class Config(KuramotoConfig):
 
 
 def run_discrete(config: Config, options: RunOptions = RunOptions(), *, gamma=None, tau=None, S=None):
-    """The discrete map for ``n_windows`` iterations; hyperparameters may be ``(members,)`` arrays (sweeps)."""
+    """The discrete map (eq. 4 + the control term of eq. 13) for ``n_windows`` iterations of one window each.
+
+    Args:
+        config: the settings.
+        options: progress, checkpoints (``cmp_discrete``) and chunk length (iterations, i.e. windows).
+        gamma: the control strength, a scalar or ``(members,)`` (default ``config.gamma``).
+        tau: eq. (4)'s drift time scale, a scalar or ``(members,)`` (default ``config.tau``).
+        S: eq. (4)'s noise intensity, a scalar or ``(members,)`` (default ``config.S``).
+
+    Returns:
+        The :class:`~ensemble.results.Run` of ``members`` networks, recorded at every iteration.
+
+    Raises:
+        ValueError: an unsuitable hyperparameter or, when resuming, checkpoint
+            (:func:`ensemble.evolve`).
+    """
     params, key = config.initial_weights()
     hyper = config.hyper(gamma)
     base = hyper.base._replace(**{k: v for k, v in (("tau", tau), ("S", S)) if v is not None})
@@ -113,7 +139,23 @@ def run_discrete(config: Config, options: RunOptions = RunOptions(), *, gamma=No
 
 
 def run_continuous(config: Config, options: RunOptions = RunOptions(), *, tau_c=None, S_c=None, gamma_c=None):
-    """Eq. (3) + control for ``n_windows x T``, recorded at the window ends; constants may be ``(members,)`` arrays."""
+    """Eq. (3) + the control rate for ``n_windows x T`` time units, one Euler step ``dt`` per iteration.
+
+    Args:
+        config: the settings.
+        options: progress, checkpoints (``cmp_continuous``) and chunk length (counted in windows).
+        tau_c: eq. (3)'s drift time scale (time units), a scalar or ``(members,)`` (default: from
+            :meth:`Config.continuous_constants`).
+        S_c: eq. (3)'s noise intensity, a scalar or ``(members,)`` (default: likewise).
+        gamma_c: the control rate (per time unit), a scalar or ``(members,)`` (default: likewise).
+
+    Returns:
+        The :class:`~ensemble.results.Run` of ``members`` networks over ``n_windows * round(T/dt)``
+            iterations, recorded at every window end (and at iteration 0; :func:`window_ends`).
+
+    Raises:
+        ValueError: an unsuitable constant or, when resuming, checkpoint (:func:`ensemble.evolve`).
+    """
     system = config.continuous_system()
     n = system.n_steps
     tc, sc, gc = config.continuous_constants()
@@ -130,9 +172,19 @@ def run_continuous(config: Config, options: RunOptions = RunOptions(), *, tau_c=
 
 
 def window_ends(run, steps: int, signal: str) -> np.ndarray:
-    """``run.traces[signal]`` at the ends of the windows of ``steps`` iterations (the records at
-    iterations ``steps - 1, 2 steps - 1, ...``; the initial record, iteration 0, is left out when
-    it is not a window's end): ``(n_windows, B)``."""
+    """A trace at the ends of the windows of ``steps`` iterations.
+
+    The records at iterations ``steps - 1, 2 steps - 1, ...``; the initial record (iteration 0)
+    is left out unless it ends a window (``steps == 1``).
+
+    Args:
+        run: a :class:`~ensemble.results.Run` recorded (at least) at every window end.
+        steps: iterations per window: 1 for the discrete map, ``round(T/dt)`` for the continuous law.
+        signal: the trace's name (``"R"``, ``"M"``, ``"E"``).
+
+    Returns:
+        ``(n_windows, B)`` values of ``run.traces[signal]``.
+    """
     return run.traces[signal][np.asarray(run.iterations) % steps == steps - 1]
 
 
@@ -142,8 +194,23 @@ def calibrate(config: Config, tau_factors, S_factors, reps: int = 6) -> list[dic
     Member ``(i, j, k)`` runs eq. (3) + control with ``tau_c = tau_factors[i] T tau`` and
     ``S_c = S_factors[j] S / sqrt(T)`` (``gamma_c`` as configured) on the systems of members
     ``0..reps-1`` of the study (the same phases for every grid point: common random numbers).
-    Returns one row per grid point: success fraction, members reaching the target, median time
-    to target (over all replicas, None unless half reach it), median final R and M.
+
+    Args:
+        config: the settings (the system, ``n_windows``, ``gamma_c``, the success test).
+        tau_factors: multipliers of the matched ``tau_c = T tau``, a scalar or 1-d (each > 0).
+        S_factors: multipliers of the matched ``S_c = S / sqrt(T)``, a scalar or 1-d (each >= 0).
+        reps: members per grid point (>= 1).
+
+    Returns:
+        One dict per grid point (``tau_factors`` major): ``tau_factor``, ``S_factor``, ``tau_c``,
+            ``S_c``, ``success_fraction``, ``reached`` (members that reach the target),
+            ``median_time_to_target`` (time units; over all replicas, None unless half reach it),
+            ``median_final_R``, ``median_abs_check_error`` (of the frozen check), ``median_final_M``,
+            ``diverged`` and ``reps``.
+
+    Raises:
+        ValueError: a bad setting of ``config``, ``reps`` < 1, a ``tau_factors`` entry <= 0 or a
+            negative ``S_factors`` entry.
     """
     config.validate()
     tau_factors, S_factors = np.atleast_1d(tau_factors).astype(float), np.atleast_1d(S_factors).astype(float)
@@ -222,7 +289,26 @@ def _scheme_summary(name: str, R: np.ndarray, M: np.ndarray, times: np.ndarray, 
 
 @takes_run_options
 def run(config: Config = Config(), options: RunOptions = RunOptions()) -> Result:
-    """Both schemes on the same ``members`` systems, the frozen-weight checks, times to target."""
+    """Both schemes on the same ``members`` systems, the frozen-weight checks, times to target.
+
+    Args:
+        config: the settings.
+        options: progress, checkpoints (``cmp_discrete``, ``cmp_continuous``) and chunk length
+            (in windows, for both schemes).
+
+    Returns:
+        The :class:`~ensemble.studies.Result`: ``arrays["time"]`` the window ends ``(n_windows,)``;
+            per scheme (``discrete``, ``continuous``) the percentiles of R and M over the members at
+            each window end (``<scheme>_R``, ``<scheme>_M``), each member's time to target and
+            frozen-check R (``<scheme>_time_to_target``, ``<scheme>_check_R``, ``(members,)``);
+            ``summary`` per scheme the success fractions, median time to target, members reaching
+            the target, median final R and M, and the continuous constants used;
+            ``runs["discrete"]``, ``runs["continuous"]`` the runs.
+
+    Raises:
+        ValueError: a bad setting of ``config`` (named), or, when resuming, a checkpoint of another
+            run or one that cannot be read back.
+    """
     config.validate()
     t0 = time.perf_counter()
     disc = run_discrete(config, options)
@@ -253,7 +339,18 @@ def run(config: Config = Config(), options: RunOptions = RunOptions()) -> Result
 
 
 def plot(result: Result, path: str | None = None):
-    """R (median, 10-90% band) vs simulated time for both schemes, R0 dashed; box plot of the times to target."""
+    """R (median, 10-90% band) vs simulated time for both schemes, R0 dashed; box plot of the times to target.
+
+    Args:
+        result: the :class:`~ensemble.studies.Result` of :func:`run`.
+        path: the PNG file to write (120 dpi); None: no file.
+
+    Returns:
+        The matplotlib ``Figure``: closed once saved to ``path``, left open without one (notebooks).
+
+    Raises:
+        ensemble.errors.WriteError: ``path`` could not be written.
+    """
     import matplotlib.pyplot as plt
 
     a, s, c = result.arrays, result.summary, result.config
@@ -286,7 +383,14 @@ def plot(result: Result, path: str | None = None):
 
 
 def describe(result: Result) -> str:
-    """A few lines of summary for the terminal."""
+    """A few lines of summary for the terminal.
+
+    Args:
+        result: the :class:`~ensemble.studies.Result` of :func:`run`.
+
+    Returns:
+        The lines, joined by newlines (no trailing newline).
+    """
     s, c = result.summary, result.config
 
     def fmt(x):

@@ -97,7 +97,14 @@ class Config:
 
     @classmethod
     def quick(cls, **overrides) -> "Config":
-        """The small size (``--quick``), with ``overrides`` applied."""
+        """The small size (``--quick``), with ``overrides`` applied.
+
+        Args:
+            **overrides: ``Config`` fields to set.
+
+        Returns:
+            A :class:`Config`.
+        """
         return dataclasses.replace(cls(runs=4, records=4, network_budget=2_000, kuramoto_budget=160,
                                        rosenbrock_budget=1_000, std_values=(0.1, 1.0), open_es_std=(0.1,),
                                        open_es_lr=(0.05,), backprop_factors=(1.0,)), **overrides)
@@ -160,7 +167,14 @@ class Task(NamedTuple):
 
 def popsize(n_dims: int) -> int:
     """The population size of every ES: the usual ``4 + floor(3 ln n)``, rounded up to even
-    (OpenAI-ES samples antithetic pairs)."""
+    (OpenAI-ES samples antithetic pairs).
+
+    Args:
+        n_dims: parameters of one run (>= 1).
+
+    Returns:
+        The population size (even, >= 4).
+    """
     lam = 4 + int(math.floor(3 * math.log(n_dims)))
     return lam + lam % 2
 
@@ -207,7 +221,14 @@ def _kuramoto_task(budget, runs, seed) -> Task:
 
 
 def rosenbrock(p) -> jax.Array:
-    """The Rosenbrock function of ``p["x"]`` (any length >= 2): minimum 0 at all ones."""
+    """The Rosenbrock function: minimum 0 at all ones.
+
+    Args:
+        p: ``{"x": (n,)}``, ``n >= 2``.
+
+    Returns:
+        The scalar ``f(x)``.
+    """
     x = p["x"]
     return jnp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
 
@@ -225,11 +246,19 @@ def _rosenbrock_task(budget, runs, seed, level) -> Task:
 
 
 def tasks(config: Config) -> dict[str, Task]:
-    """The tasks of ``config.tasks``. Calibrated eq. (4) constants: the networks', Fig. 3's best
-    (tau, S) (P = 5: 0.215, 0.464; P = 15: 0.1, 0.215; m = 8); the
-    Kuramoto task's, the graded regime's (0.1, 3; eq. 13 with gamma 0.1); Rosenbrock's, the best
-    of a pilot sweep (tau 1, S 1e-4; the documentation's 'Comparison with ES and
-    back-propagation' page)."""
+    """The tasks of ``config.tasks``, each with ``config.runs`` initial parameters from ``config.seed``.
+
+    Calibrated eq. (4) constants: the networks', Fig. 3's best (tau, S) (P = 5: 0.215, 0.464;
+    P = 15: 0.1, 0.215; m = 8); the Kuramoto task's, the graded regime's (0.1, 3; eq. 13 with
+    gamma 0.1); Rosenbrock's, the best of a pilot sweep (tau 1, S 1e-4; the documentation's
+    'Comparison with ES and back-propagation' page).
+
+    Args:
+        config: the settings (``tasks``, ``runs``, ``seed``, the budgets, ``rosenbrock_level``).
+
+    Returns:
+        ``{task id: Task}`` in the order of ``config.tasks``.
+    """
     out = {}
     for name in config.tasks:
         if name == "vowels":
@@ -246,7 +275,22 @@ def tasks(config: Config) -> dict[str, Task]:
 
 
 def sweeps(config: Config, task: Task) -> dict[str, list[dict]]:
-    """Each method's sweep points on ``task`` (the methods that apply to it)."""
+    """Each method's sweep points on ``task``.
+
+    ``al``: the task's calibrated ``(tau, S)``, then tau or S times or divided by ``al_factor``;
+    ``open_es``: ``open_es_std x open_es_lr``; ``snes`` and ``cma_es``: ``std_values`` as the
+    initial step size; ``one_plus_one``: ``std_values`` as sigma; ``backprop`` (only where the
+    task has a ``loss``): the task's ``lr`` times each of ``backprop_factors``.
+
+    Args:
+        config: the settings (``methods`` and the sweep values).
+        task: a :class:`Task` of :func:`tasks`.
+
+    Returns:
+        ``{method id: [point, ...]}`` for the methods of ``config.methods`` that apply to the task,
+            in that order; a point is a dict of the method's constants (``tau`` and ``S``; ``std``
+            and ``lr``; ``std``; ``sigma``; ``lr``).
+    """
     f = config.al_factor
     out = {
         "al": [dict(tau=task.tau * a, S=task.S * b) for a, b in ((1, 1), (1 / f, 1), (f, 1), (1, 1 / f), (1, f))],
@@ -274,8 +318,27 @@ def _strategy(name: str, task: Task, n_dims: int, config: Config, point: dict | 
 
 
 def run_method(method: str, task: Task, points: list[dict], config: Config, key) -> list[baselines.Trace]:
-    """One method's sweep on one task: one :class:`ensemble.baselines.Trace` per point
-    (batched over the points where the method allows it, then split)."""
+    """One method's sweep on one task, ``config.runs`` runs per point.
+
+    The points are batched into one call where the method allows it (all but ``open_es``, which
+    runs one call per point), then split; run r starts from the task's r-th initial parameters
+    at every point.
+
+    Args:
+        method: a method id of :data:`METHODS`.
+        task: a :class:`Task` of :func:`tasks`.
+        points: the method's sweep points (:func:`sweeps`).
+        config: the settings (``runs``, ``records``, ``full_cma_max_dims``).
+        key: the PRNG key of the sweep.
+
+    Returns:
+        One :class:`ensemble.baselines.Trace` per point, in the order of ``points``: ``E`` and
+            ``solved`` ``(records + 1, runs)``; a batched call's ``wall_s`` is split evenly over its
+            points.
+
+    Raises:
+        ValueError: an unknown ``method``.
+    """
     import optax
 
     R = config.runs
@@ -374,9 +437,26 @@ def _load_part(path: str, config: Config) -> dict | None:
 @takes_run_options
 def run(config: Config = Config(), options: RunOptions = RunOptions()) -> Result:
     """Every method's sweep on every task; per task and method the sweep table, the best point's
-    E bands against evaluations, its fraction solved and the wall time. With ``options.checkpoint_dir``
-    each finished (task, method) is saved there, and ``options.resume`` reuses those of the same config
-    (``chunk`` is not used: a sweep is one call)."""
+    E bands against evaluations, its fraction solved and the wall time.
+
+    Args:
+        config: the settings.
+        options: with ``checkpoint_dir``, each finished (task, method) is saved there
+            (``compare_<task>_<method>.json``) and ``resume`` reuses those of the same config;
+            ``progress`` prints a line per finished (task, method); ``chunk`` is not used (a sweep
+            is one call).
+
+    Returns:
+        The :class:`~ensemble.studies.Result`: ``arrays[task][method]`` the best point's
+            ``evaluations`` ``(records + 1,)``, percentiles of E over its runs (``E``) and
+            ``solved_fraction`` at each record, the ``sweep`` table (one row per point) and the
+            ``best_point`` index; ``arrays["tasks"]`` each task's size, budget and criterion;
+            ``summary["<task>.<method>"]`` the best point, its fraction solved, median evaluations to
+            solve and median final E; no ``runs``.
+
+    Raises:
+        ValueError: a bad setting of ``config`` (named), or evosax is not installed.
+    """
     try:
         import evosax  # noqa: F401
     except ImportError:
@@ -411,7 +491,18 @@ def run(config: Config = Config(), options: RunOptions = RunOptions()) -> Result
 
 def plot(result: Result, path: str | None = None):
     """One panel per task: each method's best point, median E of the current solution (line)
-    and its 10-90% band against evaluations per run."""
+    and its 10-90% band against evaluations per run.
+
+    Args:
+        result: the :class:`~ensemble.studies.Result` of :func:`run`.
+        path: the PNG file to write (120 dpi); None: no file.
+
+    Returns:
+        The matplotlib ``Figure``: closed once saved to ``path``, left open without one (notebooks).
+
+    Raises:
+        ensemble.errors.WriteError: ``path`` could not be written.
+    """
     import matplotlib.pyplot as plt
 
     names = [n for n in TASKS if n in result.arrays]
@@ -439,7 +530,14 @@ def plot(result: Result, path: str | None = None):
 
 
 def describe(result: Result) -> str:
-    """A few lines of summary for the terminal."""
+    """A few lines of summary for the terminal.
+
+    Args:
+        result: the :class:`~ensemble.studies.Result` of :func:`run`.
+
+    Returns:
+        The lines, joined by newlines (no trailing newline).
+    """
     c = result.config
     lines = [f"compare: {len(c['tasks'])} tasks x {len(c['methods'])} methods, {c['runs']} runs per sweep point, "
              f"{result.wall_time:.1f} s"]

@@ -30,7 +30,14 @@ class Config:
 
     @classmethod
     def quick(cls, **overrides) -> "Config":
-        """The small size (``--quick``), with ``overrides`` applied."""
+        """The small size (``--quick``), with ``overrides`` applied.
+
+        Args:
+            **overrides: ``Config`` fields to set.
+
+        Returns:
+            A :class:`Config`.
+        """
         return dataclasses.replace(cls(), **overrides)
 
     def validate(self) -> None:
@@ -41,7 +48,19 @@ class Config:
 
 @takes_run_options
 def run(config: Config = Config(), options: RunOptions = RunOptions()) -> Result:
-    """The bitmaps and the layer sizes (instant; ``options`` has nothing to change here)."""
+    """The bitmaps and the layer sizes (instant; nothing is learned).
+
+    Args:
+        config: the settings.
+        options: unused (nothing is batched or checkpointed).
+
+    Returns:
+        The :class:`~ensemble.studies.Result`: ``arrays["chars"]`` the 15 characters,
+            ``arrays["bitmaps"]`` their ``(15, 7, 5)`` 0/1 pixels; ``summary`` the layer sizes.
+
+    Raises:
+        ValueError: a bad setting of ``config`` (named).
+    """
     config.validate()
     t0 = time.perf_counter()
     chars = patterns.VOWELS + patterns.DIGITS
@@ -52,7 +71,18 @@ def run(config: Config = Config(), options: RunOptions = RunOptions()) -> Result
 
 
 def plot(result: Result, path: str | None = None):
-    """The 15 bitmaps and the network's layers; saved to ``path`` (PNG), or returned open without one."""
+    """The 15 bitmaps and the network's layers.
+
+    Args:
+        result: the :class:`~ensemble.studies.Result` of :func:`run`.
+        path: the PNG file to write (120 dpi); None: no file.
+
+    Returns:
+        The matplotlib ``Figure``: closed once saved to ``path``, left open without one (notebooks).
+
+    Raises:
+        ensemble.errors.WriteError: ``path`` could not be written.
+    """
     import matplotlib.pyplot as plt
 
     bitmaps = np.asarray(result.arrays["bitmaps"])
@@ -86,6 +116,13 @@ def plot(result: Result, path: str | None = None):
 
 
 def describe(result: Result) -> str:
-    """A few lines of summary for the terminal."""
+    """A few lines of summary for the terminal.
+
+    Args:
+        result: the :class:`~ensemble.studies.Result` of :func:`run`.
+
+    Returns:
+        The lines, joined by newlines (no trailing newline).
+    """
     s = result.summary
     return f"fig1: {s['n_patterns']} bitmaps of 5x7 pixels; network {s['n_in']}-{s['n_hidden']}-{s['n_out']}"

@@ -27,7 +27,22 @@ from ._common import NetworkConfig, Result, RunOptions, finish_figure, first_bel
 
 @dataclasses.dataclass(frozen=True)
 class Config(NetworkConfig):
-    """Settings of the Fig. 2a study (all reconstructions; see module docstring)."""
+    """Settings of the Fig. 2a study (all reconstructions; see the module docstring).
+
+    The other fields (``seed``, ``n_hidden``, ``init_scale``, ``m``) are the shared ones of
+    :class:`~ensemble.studies._common.NetworkConfig`.
+
+    Attributes:
+        members: ensemble size; both methods start from the same ``members`` initial networks.
+        n_iterations: autonomous-learning iterations.
+        record_every: iterations between records of the autonomous-learning traces.
+        tau: eq. (4) drift time scale.
+        S: eq. (4) noise intensity.
+        learning_rate: back-propagation's learning factor (plain gradient descent on eq. (6)).
+        backprop_iterations: back-propagation iterations (gradient steps).
+        reach_level: the error level at which the two medians are compared (first iteration
+            below it); None: the autonomous-learning ensemble's final median error.
+    """
 
     members: int = 128
     n_iterations: int = 1_000_000  # the median keeps falling to 10^6 ('Evidence: feed-forward')
@@ -40,7 +55,14 @@ class Config(NetworkConfig):
 
     @classmethod
     def quick(cls, **overrides) -> "Config":
-        """A size that finishes in well under a minute on 2 CPU cores."""
+        """A size that finishes in well under a minute on 2 CPU cores.
+
+        Args:
+            **overrides: ``Config`` fields to set.
+
+        Returns:
+            A :class:`Config`.
+        """
         return dataclasses.replace(cls(members=32, n_iterations=20_000, record_every=200, backprop_iterations=2_000), **overrides)
 
     def validate(self) -> None:
@@ -62,6 +84,17 @@ def run(config: Config = Config(), options: RunOptions = RunOptions()) -> Result
         config: the settings.
         options: progress, checkpoints (the AL run's, ``fig2a_al``) and chunk length
             (a multiple of ``config.record_every``).
+
+    Returns:
+        The :class:`~ensemble.studies.Result`: ``summary`` the final median errors of both
+            methods, the first iteration at which each median falls below ``reach_level`` and the
+            fraction of AL members that classify every vowel right; ``arrays["al"]`` and
+            ``arrays["backprop"]`` the percentiles of E over the members at each recorded iteration,
+            ``arrays["al_final_errors"]`` ``(members,)``; ``runs["al"]`` the AL run.
+
+    Raises:
+        ValueError: a bad setting of ``config`` (named), or, when resuming, a checkpoint of another
+            run or one that cannot be read back.
     """
     config.validate()
     t0 = time.perf_counter()
@@ -110,7 +143,18 @@ def run(config: Config = Config(), options: RunOptions = RunOptions()) -> Result
 
 
 def plot(result: Result, path: str | None = None):
-    """E vs iteration on log-log axes: AL median and 10-90% band, back-propagation median."""
+    """E vs iteration on log-log axes: AL median and 10-90% band, back-propagation median.
+
+    Args:
+        result: the :class:`~ensemble.studies.Result` of :func:`run`.
+        path: the PNG file to write (120 dpi); None: no file.
+
+    Returns:
+        The matplotlib ``Figure``: closed once saved to ``path``, left open without one (notebooks).
+
+    Raises:
+        ensemble.errors.WriteError: ``path`` could not be written.
+    """
     import matplotlib.pyplot as plt
 
     al, bp, s = result.arrays["al"], result.arrays["backprop"], result.summary
@@ -128,7 +172,14 @@ def plot(result: Result, path: str | None = None):
 
 
 def describe(result: Result) -> str:
-    """A few lines of summary for the terminal."""
+    """A few lines of summary for the terminal.
+
+    Args:
+        result: the :class:`~ensemble.studies.Result` of :func:`run`.
+
+    Returns:
+        The lines, joined by newlines (no trailing newline).
+    """
     s = result.summary
     return "\n".join(
         [

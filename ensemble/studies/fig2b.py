@@ -27,7 +27,18 @@ from ._common import Result, RobustConfig, RunOptions, finish_figure, first_belo
 
 @dataclasses.dataclass(frozen=True)
 class Config(RobustConfig):
-    """Settings of the Fig. 2b run (reconstructions)."""
+    """Settings of the Fig. 2b run (reconstructions).
+
+    The other fields are the shared ones of :class:`~ensemble.studies._common.RobustConfig`
+    (eq. (8)'s constants) and :class:`~ensemble.studies._common.NetworkConfig`.
+
+    Attributes:
+        members: ensemble size (the plot shows the member with the highest final R).
+        n_iterations: learning iterations.
+        record_every: iterations between records.
+        eps: the functionality threshold of eq. (7): a damaged network counts towards R when
+            its error is below eps.
+    """
 
     members: int = 8
     n_iterations: int = 100_000
@@ -36,7 +47,14 @@ class Config(RobustConfig):
 
     @classmethod
     def quick(cls, **overrides) -> "Config":
-        """The small size (``--quick``), with ``overrides`` applied."""
+        """The small size (``--quick``), with ``overrides`` applied.
+
+        Args:
+            **overrides: ``Config`` fields to set.
+
+        Returns:
+            A :class:`Config`.
+        """
         return dataclasses.replace(cls(members=4, n_iterations=20_000, record_every=200), **overrides)
 
     def validate(self) -> None:
@@ -47,7 +65,24 @@ class Config(RobustConfig):
 
 @takes_run_options
 def run(config: Config = Config(), options: RunOptions = RunOptions()) -> Result:
-    """One batched eq. (8) run of ``config.members`` networks on the vowels."""
+    """One batched eq. (8) run of ``config.members`` networks on the vowels.
+
+    Args:
+        config: the settings.
+        options: progress, checkpoints (``fig2b``) and chunk length (a multiple of
+            ``config.record_every``).
+
+    Returns:
+        The :class:`~ensemble.studies.Result`: ``summary`` the shown member's (highest final R)
+            final E and R, the first iterations at which its R rises above 0 and its E falls below
+            eps, and the ensemble's median final E and mean final R; ``arrays`` the recorded
+            iterations, the shown member's E and R traces, ``median_E`` and ``mean_R`` over the
+            members; ``runs["al"]`` the run.
+
+    Raises:
+        ValueError: a bad setting of ``config`` (named), or, when resuming, a checkpoint of another
+            run or one that cannot be read back.
+    """
     config.validate()
     t0 = time.perf_counter()
     X, Y = patterns.vowels()
@@ -87,7 +122,18 @@ def run(config: Config = Config(), options: RunOptions = RunOptions()) -> Result
 
 
 def plot(result: Result, path: str | None = None):
-    """E (log scale) and R vs iteration for the shown member, eps dashed; ensemble median/mean thin."""
+    """E (log scale) and R vs iteration for the shown member, eps dashed; ensemble median/mean thin.
+
+    Args:
+        result: the :class:`~ensemble.studies.Result` of :func:`run`.
+        path: the PNG file to write (120 dpi); None: no file.
+
+    Returns:
+        The matplotlib ``Figure``: closed once saved to ``path``, left open without one (notebooks).
+
+    Raises:
+        ensemble.errors.WriteError: ``path`` could not be written.
+    """
     import matplotlib.pyplot as plt
 
     a, s = result.arrays, result.summary
@@ -107,7 +153,14 @@ def plot(result: Result, path: str | None = None):
 
 
 def describe(result: Result) -> str:
-    """A few lines of summary for the terminal."""
+    """A few lines of summary for the terminal.
+
+    Args:
+        result: the :class:`~ensemble.studies.Result` of :func:`run`.
+
+    Returns:
+        The lines, joined by newlines (no trailing newline).
+    """
     s, c = result.summary, result.config
     return "\n".join([
         f"fig2b: {s['members']} members, {c['n_iterations']} iterations of eq. (8), eps={s['eps']}, {result.wall_time:.1f} s",

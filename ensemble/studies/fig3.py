@@ -31,7 +31,22 @@ TASKS = {"p5": patterns.vowels, "p15": patterns.vowels_and_digits}
 
 @dataclasses.dataclass(frozen=True)
 class Config(NetworkConfig):
-    """Settings of the Fig. 3 sweep (reconstructions)."""
+    """Settings of the Fig. 3 sweep (reconstructions).
+
+    The other fields (``seed``, ``n_hidden``, ``init_scale``, ``m``) are the shared ones of
+    :class:`~ensemble.studies._common.NetworkConfig`.
+
+    Attributes:
+        members: networks per grid point (and task).
+        n_iterations: learning iterations.
+        record_every: iterations between records.
+        tau_min: the smallest drift time scale of the grid.
+        tau_max: the largest drift time scale of the grid.
+        n_tau: grid values of tau (log-spaced).
+        S_min: the smallest noise intensity of the grid.
+        S_max: the largest noise intensity of the grid.
+        n_S: grid values of S (log-spaced).
+    """
 
     members: int = 100  # per grid point
     n_iterations: int = 10_000
@@ -45,7 +60,14 @@ class Config(NetworkConfig):
 
     @classmethod
     def quick(cls, **overrides) -> "Config":
-        """The small size (``--quick``), with ``overrides`` applied."""
+        """The small size (``--quick``), with ``overrides`` applied.
+
+        Args:
+            **overrides: ``Config`` fields to set.
+
+        Returns:
+            A :class:`Config`.
+        """
         return dataclasses.replace(cls(members=4, n_tau=5, n_S=5, n_iterations=2_000, record_every=500), **overrides)
 
     def validate(self) -> None:
@@ -112,7 +134,25 @@ def sweep(X, Y, tau: np.ndarray, S: np.ndarray, config: Config, options: RunOpti
 
 @takes_run_options
 def run(config: Config = Config(), options: RunOptions = RunOptions()) -> Result:
-    """Both error surfaces (P = 5 and P = 15), one batched call each."""
+    """Both error surfaces (P = 5 and P = 15), one batched call each.
+
+    Args:
+        config: the settings.
+        options: progress, checkpoints (``fig3_p5``, ``fig3_p15``) and chunk length (a multiple
+            of ``config.record_every``).
+
+    Returns:
+        The :class:`~ensemble.studies.Result`: ``arrays["tau"]`` ``(n_tau,)``, ``arrays["S"]``
+            ``(n_S,)``; per task (``"p5"``, ``"p15"``) ``mean_error``, ``median_error``,
+            ``all_correct_fraction`` and ``diverged`` ``(n_tau, n_S)`` and the stability law's
+            ``tau_c`` ``(n_S,)``; ``summary`` each task's best (tau, S), its mean final error and
+            whether it is interior, and the distance of the two optima in grid cells;
+            ``runs["p5"]``, ``runs["p15"]`` the runs.
+
+    Raises:
+        ValueError: a bad setting of ``config`` (named), or, when resuming, a checkpoint of another
+            run or one that cannot be read back.
+    """
     config.validate()
     t0 = time.perf_counter()
     tau, S = config.grid()
@@ -154,7 +194,18 @@ PILOT_MEMBERS = 128
 
 def plot(result: Result, path: str | None = None):
     """Two heat maps of log10(mean final E) over (tau, S), minimum marked, with the stability
-    law's border ``tau_c(S)`` and ``3 tau_c(S)`` where the result has it."""
+    law's border ``tau_c(S)`` and ``3 tau_c(S)`` where the result has it.
+
+    Args:
+        result: the :class:`~ensemble.studies.Result` of :func:`run`.
+        path: the PNG file to write (120 dpi); None: no file.
+
+    Returns:
+        The matplotlib ``Figure``: closed once saved to ``path``, left open without one (notebooks).
+
+    Raises:
+        ensemble.errors.WriteError: ``path`` could not be written.
+    """
     import matplotlib
     import matplotlib.pyplot as plt
 
@@ -190,7 +241,14 @@ def _edges(c: np.ndarray) -> np.ndarray:
 
 
 def describe(result: Result) -> str:
-    """A few lines of summary for the terminal."""
+    """A few lines of summary for the terminal.
+
+    Args:
+        result: the :class:`~ensemble.studies.Result` of :func:`run`.
+
+    Returns:
+        The lines, joined by newlines (no trailing newline).
+    """
     s, c = result.summary, result.config
     lines = [f"fig3: {c['n_tau']}x{c['n_S']} grid x {c['members']} members, {c['n_iterations']} iterations, "
              f"m={c['m']}, {result.wall_time:.1f} s"]

@@ -31,7 +31,18 @@ from ._common import Result, RobustConfig, RunOptions, finish_figure, takes_run_
 
 @dataclasses.dataclass(frozen=True)
 class Config(RobustConfig):
-    """Settings of the Fig. 4 study (reconstructions)."""
+    """Settings of the Fig. 4 study (reconstructions).
+
+    The other fields are the shared ones of :class:`~ensemble.studies._common.RobustConfig`
+    (eq. (8)'s constants; the testing ensemble uses ``tau_E`` and ``S_E`` alone) and
+    :class:`~ensemble.studies._common.NetworkConfig`.
+
+    Attributes:
+        members: size of each of the two ensembles (testing and robust).
+        n_iterations: learning iterations of each ensemble.
+        record_every: iterations between records.
+        target_R: the testing ensemble's mean robustness that fixes eps, in (0, 1).
+    """
 
     members: int = 200
     n_iterations: int = 100_000
@@ -40,7 +51,14 @@ class Config(RobustConfig):
 
     @classmethod
     def quick(cls, **overrides) -> "Config":
-        """The small size (``--quick``), with ``overrides`` applied."""
+        """The small size (``--quick``), with ``overrides`` applied.
+
+        Args:
+            **overrides: ``Config`` fields to set.
+
+        Returns:
+            A :class:`Config`.
+        """
         return dataclasses.replace(cls(members=16, n_iterations=10_000, record_every=500), **overrides)
 
     def validate(self) -> None:
@@ -51,7 +69,23 @@ class Config(RobustConfig):
 
 
 def threshold_for_mean_robustness(damaged: np.ndarray, target_R: float) -> float:
-    """eps such that the fraction of entries of ``damaged`` (members x N2) below eps is ``round(target_R * n) / n``."""
+    """The threshold eps below which a fraction ``target_R`` of the damaged errors lies.
+
+    The ``n`` finite entries of ``damaged`` are pooled and sorted; eps is the midpoint of the
+    k-th and (k+1)-th smallest, ``k = round(target_R * n)`` clipped to ``[1, n - 1]``, so that
+    ``k`` of them (barring ties) are below eps.
+
+    Args:
+        damaged: ``(members, N2)`` errors of the damaged networks (one hidden node deleted);
+            non-finite entries (diverged members) are left out.
+        target_R: the wanted fraction, in (0, 1).
+
+    Returns:
+        eps.
+
+    Raises:
+        ValueError: ``damaged`` holds fewer than two finite errors.
+    """
     pooled = np.sort(damaged[np.isfinite(damaged)].ravel())
     if pooled.size < 2:
         raise ValueError("damaged must hold at least two finite errors")
@@ -70,7 +104,25 @@ def _evaluate(params, X, Y, eps, diverged):
 
 @takes_run_options
 def run(config: Config = Config(), options: RunOptions = RunOptions()) -> Result:
-    """Testing ensemble, threshold, robust ensemble: two batched calls."""
+    """Testing ensemble, threshold, robust ensemble: two batched calls.
+
+    Args:
+        config: the settings.
+        options: progress, checkpoints (``fig4_testing``, ``fig4_robust``) and chunk length (a
+            multiple of ``config.record_every``).
+
+    Returns:
+        The :class:`~ensemble.studies.Result`: ``summary`` eps, both ensembles' mean R, their
+            ratio and the fractions of members with E < eps; ``arrays["testing"]`` and
+            ``arrays["robust"]`` each member's intact error ``E`` ``(members,)``, damaged errors
+            ``damaged_E`` ``(members, N2)`` and robustness ``R`` ``(members,)`` (NaN: diverged),
+            ``arrays["robust_mean_R_trace"]`` the robust ensemble's mean R vs iteration;
+            ``runs["testing"]``, ``runs["robust"]`` the runs.
+
+    Raises:
+        ValueError: a bad setting of ``config`` (named), or, when resuming, a checkpoint of another
+            run or one that cannot be read back.
+    """
     config.validate()
     t0 = time.perf_counter()
     X, Y = patterns.vowels()
@@ -113,7 +165,18 @@ def run(config: Config = Config(), options: RunOptions = RunOptions()) -> Result
 
 
 def plot(result: Result, path: str | None = None):
-    """2 x 2 histograms of log10 E: intact (a, b) and damaged (c, d), testing (left) vs robust (right)."""
+    """2 x 2 histograms of log10 E: intact (a, b) and damaged (c, d), testing (left) vs robust (right).
+
+    Args:
+        result: the :class:`~ensemble.studies.Result` of :func:`run`.
+        path: the PNG file to write (120 dpi); None: no file.
+
+    Returns:
+        The matplotlib ``Figure``: closed once saved to ``path``, left open without one (notebooks).
+
+    Raises:
+        ensemble.errors.WriteError: ``path`` could not be written.
+    """
     import matplotlib.pyplot as plt
 
     s, a = result.summary, result.arrays
@@ -139,7 +202,14 @@ def plot(result: Result, path: str | None = None):
 
 
 def describe(result: Result) -> str:
-    """A few lines of summary for the terminal."""
+    """A few lines of summary for the terminal.
+
+    Args:
+        result: the :class:`~ensemble.studies.Result` of :func:`run`.
+
+    Returns:
+        The lines, joined by newlines (no trailing newline).
+    """
     s, c = result.summary, result.config
     ratio = f"{s['robustness_ratio']:.2f}x" if s["robustness_ratio"] is not None else "n/a"
     return "\n".join([

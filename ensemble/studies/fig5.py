@@ -30,7 +30,19 @@ from ._kuramoto import KuramotoConfig, run_ensemble
 
 @dataclasses.dataclass(frozen=True)
 class Config(KuramotoConfig):
-    """Settings of the Fig. 5 run (reconstructions)."""
+    """Settings of the Fig. 5 run (reconstructions).
+
+    The other fields are the shared ones of :class:`~ensemble.studies._kuramoto.KuramotoConfig`.
+
+    Attributes:
+        members: ensemble size (the plot shows the member with the lowest final error).
+        n_iterations: learning iterations.
+        record_every: iterations between records.
+        r_time: span of the plotted ``r(t)`` of the initial and final networks (time units;
+            longer than ``T``).
+        final_span: records whose median is a member's final error (at most the number of
+            records).
+    """
 
     members: int = 8
     n_iterations: int = 30_000  # 1e5 gains nothing and half the members diverge ('Evidence: Kuramoto')
@@ -40,7 +52,14 @@ class Config(KuramotoConfig):
 
     @classmethod
     def quick(cls, **overrides) -> "Config":
-        """The small size (``--quick``), with ``overrides`` applied."""
+        """The small size (``--quick``), with ``overrides`` applied.
+
+        Args:
+            **overrides: ``Config`` fields to set.
+
+        Returns:
+            A :class:`Config`.
+        """
         return dataclasses.replace(cls(members=4, n_iterations=20_000, record_every=20), **overrides)
 
     def validate(self) -> None:
@@ -54,7 +73,25 @@ class Config(KuramotoConfig):
 
 @takes_run_options
 def run(config: Config = Config(), options: RunOptions = RunOptions()) -> Result:
-    """One batched eq. (13) run of ``config.members`` networks; summary of the best member."""
+    """One batched eq. (13) run of ``config.members`` networks; summary of the best member.
+
+    Args:
+        config: the settings.
+        options: progress, checkpoints (``fig5``) and chunk length (a multiple of
+            ``config.record_every``).
+
+    Returns:
+        The :class:`~ensemble.studies.Result`: ``summary`` the shown member's (lowest final
+            error) initial and final E, their ratio, frozen-check R, final M and success, and the
+            ensemble's median error fall and success fraction; ``arrays`` the shown member's E, M
+            and R traces, the ensemble's ``median_E`` and ``median_M``, every member's initial and
+            final error, frozen-check R and final M ``(members,)``, and ``t``, ``r_initial``,
+            ``r_final`` over ``r_time``; ``runs["fig5"]`` the run.
+
+    Raises:
+        ValueError: a bad setting of ``config`` (named), or, when resuming, a checkpoint of another
+            run or one that cannot be read back.
+    """
     config.validate()
     t0 = time.perf_counter()
     ens = run_ensemble(config, tag="fig5", options=options)
@@ -109,7 +146,18 @@ def run(config: Config = Config(), options: RunOptions = RunOptions()) -> Result
 
 
 def plot(result: Result, path: str | None = None):
-    """E (log) and M vs iteration; r(t) of the initial and final networks with R0 dashed."""
+    """E (log) and M vs iteration; r(t) of the initial and final networks with R0 dashed.
+
+    Args:
+        result: the :class:`~ensemble.studies.Result` of :func:`run`.
+        path: the PNG file to write (120 dpi); None: no file.
+
+    Returns:
+        The matplotlib ``Figure``: closed once saved to ``path``, left open without one (notebooks).
+
+    Raises:
+        ensemble.errors.WriteError: ``path`` could not be written.
+    """
     import matplotlib.pyplot as plt
 
     a, s = result.arrays, result.summary
@@ -142,7 +190,14 @@ def plot(result: Result, path: str | None = None):
 
 
 def describe(result: Result) -> str:
-    """A few lines of summary for the terminal."""
+    """A few lines of summary for the terminal.
+
+    Args:
+        result: the :class:`~ensemble.studies.Result` of :func:`run`.
+
+    Returns:
+        The lines, joined by newlines (no trailing newline).
+    """
     s, c = result.summary, result.config
     return "\n".join([
         f"fig5: {s['members']} members, {c['n_iterations']} iterations of eq. (13), T={c['T']}, {result.wall_time:.1f} s",

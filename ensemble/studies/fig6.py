@@ -31,7 +31,18 @@ from ._kuramoto import KuramotoConfig, run_ensemble
 
 @dataclasses.dataclass(frozen=True)
 class Config(KuramotoConfig):
-    """Settings of the Fig. 6 sweep (reconstructions); ``members`` is per gamma."""
+    """Settings of the Fig. 6 sweep (reconstructions).
+
+    The other fields are the shared ones of :class:`~ensemble.studies._kuramoto.KuramotoConfig`
+    (its ``gamma`` is not used: the grid replaces it).
+
+    Attributes:
+        members: networks per gamma.
+        gamma_min: the smallest control strength of the grid.
+        gamma_max: the largest control strength of the grid.
+        n_gamma: grid values of gamma (log-spaced).
+        M_tolerance: the mean-weight goal, ``|M - M0| <= M_tolerance * M0`` (relative).
+    """
 
     members: int = 100
     gamma_min: float = 1e-4
@@ -41,7 +52,14 @@ class Config(KuramotoConfig):
 
     @classmethod
     def quick(cls, **overrides) -> "Config":
-        """The small size (``--quick``), with ``overrides`` applied."""
+        """The small size (``--quick``), with ``overrides`` applied.
+
+        Args:
+            **overrides: ``Config`` fields to set.
+
+        Returns:
+            A :class:`Config`.
+        """
         return dataclasses.replace(cls(members=8, n_gamma=5, n_iterations=2000, record_every=50), **overrides)
 
     def validate(self) -> None:
@@ -57,7 +75,25 @@ class Config(KuramotoConfig):
 
 @takes_run_options
 def run(config: Config = Config(), options: RunOptions = RunOptions()) -> Result:
-    """One batched run of the gamma grid x members; final R and M statistics per gamma."""
+    """One batched run of the gamma grid x members; final R and M statistics per gamma.
+
+    Args:
+        config: the settings.
+        options: progress, checkpoints (``fig6``) and chunk length (a multiple of
+            ``config.record_every``).
+
+    Returns:
+        The :class:`~ensemble.studies.Result`: ``arrays["gamma"]`` ``(n_gamma,)``; per gamma the
+            mean and standard deviation of the frozen-check R and final M, the mean gaps to R0 and
+            M0, ``success_fraction``, ``both_fraction`` (both goals met) and ``diverged``;
+            ``R_members`` and ``M_members`` ``(n_gamma, members)``; ``summary`` the compromise gamma
+            with its fractions and means and the gamma that meets both goals most often;
+            ``runs["fig6"]`` the run.
+
+    Raises:
+        ValueError: a bad setting of ``config`` (named), or, when resuming, a checkpoint of another
+            run or one that cannot be read back.
+    """
     config.validate()
     t0 = time.perf_counter()
     gamma = config.grid()
@@ -102,7 +138,18 @@ def run(config: Config = Config(), options: RunOptions = RunOptions()) -> Result
 
 
 def plot(result: Result, path: str | None = None):
-    """Final mean R and M (with one standard deviation) vs gamma; R0, M0 dashed; success fraction."""
+    """Final mean R and M (with one standard deviation) vs gamma; R0, M0 dashed; success fraction.
+
+    Args:
+        result: the :class:`~ensemble.studies.Result` of :func:`run`.
+        path: the PNG file to write (120 dpi); None: no file.
+
+    Returns:
+        The matplotlib ``Figure``: closed once saved to ``path``, left open without one (notebooks).
+
+    Raises:
+        ensemble.errors.WriteError: ``path`` could not be written.
+    """
     import matplotlib.pyplot as plt
 
     a, s = result.arrays, result.summary
@@ -127,7 +174,14 @@ def plot(result: Result, path: str | None = None):
 
 
 def describe(result: Result) -> str:
-    """A few lines of summary for the terminal."""
+    """A few lines of summary for the terminal.
+
+    Args:
+        result: the :class:`~ensemble.studies.Result` of :func:`run`.
+
+    Returns:
+        The lines, joined by newlines (no trailing newline).
+    """
     s, c, a = result.summary, result.config, result.arrays
     lines = [f"fig6: {c['n_gamma']} gammas x {s['members_per_point']} members, {c['n_iterations']} iterations, "
              f"T={c['T']}, {result.wall_time:.1f} s"]

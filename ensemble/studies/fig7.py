@@ -25,14 +25,29 @@ from ._kuramoto import KuramotoConfig, run_ensemble
 
 @dataclasses.dataclass(frozen=True)
 class Config(KuramotoConfig):
-    """Settings of the Fig. 7 sweep (reconstructions); ``members`` is per T."""
+    """Settings of the Fig. 7 sweep (reconstructions).
+
+    The other fields are the shared ones of :class:`~ensemble.studies._kuramoto.KuramotoConfig`
+    (its ``T`` is not used: ``windows`` replaces it).
+
+    Attributes:
+        members: networks per window T.
+        windows: the window lengths T (time units, each at least ``dt / 2``), one run each.
+    """
 
     members: int = 100
     windows: tuple = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
 
     @classmethod
     def quick(cls, **overrides) -> "Config":
-        """The small size (``--quick``), with ``overrides`` applied."""
+        """The small size (``--quick``), with ``overrides`` applied.
+
+        Args:
+            **overrides: ``Config`` fields to set.
+
+        Returns:
+            A :class:`Config`.
+        """
         return dataclasses.replace(cls(members=8, windows=(1.0, 5.0, 20.0), n_iterations=2000, record_every=50), **overrides)
 
     def validate(self) -> None:
@@ -48,7 +63,24 @@ class Config(KuramotoConfig):
 
 @takes_run_options
 def run(config: Config = Config(), options: RunOptions = RunOptions()) -> Result:
-    """One batched run per window T; R and M of the successful members."""
+    """One batched run per window T; R and M of the successful members.
+
+    Args:
+        config: the settings.
+        options: progress, checkpoints (``fig7_T<T>``, one per window) and chunk length (a
+            multiple of ``config.record_every``).
+
+    Returns:
+        The :class:`~ensemble.studies.Result`: ``arrays["T"]`` ``(n_T,)``; per T the mean and
+            standard deviation of the frozen-check R and final M over the successful members (NaN
+            where none succeeds), ``median_M_all`` over all members, ``success_fraction`` and
+            ``diverged``; ``R_members`` and ``M_members`` ``(n_T, members)``; ``summary`` the mean M
+            and success fraction at the shortest and longest T; ``runs["T<T>"]`` the runs.
+
+    Raises:
+        ValueError: a bad setting of ``config`` (named), or, when resuming, a checkpoint of another
+            run or one that cannot be read back.
+    """
     config.validate()
     t0 = time.perf_counter()
     Ts = np.asarray(config.windows, float)
@@ -87,7 +119,18 @@ def run(config: Config = Config(), options: RunOptions = RunOptions()) -> Result
 
 
 def plot(result: Result, path: str | None = None):
-    """R and M of the successful runs (mean, one standard deviation) and the success fraction vs T."""
+    """R and M of the successful runs (mean, one standard deviation) and the success fraction vs T.
+
+    Args:
+        result: the :class:`~ensemble.studies.Result` of :func:`run`.
+        path: the PNG file to write (120 dpi); None: no file.
+
+    Returns:
+        The matplotlib ``Figure``: closed once saved to ``path``, left open without one (notebooks).
+
+    Raises:
+        ensemble.errors.WriteError: ``path`` could not be written.
+    """
     import matplotlib.pyplot as plt
 
     a, s = result.arrays, result.summary
@@ -110,7 +153,14 @@ def plot(result: Result, path: str | None = None):
 
 
 def describe(result: Result) -> str:
-    """A few lines of summary for the terminal."""
+    """A few lines of summary for the terminal.
+
+    Args:
+        result: the :class:`~ensemble.studies.Result` of :func:`run`.
+
+    Returns:
+        The lines, joined by newlines (no trailing newline).
+    """
     s, c, a = result.summary, result.config, result.arrays
     lines = [f"fig7: {len(a['T'])} windows x {s['members_per_T']} members, {c['n_iterations']} iterations, "
              f"gamma={s['gamma']}, {result.wall_time:.1f} s"]

@@ -28,9 +28,23 @@ from ._kuramoto import KuramotoConfig, run_ensemble
 
 @dataclasses.dataclass(frozen=True)
 class Config(KuramotoConfig):
-    """The grid: ``n_tau`` values of tau from ``tau_min`` to ``tau_max`` (log-spaced) x the values
-    ``S_values``; ``members`` networks per point; ``pilot_members`` for each ``tau_c``; a member
-    with final mean ``|w| > runaway M0`` has run away."""
+    """Settings of the (tau, S) map: ``n_tau`` values of tau from ``tau_min`` to ``tau_max``
+    (log-spaced) x the values ``S_values``, ``members`` networks per point.
+
+    The other fields are the shared ones of :class:`~ensemble.studies._kuramoto.KuramotoConfig`
+    (its ``tau`` and ``S`` are not used: the grid replaces them).
+
+    Attributes:
+        members: networks per grid point.
+        n_iterations: learning iterations.
+        record_every: iterations between records.
+        tau_min: the smallest drift time scale of the grid.
+        tau_max: the largest drift time scale of the grid.
+        n_tau: grid values of tau (log-spaced).
+        S_values: the grid's noise intensities (each > 0).
+        pilot_members: networks of the pilot that gives ``tau_c`` at each S (>= 2).
+        runaway: a member whose final mean ``|w|`` exceeds ``runaway * M0`` has run away.
+    """
 
     members: int = 32
     n_iterations: int = 1000
@@ -44,7 +58,14 @@ class Config(KuramotoConfig):
 
     @classmethod
     def quick(cls, **overrides) -> "Config":
-        """The small size (``--quick``), with ``overrides`` applied."""
+        """The small size (``--quick``), with ``overrides`` applied.
+
+        Args:
+            **overrides: ``Config`` fields to set.
+
+        Returns:
+            A :class:`Config`.
+        """
         return dataclasses.replace(cls(members=4, n_tau=4, S_values=(1.0, 10.0), n_iterations=100,
                                        pilot_members=16, T=5.0), **overrides)
 
@@ -65,9 +86,20 @@ class Config(KuramotoConfig):
 
 
 def critical_taus(config: Config) -> np.ndarray:
-    """``tau_c`` at each S of the grid, one batched run (:func:`ensemble.stability.critical_taus`)
-    on ``pilot_members`` networks of the study's initial ensemble (eq. (4) alone, the drift off,
-    over ``m`` iterations)."""
+    """The stability law's ``tau_c`` at each S of the grid.
+
+    One batched run (:func:`ensemble.stability.critical_taus`) on ``pilot_members`` networks of
+    the study's initial ensemble: eq. (4) alone with the drift off, over ``m`` iterations.
+
+    Args:
+        config: the settings (``pilot_members``, ``S_values``, ``m``, the system).
+
+    Returns:
+        ``(n_S,)`` values of ``tau_c``, one per entry of ``S_values``.
+
+    Raises:
+        ValueError: fewer than 2 pilot networks survive the noise alone at some S.
+    """
     params, key = config.initial_weights(config.pilot_members)
     pilot_key = jax.random.fold_in(key, 1)
     return stability.critical_taus(config.system(), params, config.grid()[1], config.m, key=pilot_key)
@@ -75,7 +107,25 @@ def critical_taus(config: Config) -> np.ndarray:
 
 @takes_run_options
 def run(config: Config = Config(), options: RunOptions = RunOptions()) -> Result:
-    """One batched run over the (tau, S) grid x members, the pilots for ``tau_c``, the verdicts."""
+    """One batched run over the (tau, S) grid x members, the pilots for ``tau_c``, the verdicts.
+
+    Args:
+        config: the settings.
+        options: progress, checkpoints (``kmap``; the pilot has none) and chunk length (a
+            multiple of ``config.record_every``).
+
+    Returns:
+        The :class:`~ensemble.studies.Result`: ``arrays["tau"]`` ``(n_tau,)``, ``arrays["S"]``
+            and ``arrays["tau_c"]`` ``(n_S,)``; per point ``(n_tau, n_S)`` ``diverged_fraction``,
+            ``failed_fraction`` (diverged or run away), ``median_final_E``, ``success_fraction``,
+            ``median_final_M`` and the law's ``prediction`` (:func:`ensemble.stability.predict`);
+            ``summary`` the failed fractions where the law predicts divergence and stability and
+            the best point; ``runs["kmap"]`` the run.
+
+    Raises:
+        ValueError: a bad setting of ``config`` (named), or, when resuming, a checkpoint of another
+            run or one that cannot be read back.
+    """
     config.validate()
     t0 = time.perf_counter()
     tau, S = config.grid()
@@ -123,7 +173,18 @@ def run(config: Config = Config(), options: RunOptions = RunOptions()) -> Result
 
 def plot(result: Result, path: str | None = None):
     """Fraction failed (diverged or run away) and success fraction over (tau, S), with tau_c(S)
-    and 3 tau_c(S)."""
+    and 3 tau_c(S).
+
+    Args:
+        result: the :class:`~ensemble.studies.Result` of :func:`run`.
+        path: the PNG file to write (120 dpi); None: no file.
+
+    Returns:
+        The matplotlib ``Figure``: closed once saved to ``path``, left open without one (notebooks).
+
+    Raises:
+        ensemble.errors.WriteError: ``path`` could not be written.
+    """
     import matplotlib.pyplot as plt
 
     a, s = result.arrays, result.summary
@@ -151,7 +212,14 @@ def plot(result: Result, path: str | None = None):
 
 
 def describe(result: Result) -> str:
-    """A few lines of summary for the terminal."""
+    """A few lines of summary for the terminal.
+
+    Args:
+        result: the :class:`~ensemble.studies.Result` of :func:`run`.
+
+    Returns:
+        The lines, joined by newlines (no trailing newline).
+    """
     s, c, a = result.summary, result.config, result.arrays
     lines = [f"kmap: {c['n_tau']} tau x {len(c['S_values'])} S x {s['members_per_point']} members, "
              f"{c['n_iterations']} iterations, T={c['T']}, {result.wall_time:.1f} s"]
