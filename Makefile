@@ -1,6 +1,6 @@
 # make demo:      quick reproduction of the paper's headline results (Figs. 1, 2a, 3, 5) into results/
 # make test:      everything CI runs: ruff, the docs site (warnings are errors), doctests, the suite, the notebooks
-# make test-fast: the suite without the tests marked slow and without the notebooks (under 2 minutes on 2 cores)
+# make test-fast: the suite without the tests marked slow and without the notebooks (under 2 minutes on 2 idle cores)
 # make docs:      the documentation site into site/ (open site/index.html)
 # Each creates .venv (Python 3.11+) and installs what it needs into it on first use.
 

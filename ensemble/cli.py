@@ -147,7 +147,16 @@ def _claims(args) -> int:
         columns[name] = path
     if not columns:
         columns = {name: path for name, path in DEFAULT_CLAIMS_COLUMN.items() if os.path.isdir(path)}
-    text = claims.write(args.out, columns)
+    if not columns:
+        print(f"error: no results folder: the default columns are {os.path.join('docs', 'results')} and its "
+              "subfolders, relative to the repository root; elsewhere pass --column NAME=DIR "
+              "(e.g. --column demo=results after make demo) and --out FILE", file=sys.stderr)
+        return 2
+    try:
+        text = claims.write(args.out, columns)
+    except OSError as exc:  # WriteError included: a folder that does not exist, permission denied
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print(text.splitlines()[-1])
     print(f"wrote {args.out}")
     return 0

@@ -181,6 +181,11 @@ def _settle(system, lmap, params, hyper, state, key, n_iterations, record: Recor
             chunks: Chunks) -> _Settled:
     """Check every input (one ValueError naming what is wrong, before anything compiles) and
     settle the ensemble: its size, member ids, hyperparameters and chunk length."""
+    if isinstance(system, type):
+        raise ValueError(f"system must be an instance, got the class {system.__name__}: pass {system.__name__}(...)")
+    if not isinstance(lmap, LearningMap):
+        called = " (call it: e.g. learning.discrete(1))" if callable(lmap) else ""
+        raise ValueError(f"lmap must be a LearningMap, e.g. learning.discrete(1), got {type(lmap).__name__}{called}")
     key = _checks.prng_key("key", key)
     _checks.integer_at_least("n_iterations", n_iterations, 1)
     n_iterations = int(n_iterations)
@@ -250,6 +255,9 @@ def _run_members(s: _Settled, lo: int, hi: int, devices: int | None, checkpoint:
             state, traces = _resume(checkpoint.path, state, fingerprint, s.identities, start, total)
             state = _placement.shard(state, B, devices)
             done = int(state.n) - start
+        elif ckpt.exists(checkpoint.path):
+            _checks.warn(f"a checkpoint is at {checkpoint.path}.npz; this run starts afresh and overwrites it "
+                         "after its first chunk (Checkpointing(path, resume=True) would continue it)")
     bar = progress_bar(total, B, done) if progress else None
     saved = done  # iterations safe in the checkpoint
     try:

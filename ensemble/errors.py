@@ -59,7 +59,9 @@ class Interrupted(KeyboardInterrupt):
     """
 
     def __init__(self, done: int, total: int, checkpoint: str | None):
-        super().__init__(f"interrupted after {done} of {total} iterations")
+        where = (f"; the finished part is in {checkpoint}: the same call with Checkpointing({checkpoint!r}, "
+                 "resume=True) continues it" if checkpoint and done else "")
+        super().__init__(f"interrupted after {done} of {total} iterations{where}")
         self.done, self.total, self.checkpoint = int(done), int(total), checkpoint
 
     def __reduce__(self):  # picklable (a process pool re-raises it in the parent)

@@ -9,11 +9,11 @@ Example (a 256-member (tau, S) grid on the 10-D Rosenbrock function)::
         x = p["x"]
         return jnp.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
 
-    g = ensemble.grid(tau=[1, 3, 10, 30], S=[0.001, 0.003, 0.01, 0.03], members=16)
+    g = ensemble.grid(tau=[0.01, 0.03, 0.1, 0.3], S=[3e-5, 1e-4, 3e-4, 1e-3], members=16)
     run = ensemble.evolve(ensemble.from_loss(rosenbrock), learning.discrete(1),
                           ensemble.replicate({"x": jnp.zeros(10)}, g.size),
-                          learning.DiscreteHyper(g.tau, g.S, 1), key=jax.random.key(0), n_iterations=5000)
-    g.unflatten(run.final["E"])      # (4, 4, 16)
+                          learning.DiscreteHyper(tau=g.tau, S=g.S, m=1), key=jax.random.key(0), n_iterations=5000)
+    g.unflatten(run.final["E"])      # (4, 4, 16): E = 9 at the start; NaN in the divergent corner (large S, small tau)
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ class Record:
         every: record the signals of the last of every ``every`` iterations (iterations
             ``every - 1``, ``2 * every - 1``, ...), and of iteration 0 when the run starts there.
             ``n_iterations`` and the chunk size must be multiples of it.
-        best: keep, inside the scan, each member's lowest recorded ``E`` and the parameters it
+        best: keep, inside the scan, each member's lowest ``E`` of any iteration and the parameters it
             was measured on (``run.best_so_far``; every iteration counts, not only the recorded
             ones). A ``state`` that already tracks keeps tracking.
 

@@ -72,7 +72,7 @@ class Run(NamedTuple):
 
     @property
     def best_so_far(self) -> dict | None:
-        """With ``Record(best=True)``: each member's lowest recorded ``E``, when, and the
+        """With ``Record(best=True)``: each member's lowest ``E`` of any iteration, when, and the
         parameters it was measured on (a dict of ``"E"``, ``"iteration"``, ``"params"``); else None."""
         b = self.state.best
         if b is None:
