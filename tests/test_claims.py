@@ -1,4 +1,4 @@
-"""The claims table (issue 15): verdicts from study JSONs, and the committed docs/paper/claims.md is
+"""The claims table: verdicts from study JSONs, and the committed docs/paper/claims.md is
 what the committed docs/results give."""
 
 import json
@@ -45,3 +45,13 @@ def test_cli_claims_column_errors(tmp_path, capsys):
     write(tmp_path / "r", "fig5", summary={"error_fall": 5.0})
     assert cli.main(["claims", "--column", f"mine={tmp_path / 'r'}", "--out", str(tmp_path / "c.md")]) == 0
     assert "| mine |" in (tmp_path / "c.md").read_text()
+
+
+def test_claims_without_a_results_folder_or_with_an_unwritable_out_is_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # no docs/results here
+    assert cli.main(["claims"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no results folder") and "--column NAME=DIR" in err and err.count("\n") == 1
+    write(tmp_path / "res", "fig5", summary={"error_fall": 150.0})
+    assert cli.main(["claims", "--column", f"a={tmp_path / 'res'}", "--out", str(tmp_path / "no" / "x.md")]) == 1
+    assert capsys.readouterr().err.startswith("error: cannot write ")

@@ -32,3 +32,37 @@ def test_errors_survive_pickling(exc):
     assert type(back) is type(exc) and str(back) == str(exc)
     if isinstance(exc, errors.Interrupted):
         assert (back.done, back.total, back.checkpoint) == (exc.done, exc.total, exc.checkpoint)
+
+
+class _Quadratic:
+    def init_state(self, params, key):
+        return ()
+
+    def measure(self, params, state, key):
+        return {"E": (params["x"] ** 2).sum()}, state
+
+
+def test_a_class_as_the_system_and_an_uncalled_map_are_refused_naming_the_fix():
+    import jax.numpy as jnp
+
+    from ensemble import learning
+
+    params, hyper = ensemble.replicate({"x": jnp.ones(2)}, 4), learning.DiscreteHyper(tau=10.0, S=0.0, m=1)
+    with pytest.raises(ValueError, match=r"^system must be an instance, got the class _Quadratic: pass _Quadratic\(...\)"):
+        ensemble.evolve(_Quadratic, learning.discrete(1), params, hyper, key=0, n_iterations=2)
+    with pytest.raises(ValueError, match=r"^lmap must be a LearningMap.*got function \(call it"):
+        ensemble.evolve(_Quadratic(), learning.discrete, params, hyper, key=0, n_iterations=2)
+
+
+def test_a_fresh_run_over_an_existing_checkpoint_warns_and_the_interrupt_message_says_how_to_continue(tmp_path):
+    import jax.numpy as jnp
+
+    from ensemble import learning
+
+    params, hyper = ensemble.replicate({"x": jnp.ones(2)}, 4), learning.DiscreteHyper(tau=10.0, S=0.0, m=1)
+    path = str(tmp_path / "run")
+    ensemble.evolve(_Quadratic(), learning.discrete(1), params, hyper, key=0, n_iterations=2, checkpoint=path)
+    with pytest.warns(RuntimeWarning, match="starts afresh and overwrites it"):
+        ensemble.evolve(_Quadratic(), learning.discrete(1), params, hyper, key=0, n_iterations=2, checkpoint=path)
+    assert "Checkpointing('out/run', resume=True) continues it" in str(errors.Interrupted(3, 10, "out/run"))
+    assert str(errors.Interrupted(0, 10, "out/run")) == "interrupted after 0 of 10 iterations"
