@@ -36,6 +36,34 @@ def cached(key: tuple, build: Callable[[], Callable]) -> Callable:
     return fn
 
 
+SHAPE_CACHE_SIZE = 256
+"""Results of shape work (contract checks, memory estimates) kept for reuse (least recently used dropped)."""
+_SHAPES: "OrderedDict[tuple, object]" = OrderedDict()
+
+
+def structure(tree) -> tuple:
+    """What shape work on ``tree`` depends on: its tree structure and every leaf's shape and dtype."""
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    return treedef, tuple((tuple(jax.numpy.shape(x)), jax.numpy.result_type(x)) for x in leaves)
+
+
+def shape_work(kind: str, ids: tuple, tree, compute: Callable[[], object]):
+    """``compute()`` (shapes only: ``jax.eval_shape`` of a system's methods), done once per
+    ``kind``, identities, :func:`structure` of ``tree``, layout and precision, and reused by later
+    :func:`ensemble.evolve` calls; done every time for a system whose identity cannot be read by
+    content. A ``compute`` that raises is not stored."""
+    digests = tuple(None if i is None else i.digest for i in ids)
+    key = reuse_key((kind, digests, structure(tree), _layout.current(), jax.config.jax_enable_x64), ids, warn=False)
+    if key is None:
+        return compute()
+    if key not in _SHAPES:
+        _SHAPES[key] = compute()
+        while len(_SHAPES) > SHAPE_CACHE_SIZE:
+            _SHAPES.popitem(last=False)
+    _SHAPES.move_to_end(key)
+    return _SHAPES[key]
+
+
 def identities(system, lmap=None) -> tuple:
     """``(system, lmap)`` :class:`~ensemble._describe.Identity` pair (``lmap`` None: only the system's)."""
     return (_describe.identify(system, "system"), None if lmap is None else _describe.identify(lmap, "lmap"))

@@ -47,7 +47,7 @@ import numpy as np
 from . import _checks, _describe
 from . import checkpoint as ckpt
 from . import placement as _placement
-from ._cache import CHUNK_CACHE_SIZE, identities as _identities  # noqa: F401 (importable from here)
+from ._cache import CHUNK_CACHE_SIZE, identities as _identities, shape_work  # noqa: F401 (importable from here)
 from ._files import deferred_sigint
 from ._inputs import (broadcast_hyper, check_system, hyper_as_given, member_count, refuse_copies, require_named_tuple,
                       warn_unused_delay)
@@ -204,7 +204,9 @@ def _settle(system, lmap, params, hyper, state, key, n_iterations, record: Recor
     else:
         B = n_members(state.params)
         params = None
-    signals = check_system(system, lmap, jax.tree_util.tree_map(lambda x: x[0], params if state is None else state.params))
+    identities = _identities(system, lmap)
+    member_params = jax.tree_util.tree_map(lambda x: x[0], params if state is None else state.params)
+    signals = dict(shape_work("contract", identities, member_params, lambda: check_system(system, lmap, member_params)))
     if state is None:
         member_count(system, params, hyper, placement.n_members, placement.members)
         ids = np.arange(B) if placement.members is None else np.asarray(placement.members)
@@ -225,8 +227,7 @@ def _settle(system, lmap, params, hyper, state, key, n_iterations, record: Recor
     chunk = chunks.size if chunks.size is not None else record.every * max(1, math.ceil(n_iterations / record.every / 10))
     if chunk % record.every:
         raise ValueError(f"chunk ({chunk}) must be a multiple of record_every (Record.every = {record.every})")
-    return _Settled(system, lmap, params, state, hyper, given, ids, B, key, n_iterations, record, chunk,
-                    _identities(system, lmap))
+    return _Settled(system, lmap, params, state, hyper, given, ids, B, key, n_iterations, record, chunk, identities)
 
 
 def _run_members(s: _Settled, lo: int, hi: int, devices: int | None, checkpoint: Checkpointing | None, chunks: Chunks,

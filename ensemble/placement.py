@@ -131,10 +131,16 @@ def state_bytes_per_member(system, lmap, params: PyTree) -> int:
     Returns:
         Bytes per member.
     """
+    from . import _cache
+
     one = jax.tree_util.tree_map(lambda x: x[:1], params)
-    shapes = jax.eval_shape(lambda p: init_state(system, lmap, p, jax.random.key(0)), one)
-    return sum(math.prod(x.shape) * x.dtype.itemsize for x in jax.tree_util.tree_leaves(shapes)
-               if not jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key))
+
+    def count() -> int:
+        shapes = jax.eval_shape(lambda p: init_state(system, lmap, p, jax.random.key(0)), one)
+        return sum(math.prod(x.shape) * x.dtype.itemsize for x in jax.tree_util.tree_leaves(shapes)
+                   if not jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key))
+
+    return _cache.shape_work("state bytes", _cache.identities(system, lmap), one, count)
 
 
 def bytes_per_member(system, lmap, params: PyTree, n_records: int) -> int:

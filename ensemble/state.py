@@ -46,6 +46,10 @@ class EnsembleState(NamedTuple):
     best: PyTree = None
 
 
+_fold_in_keys = jax.jit(jax.vmap(jax.random.fold_in, in_axes=(0, None)))
+_fold_in_all = jax.jit(jax.vmap(jax.random.fold_in, in_axes=(None, 0)))  # integer arithmetic: the bits of eager code
+
+
 def member_keys(key: jax.Array, members) -> jax.Array:
     """The members' PRNG keys: ``fold_in(key, i)`` for every member id ``i``.
 
@@ -83,7 +87,7 @@ def member_keys(key: jax.Array, members) -> jax.Array:
         if ids.ndim != 1 or ids.size == 0:
             raise ValueError(f"members must be a positive count or a non-empty 1-d array of ids, got shape {ids.shape}")
         _checks.integer_at_least("members", ids, 0, 2**32 - 1)
-    return jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.asarray(ids, jnp.uint32))
+    return _fold_in_all(key, jnp.asarray(ids, jnp.uint32))
 
 
 def n_members(params: PyTree) -> int:
@@ -146,7 +150,7 @@ def init_state(system, lmap, params: PyTree, key: jax.Array, members=None, track
     _checks.shape("members", ids, (B,), " (one id per member)")
     params = jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True), params)  # chunks donate their input
     mkeys = member_keys(key, ids)
-    sys_keys = jax.vmap(lambda k: jax.random.fold_in(k, -1 & 0xFFFFFFFF))(mkeys)
+    sys_keys = _fold_in_keys(mkeys, jnp.uint32(0xFFFFFFFF))
     sstate = (jax.vmap(system.init_state) if own_layout(system) else init_all(system))(params, sys_keys)
     lstate = jax.vmap(lmap.init)(params)
     return EnsembleState(

@@ -317,3 +317,33 @@ def test_a_docstring_is_not_part_of_the_identity_but_a_string_constant_is():
     lit_a = notebook('def loss(p):\n    def f(x):\n        return p["a"]\n    return jnp.sum(f(p) ** 2)')
     lit_b = notebook('def loss(p):\n    def f(x):\n        return p["b"]\n    return jnp.sum(f(p) ** 2)')
     assert digest(lit_a) != digest(lit_b)  # an inner function's first constant, a string, is not a docstring
+
+
+def test_a_repeated_call_traces_nothing_again_and_a_changed_system_is_checked_again():
+    """The shape work (the contract check, the memory estimate) is kept per system identity and
+    shapes, like the compiled chunk: a second equal call runs no Python of the system's methods."""
+    traced = []
+
+    class Counting:
+        target = 1.0
+
+        def init_state(self, params, key):
+            traced.append("init_state")
+            return ()
+
+        def measure(self, params, state, key):
+            traced.append("measure")
+            return {"E": jnp.sum((params["x"] - self.target) ** 2)}, state
+
+    params = ensemble.replicate({"x": jnp.zeros(3)}, 4)
+    run = lambda system: ensemble.evolve(system, learning.discrete(1), params, HYPER, key=0, n_iterations=2)  # noqa: E731
+    run(Counting())
+    assert traced.count("measure") >= 1
+    traced.clear()
+    first = run(Counting())
+    assert traced == []
+    changed = Counting()
+    changed.target = 5.0  # another identity: checked and compiled again
+    second = run(changed)
+    assert traced.count("measure") >= 1
+    assert float(first.traces["E"][0, 0]) == 3.0 and float(second.traces["E"][0, 0]) == 75.0
