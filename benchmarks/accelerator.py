@@ -138,11 +138,12 @@ def by_members(name: str, sizes, repeats: int) -> list[dict]:
 def layout_ab(name: str, B: int, repeats: int) -> dict:
     """Throughput with the CPU layout forced against the accelerator layout, at ``B`` members
     (only where the CPU layout has blocks: from ``block_from`` members for the networks, above
-    ``window_block`` for Kuramoto; the layouts are the same program below)."""
+    the window block at N (``layout.CPU.window_block_for``) for Kuramoto; the layouts are the same
+    program below)."""
     cpu = layout.CPU
     if name == "kuramoto_fused":
         return {"members": B, "skipped": "the fused window has no CPU blocks"}
-    if (name == "kuramoto" and B <= cpu.window_block) or (name != "kuramoto" and B < cpu.block_from):
+    if (name == "kuramoto" and B <= cpu.window_block_for(bench.KU["N"])) or (name != "kuramoto" and B < cpu.block_from):
         return {"members": B, "skipped": "the CPU layout has no blocks at this size"}
     out = {"members": B}
     for lay in ("accelerator", "cpu"):

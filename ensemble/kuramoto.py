@@ -60,7 +60,7 @@ from .kuramoto_model import (DEFAULT_DT, DEFAULT_N, FREQUENCIES, OMEGA_SPREAD, W
                              frequencies, integrate, mean_abs_upper, mean_abs_weight, n_oscillators,  # noqa: F401
                              n_pairs, order_parameter, pair_index, simulate, to_matrix, uniform_weights,  # noqa: F401
                              upper, wrap_phases)  # noqa: F401
-from .kuramoto_window import LANES, MIN_LANES, WINDOW_BLOCK, padded_members  # noqa: F401
+from .kuramoto_window import LANES, MIN_LANES, WINDOW_BLOCK, padded_members, window_block  # noqa: F401
 from .learning import LearningMap, continuous
 
 ERROR_FORMS = ("squared", "absolute")
@@ -204,9 +204,10 @@ class Oscillators(NamedTuple):
         ``(B,)`` each and phases ``(B, N)``. The window runs with the member axis minor
         (``(N, B)`` phases, ``(N, N, B)`` weights), so every operation of a step is one
         contiguous vector over the members, on a CPU in blocks of
-        :data:`~ensemble.kuramoto_window.WINDOW_BLOCK` members. The member axis is padded to
-        :func:`~ensemble.kuramoto_window.padded_members` ``(B)``, so no member is ever computed in
-        a vector remainder: its numbers do not depend on the ensemble size or its position.
+        :func:`~ensemble.kuramoto_window.window_block` ``(N)`` members (fewer as ``N`` grows).
+        The member axis is padded to :func:`~ensemble.kuramoto_window.padded_members` ``(B)``, so
+        no member is ever computed in a vector remainder: its numbers do not depend on the
+        ensemble size, its position or the block.
         """
         self.check()
         w = jnp.asarray(params["w"])

@@ -2,7 +2,7 @@
 program, every operation of a step one contiguous vector over the members.
 
 :func:`vectorized` is a ``lax.scan`` of the model's Euler steps (:func:`ensemble.kuramoto_model.integrate`)
-on ``(N, B)`` phases and ``(N, N, B)`` weights, on a CPU in blocks of :data:`WINDOW_BLOCK` members;
+on ``(N, B)`` phases and ``(N, N, B)`` weights, on a CPU in blocks of :func:`window_block` ``(N)`` members;
 :func:`fused` is one Pallas kernel per block of members (:mod:`ensemble.kuramoto_fused`, for
 GPUs). Both pad the member axis with inert members (zero weights and phases: computed, then
 dropped), each by its own rule: :func:`padded_members` (whole SIMD lanes) for the vectorized
@@ -20,14 +20,15 @@ from . import kuramoto_fused as kf
 from . import layout as _layout
 from .kuramoto_model import integrate, pair_index
 
-WINDOW_BLOCK = _layout.CPU.window_block
-"""Members per block in :func:`vectorized` on a CPU (the CPU layout's ``window_block``,
-:mod:`ensemble.layout`).
+WINDOW_BLOCK = max(_layout.CPU.window_block_for(N) for N in range(2, 1001))
+"""The most members per block in :func:`vectorized` on a CPU: the CPU layout's block at small
+``N`` (:meth:`ensemble.layout.Layout.window_block_for`; :func:`window_block` gives the block of
+an ``N`` in the layout in force).
 
 A window runs block by block so that a block's weights (``N^2`` floats per member) stay in
-cache over its ``round(T/dt)`` steps; the size was chosen by timing several on CPUs (the numbers
-are in ``benchmarks/``). A GPU runs the whole ensemble in one window. Results do not depend on
-it. A multiple of :data:`LANES`."""
+cache over its ``round(T/dt)`` steps, so the block shrinks as ``N`` grows; the sizes were chosen
+by timing several on CPUs (the numbers are in ``benchmarks/kuramoto_sizes_cpu.json``). A GPU runs
+the whole ensemble in one window. Results do not depend on it. A multiple of :data:`LANES`."""
 LANES = 64
 """The member-axis granule of a window: every compiled window of :data:`LANES` members or more
 runs on a member axis that is a multiple of this many members (the ensemble is padded with inert members up to it; smaller ones
@@ -68,6 +69,20 @@ def padded_members(B: int) -> int:
     return max(MIN_LANES, 1 << max(B - 1, 0).bit_length())
 
 
+def window_block(N: int) -> int | None:
+    """Members per block of a window of ``N`` oscillators in the layout in force
+    (:meth:`ensemble.layout.Layout.window_block_for` of :func:`ensemble.layout.current`).
+
+    Args:
+        N: the oscillator count.
+
+    Returns:
+        The block (a multiple of :data:`LANES` in the CPU layout), or None: one window over the
+        whole (padded) ensemble.
+    """
+    return _layout.current().window_block_for(int(N))
+
+
 def pad_members(w: jax.Array, phases: jax.Array, Bp: int):
     """Pad the member axis with inert members (zero weights and phases: computed, then dropped).
 
@@ -88,7 +103,7 @@ def pad_members(w: jax.Array, phases: jax.Array, Bp: int):
 
 def vectorized(w: jax.Array, phases: jax.Array, omega, dt, n_steps: int):
     """The window of ``B`` members, member axis minor, padded to :func:`padded_members` ``(B)``
-    and run in blocks of the layout's ``window_block`` (one block on a GPU).
+    and run in blocks of :func:`window_block` ``(N)`` members (one block on a GPU).
 
     Args:
         w: ``(B, N(N-1)/2)`` the members' weights (their dtype is the window's).
@@ -113,7 +128,7 @@ def vectorized(w: jax.Array, phases: jax.Array, omega, dt, n_steps: int):
 
     Bp = padded_members(B)
     wp, php = pad_members(w, phases.astype(dtype), Bp)
-    bs = _layout.current().window_block or Bp  # None: the whole ensemble in one window
+    bs = window_block(N) or Bp  # None: the whole ensemble in one window
     nb = Bp // bs if Bp > bs else 0
     parts = []
     if nb:  # whole blocks, one after the other (lax.map), then the rest (a multiple of LANES)
@@ -148,4 +163,4 @@ def fused(w: jax.Array, phases: jax.Array, omega, dt, n_steps: int):
     return phi[:, :B], rsum[:B]
 
 
-__all__ = ["WINDOW_BLOCK", "LANES", "MIN_LANES", "padded_members", "pad_members", "vectorized", "fused"]
+__all__ = ["WINDOW_BLOCK", "LANES", "MIN_LANES", "padded_members", "window_block", "pad_members", "vectorized", "fused"]

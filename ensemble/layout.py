@@ -13,6 +13,15 @@ benchmarks run the accelerator layout on a CPU to check it and to time it). Memb
 independent and every Kuramoto window runs on whole SIMD lanes in both layouts
 (:func:`ensemble.kuramoto_window.padded_members`), so on one machine the layouts give the same
 numbers bit for bit.
+
+On a CPU a Kuramoto window's block depends on the oscillator count ``N``
+(:meth:`Layout.window_block_for`): a block's weights, ``N^2`` floats per member, are read at every
+Euler step of the window, and the step runs fastest while they stay in the core's nearest caches.
+:data:`CPU` therefore takes 256 members per block below 7 oscillators, 128 from 7 to 11 and 64
+(:data:`ensemble.kuramoto_window.LANES`, the smallest block that keeps every member on whole SIMD
+lanes) from 12 on. The thresholds come from timing blocks of 32 to 256 members at N = 5 to 100
+(``python -m benchmarks.kuramoto_sizes``; the numbers are in ``benchmarks/kuramoto_sizes_cpu.json``
+and ``benchmarks/README.md``); no block changes a result.
 """
 
 from __future__ import annotations
@@ -37,7 +46,11 @@ class Layout:
             program over all members.
         block_from: fewest members per device that are run in cache blocks.
         window_block: members per block of a Kuramoto window (a multiple of
-            :data:`ensemble.kuramoto_window.LANES`); None: the whole (padded) ensemble in one window.
+            :data:`ensemble.kuramoto_window.LANES`): one number for every oscillator count, or a
+            table by oscillator count, ``((N_0, block_0), (N_1, block_1), ...)`` with
+            ``N_0 < N_1 < ...``, where a window of ``N`` oscillators takes the block of the last
+            pair with ``N_k <= N`` (:meth:`window_block_for` reads either); None: the whole
+            (padded) ensemble in one window.
         member_block: members per block of a system's ``measure`` and ``init_state`` (a system
             without its own ``measure_ensemble``): every block is the same compiled code, so a
             member's numbers do not depend on the ensemble size, member groups or devices, even
@@ -48,15 +61,55 @@ class Layout:
     name: str
     block_members: int | None
     block_from: int | None
-    window_block: int | None
+    window_block: int | tuple[tuple[int, int], ...] | None
     member_block: int | None = None
 
+    def __post_init__(self):
+        wb = self.window_block
+        if wb is None or (isinstance(wb, int) and not isinstance(wb, bool) and wb >= 1):
+            return
+        ok = isinstance(wb, tuple) and len(wb) >= 1 and all(
+            isinstance(p, tuple) and len(p) == 2 and all(isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in p)
+            for p in wb) and all(a[0] < b[0] for a, b in zip(wb, wb[1:]))
+        if not ok:
+            raise ValueError("window_block must be None, a positive int, or a tuple of (N, block) pairs of positive ints "
+                             f"with increasing N, got {wb!r}")
 
-CPU = Layout("cpu", block_members=256, block_from=2048, window_block=256, member_block=16)
+    def window_block_for(self, N: int) -> int | None:
+        """Members per block of a Kuramoto window of ``N`` oscillators.
+
+        Args:
+            N: the oscillator count.
+
+        Returns:
+            ``window_block`` if it is a number or None (None: the whole ensemble in one window);
+            for a table, the block of its last pair ``(N_k, block)`` with ``N_k <= N`` (the first
+            pair's block below them all).
+
+        Examples:
+            >>> from ensemble import layout
+            >>> [layout.CPU.window_block_for(N) for N in (5, 7, 10, 12, 100)]
+            [256, 128, 128, 64, 64]
+            >>> layout.ACCELERATOR.window_block_for(100) is None
+            True
+        """
+        wb = self.window_block
+        if wb is None or isinstance(wb, int):
+            return wb
+        block = wb[0][1]
+        for n_from, b in wb:
+            if N >= n_from:
+                block = b
+        return block
+
+
+CPU = Layout("cpu", block_members=256, block_from=2048, window_block=((1, 256), (7, 128), (12, 64)), member_block=16)
 """The CPU layout: cache blocks of 256 members from 2,048 members per device, Kuramoto windows in
-blocks of 256 members, and a system's ``measure`` in blocks of 16 members (one AVX-512 vector of
-float32). The block sizes were chosen by timing several sizes on CPUs (the numbers are in
-``benchmarks/``); no block size changes a result."""
+blocks of 256 members below 7 oscillators, 128 from 7 to 11 and 64 from 12 on (a block's
+``N^2`` weights per member stay near the core: see the module's docstring), and a system's
+``measure`` in blocks of 16 members (one AVX-512 vector of float32). The block sizes were chosen by
+timing several sizes on CPUs (the numbers are in ``benchmarks/``, the window's in
+``benchmarks/kuramoto_sizes_cpu.json``); no block size changes a result."""
 ACCELERATOR = Layout("accelerator", block_members=None, block_from=None, window_block=None, member_block=None)
 """The accelerator layout (GPU, TPU): no blocks, one vectorized program over all members."""
 

@@ -6,6 +6,7 @@ Each check is a bitwise comparison of a member's numbers computed two ways (the 
 larger sizes, is ``pytest -m invariance``).
 """
 
+import dataclasses
 import json
 import sys
 
@@ -14,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import ensemble
-from ensemble import driver, evolve, feedforward as ff, kuramoto as ku, learning, patterns
+from ensemble import driver, evolve, feedforward as ff, kuramoto as ku, layout, learning, patterns
 
 
 def same(a, b) -> bool:
@@ -64,6 +65,17 @@ def main() -> dict:
     for i in (0, 64, 300, Bk - 1):
         ok = ok and same(one({"w": w[i]}, ph[i], keys[i]), jax.tree_util.tree_map(lambda x: x[i], ens))
     out["kuramoto window: member alone == vmap(measure) == member of 515"] = bool(ok)
+
+    N12, B12 = 12, 131  # the CPU layout's block at N = 12 is 64 members (issue 27); 131 pad to 192
+    s12 = ku.Oscillators(ku.default_omega(N12), dt=0.05, T=0.5, R0=0.7)
+    args12 = ({"w": jnp.asarray(rng.uniform(-0.5, 1.5, (B12, ku.n_pairs(N12))), jnp.float32)},
+              jnp.asarray(rng.uniform(0, 2 * np.pi, (B12, N12)), jnp.float32), jax.random.split(jax.random.key(0), B12))
+    by_block = []
+    for lay in (layout.CPU, dataclasses.replace(layout.CPU, window_block=128), dataclasses.replace(layout.CPU, window_block=256),
+                layout.ACCELERATOR):
+        with layout.use(lay):
+            by_block.append(jax.jit(s12.measure_ensemble)(*args12))
+    out["kuramoto window N = 12: blocks of 64, 128, 256 == one window"] = all(same(by_block[0], b) for b in by_block[1:])
 
     cs = ku.ContinuousOscillators(rng.uniform(-1, 1, 5), dt=0.05, T=0.4, R0=0.7)
     n = cs.n_steps

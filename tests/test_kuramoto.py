@@ -245,6 +245,58 @@ def test_evolve_uses_measure_ensemble_with_the_numbers_of_vmap():
     np.testing.assert_array_equal(np.asarray(a.state.system), np.asarray(b.state.system))
 
 
+BLOCKS = (32, 64, 128, 256)
+
+
+@pytest.mark.invariance
+@pytest.mark.slow
+@pytest.mark.parametrize("N", [10, 30])
+def test_window_block_does_not_change_a_member(rng, N):
+    """Issue 27: the CPU layout's window block depends on N, so a member's bits must not depend on
+    the block. At N = 10 and 30, 131 members (padded to 192: blocks of 32 to 256 give whole blocks,
+    a rest, or one window), the window and evolve give the same bits under blocks of 32, 64, 128
+    and 256 members, the CPU layout as it is and one window over all (accelerator layout), and a
+    member alone gives the same bits as inside the ensemble."""
+    B = 2 * 64 + 3
+    system = ku.Oscillators(ku.default_omega(N), dt=0.05, T=0.5, R0=0.7, error="absolute")
+    w = jnp.asarray(rng.uniform(-0.5, 1.5, (B, ku.n_pairs(N))), jnp.float32)
+    phases = jnp.asarray(rng.uniform(0, 2 * np.pi, (B, N)), jnp.float32)
+    keys = jax.random.split(jax.random.key(0), B)
+    layouts = {b: dataclasses.replace(layout.CPU, window_block=b) for b in BLOCKS}
+    layouts.update(cpu=layout.CPU, accelerator=layout.ACCELERATOR)
+    leaves = lambda tree: [np.asarray(x) for x in jax.tree_util.tree_leaves(tree)]  # noqa: E731
+
+    def same(a, b):
+        return all(np.array_equal(x, y) for x, y in zip(leaves(a), leaves(b), strict=True))
+
+    windows = {}
+    for name, lay in layouts.items():
+        with layout.use(lay):
+            windows[name] = jax.jit(system.measure_ensemble)({"w": w}, phases, keys)
+    assert all(same(windows[256], got) for got in windows.values())
+    one = jax.jit(system.measure)
+    for i in (0, 70, B - 1):
+        alone = one({"w": w[i]}, phases[i], keys[i])
+        assert same(alone, jax.tree_util.tree_map(lambda x: x[i], windows[256])), i
+
+    lmap = ku.weight_control(learning.discrete(1))
+    hyper = ku.ControlledHyper(learning.DiscreteHyper(np.linspace(0.3, 0.8, B), 0.3, 1), 0.1, 0.8)
+    common = dict(key=jax.random.key(4), n_iterations=4, record=ensemble.Record(every=2))
+    runs = {}
+    for b in BLOCKS:
+        with layout.use(layouts[b]):
+            runs[b] = evolve(system, lmap, {"w": w}, hyper, placement=ensemble.Placement(devices=1), **common)
+    for b in BLOCKS[1:]:
+        assert same(runs[b].traces, runs[32].traces) and same(runs[b].params, runs[32].params), b
+        assert same(runs[b].state.system, runs[32].state.system), b
+    k = 70
+    sub = ku.ControlledHyper(learning.DiscreteHyper(hyper.base.tau[k : k + 1], 0.3, 1), 0.1, 0.8)
+    alone = evolve(system, lmap, {"w": w[k : k + 1]}, sub, placement=ensemble.Placement(members=[k]), **common)
+    for name in ("E", "R", "M"):
+        np.testing.assert_array_equal(alone.traces[name][:, 0], runs[64].traces[name][:, k])
+    np.testing.assert_array_equal(np.asarray(alone.params["w"][0]), np.asarray(runs[64].params["w"][k]))
+
+
 # ------------------------------------------------------------ weight control
 
 

@@ -2,6 +2,8 @@
 accelerator layout (no cache blocks, one window over all members) run here gives the CPU
 layout's numbers bit for bit."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -21,9 +23,11 @@ def test_policy_per_platform_name(platform, want):
 
 
 def test_policy_values_and_errors(monkeypatch):
-    assert (layout.CPU.block_members, layout.CPU.block_from, layout.CPU.window_block) == (256, 2048, 256)
-    assert layout.CPU.window_block % ku.LANES == 0
+    assert (layout.CPU.block_members, layout.CPU.block_from) == (256, 2048)
+    assert layout.CPU.window_block == ((1, 256), (7, 128), (12, 64))
+    assert all(layout.CPU.window_block_for(N) % ku.LANES == 0 for N in range(1, 2001))
     assert layout.ACCELERATOR.block_members is None and layout.ACCELERATOR.window_block is None
+    assert layout.ACCELERATOR.window_block_for(1000) is None
     assert layout.block_size(65536, 1, layout.CPU) == 256 and layout.block_size(65536, 1, layout.ACCELERATOR) is None
     with pytest.raises(ValueError, match="^platform must"):
         layout.for_platform("")
@@ -41,6 +45,23 @@ def test_policy_values_and_errors(monkeypatch):
     monkeypatch.setenv("ENSEMBLE_LAYOUT", "fast")
     with pytest.raises(ValueError, match="ENSEMBLE_LAYOUT"):
         layout.current()
+
+
+def test_window_block_by_oscillator_count():
+    """The CPU layout's Kuramoto window block by N (issue 27): 256 members below 7 oscillators, 128
+    from 7 to 11, 64 from 12; a number applies at every N; a malformed table is refused."""
+    assert [layout.CPU.window_block_for(N) for N in (2, 6, 7, 11, 12, 30, 100, 1000)] == [256, 256, 128, 128, 64, 64, 64, 64]
+    assert ku.window_block(10) == layout.CPU.window_block_for(10) == 128 and ku.WINDOW_BLOCK == 256
+    fixed = dataclasses.replace(layout.CPU, window_block=32)
+    assert {fixed.window_block_for(N) for N in (2, 10, 300)} == {32}
+    with layout.use(fixed):
+        assert ku.window_block(100) == 32
+    table = layout.Layout("cpu", None, None, window_block=((5, 128), (20, 64)))
+    assert [table.window_block_for(N) for N in (2, 5, 19, 20)] == [128, 128, 128, 64]
+    assert dataclasses.replace(layout.CPU) == layout.CPU and hash(dataclasses.replace(layout.CPU)) == hash(layout.CPU)
+    for bad in (0, True, (), ((10, 64), (5, 128)), ((10, 64, 1),), [(1, 64)], ((1, 0),), 64.0):
+        with pytest.raises(ValueError, match="^window_block must be"):
+            layout.Layout("cpu", None, None, window_block=bad)
 
 
 def test_compiled_chunks_are_cached_per_layout():
@@ -78,8 +99,9 @@ def test_layouts_give_the_same_bits_network():
 @pytest.mark.invariance
 @pytest.mark.slow
 def test_layouts_give_the_same_bits_kuramoto():
-    """515 members: windows in blocks of 256 plus a padded rest (CPU) against one window of 576."""
-    N, B = 7, 2 * layout.CPU.window_block + 3
+    """259 members: windows in blocks of 128 plus a padded rest (CPU) against one window of 320."""
+    N = 7
+    B = 2 * layout.CPU.window_block_for(N) + 3
     rng = np.random.default_rng(0)
     system = ku.Oscillators(ku.default_omega(N), dt=0.05, T=0.5, R0=0.7)
     lmap = ku.weight_control(learning.discrete(1))
