@@ -20,7 +20,7 @@ from . import kuramoto_fused as kf
 from . import layout as _layout
 from .kuramoto_model import integrate, pair_index
 
-WINDOW_BLOCK = max(_layout.CPU.window_block_for(N) for N in range(2, 1001))
+WINDOW_BLOCK = max(block for _, block in _layout.CPU.window_block)
 """The most members per block in :func:`vectorized` on a CPU: the CPU layout's block at small
 ``N`` (:meth:`ensemble.layout.Layout.window_block_for`; :func:`window_block` gives the block of
 an ``N`` in the layout in force).

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from . import _checks
+from . import _cache, _checks
 from . import layout as _layout
 from .state import init_state
 
@@ -131,8 +131,6 @@ def state_bytes_per_member(system, lmap, params: PyTree) -> int:
     Returns:
         Bytes per member.
     """
-    from . import _cache
-
     one = jax.tree_util.tree_map(lambda x: x[:1], params)
 
     def count() -> int:
