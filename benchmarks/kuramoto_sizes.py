@@ -1,37 +1,41 @@
 #!/usr/bin/env python
 """Kuramoto windows by oscillator count: the library's window block against a hand-written
-plain-JAX window, N = 5 to 300.
+plain-JAX window, N = 5 to 1,000.
 
 Usage::
 
     python -m benchmarks.kuramoto_sizes [--quick] [--json benchmarks/kuramoto_sizes_cpu.json]
 
-For each ``N`` (``SIZES``: 10, 30, 100 and 300 as issue 27 asks, and 5, 7, 12 and 15 around
-the thresholds of the CPU layout's block; float32, dt = 0.01, T = 0.5: 50 Euler steps per
-learning iteration, 1,024 members, 256 at N = 300, see ``MEMBERS``), in one process, every
-variant compiled first and then timed in alternating rounds (best of the rounds, each sample
-at least ``2 * MIN_TIME``, ``MIN_TIME`` with ``--quick``):
+For each ``N`` (``SIZES``: 10, 30, 100, 300 and 1,000, 5, 7, 12 and 15 around the thresholds of
+the CPU layout's block, and 50 just above ``ROLLED_FROM``, where the window's sums become
+compiled loops; float32, dt = 0.01, T = 0.5: 50 Euler steps per learning iteration, 1,024
+members, fewer at large ``N``, see ``MEMBERS``), in one process, every variant compiled first
+and then timed in alternating rounds (best of the rounds, each sample at least ``2 * MIN_TIME``,
+``MIN_TIME`` with ``--quick``):
 
 * **library**: the compiled chunk ``evolve`` runs (:class:`benchmarks.common.Chunk`: eq. (13)
   on ``discrete(1)``, one record per iteration, the learning map included) with the Kuramoto
-  window in blocks of 32, 64, 128 and 256 members
-  (``layout.use(dataclasses.replace(layout.CPU, window_block=b))``), and with the CPU layout as
-  it is (``"auto"``: the block the layout chooses for this ``N``), on all local devices
-  (``evolve``'s default; one per core) and on one device;
+  window in blocks of ``BLOCKS`` members (32 to 256) below ``ROLLED_FROM`` oscillators and of
+  ``BLOCKS_ROLLED`` (1 to 64) from it (``layout.use(dataclasses.replace(layout.CPU,
+  window_block=b))``), and with the CPU layout as it is (``"auto"``: the block the layout
+  chooses for this ``N``), on all local devices (``evolve``'s default; one per core) and on one
+  device;
+* **library window**: the library's window alone, ``jit(Oscillators.measure_ensemble)``, one
+  device, the CPU layout: the same work as the hand-written window;
 * **hand**: the same Euler window written as an expert would in plain JAX, no library code:
   member axis leading, ``(B, N, N)`` weights, the coupling ``cos th * (W sin th) - sin th * (W cos th)``
   as two ``jnp.einsum`` batched mat-vecs (``einsum``) or as one batched matmul of ``W`` with
   ``[sin th, cos th]`` (``matmul``), ``jnp.sin``/``jnp.cos``, ``r`` from the carried ``sin``/``cos``,
-  ``lax.scan`` over the steps, ``jit``; one device (a plain ``jit``), the window only (no learning).
+  ``lax.scan`` over the steps, ``jit``; one device (a plain ``jit``; XLA's matmul may use every
+  core), the window only (no learning).
 
 Reported per variant: oscillator-network Euler steps/s, per oscillator pair (steps/s *
 N(N-1)/2), the first call's seconds and the compile estimate (first call - a timed call), the
 bytes per member (weights + phases as stored, the ``(N, N)`` matrix a window streams per step,
 and for the library the whole carried state), and per ``N`` whether every block gave the same
-bits (a fresh run of each), the ratios library / hand and the block against 256, and a
-roofline: FLOPs per step (``benchmarks.run.kuramoto_costs``, about ``4 N^2``) against a
-measured float32 matmul peak, and weight bytes per step (``4 N^2`` if not cached) against a
-measured memory bandwidth.
+bits (a fresh run of each), the ratios library / hand, and a roofline: FLOPs per step
+(``benchmarks.run.kuramoto_costs``, about ``4 N^2``) against a measured float32 matmul peak, and
+weight bytes per step (``4 N^2`` if not cached) against a measured memory bandwidth.
 
 Where the library's first compile at an ``N`` above 100 would exceed ``--max-compile`` seconds
 (probed in a subprocess that is killed at that limit), the library is skipped at that ``N``
@@ -67,9 +71,10 @@ from benchmarks.run import kuramoto_costs, matmul_peak  # noqa: E402
 from ensemble import kuramoto as ku  # noqa: E402
 from ensemble import layout, learning  # noqa: E402
 
-SIZES = (5, 7, 10, 12, 15, 30, 100, 300)
-BLOCKS = (32, 64, 128, 256)
-MEMBERS = {300: 256}  # members per N (default 1024): an N = 300 window of 1,024 members streams 368 MB of weights
+SIZES = (5, 7, 10, 12, 15, 30, 50, 100, 300, 1000)
+BLOCKS = (32, 64, 128, 256)  # below ROLLED_FROM oscillators (sums as unrolled chains)
+BLOCKS_ROLLED = (1, 16, 32, 64)  # from ROLLED_FROM (sums in compiled loops)
+MEMBERS = {300: 256, 1000: 64}  # members per N (default 1024): 1,024 members of N = 1,000 hold 2 GB of weights
 DT, T = 0.01, 0.5
 PROBLEM = dict(R0=0.8, tau=1.0, S=0.1, m=1, gamma=0.1, M0=0.5)
 
@@ -144,6 +149,28 @@ class Library:
             self.chunk.state = self.chunk.fresh_state()
             self.chunk.call(self.n_it)
         return [np.asarray(x) for x in jax.tree_util.tree_leaves(self.chunk.state.params)]
+
+
+class LibraryWindow:
+    """The library's window alone (``jit(Oscillators.measure_ensemble)``, the CPU layout, one
+    device): the same work as the hand-written window, without learning."""
+
+    def __init__(self, N: int, B: int):
+        self.name = "library_window_1dev"
+        self.steps_per_call = B * round(T / DT)
+        system, _, params, _ = problem(N, B)
+        rng = np.random.default_rng(0)
+        self.args = (params, jnp.asarray(rng.uniform(-np.pi, np.pi, (B, N)), jnp.float32),
+                     jax.random.split(jax.random.key(0), B))
+        self.fn = jax.jit(system.measure_ensemble)
+        with layout.use(layout.CPU):
+            t0 = time.perf_counter()
+            jax.block_until_ready(self.fn(*self.args))
+            self.first_call_s = time.perf_counter() - t0
+
+    def __call__(self):
+        with layout.use(layout.CPU):
+            jax.block_until_ready(self.fn(*self.args))
 
 
 class Hand:
@@ -243,12 +270,18 @@ def measure_n(N: int, B: int, blocks, devices_list, rounds: int, min_time: float
            "bytes_per_member": {"weights_and_phases_stored": 4 * (pairs + N), "window_matrix_and_phases": 4 * (N * N + N)},
            "variants": {}}
     variants = []
+    if blocks is None:
+        blocks = BLOCKS if N < ku.ROLLED_FROM else BLOCKS_ROLLED
+    out["blocks"] = list(blocks)
     if library:
         for d in devices_list:
             for b in list(blocks) + [None]:
                 v = Library(N, B, b, d, n_it)
                 variants.append(v)
                 log(f"  N={N:4d} {v.name:18s} first call {v.first_call_s:6.1f} s")
+        v = LibraryWindow(N, B)
+        variants.append(v)
+        log(f"  N={N:4d} {v.name:18s} first call {v.first_call_s:6.1f} s")
     for name in ("einsum", "matmul"):
         v = Hand(name, N, B)
         variants.append(v)
@@ -288,6 +321,7 @@ def measure_n(N: int, B: int, blocks, devices_list, rounds: int, min_time: float
                 "auto_fraction_of_compute_bound": auto["steps_per_s"] / roof["compute_bound_steps_per_s"],
                 "auto_fraction_of_bandwidth_bound": auto["steps_per_s"] / roof["bandwidth_bound_steps_per_s"],
             }
+        out["window_over_hand"] = out["variants"]["library_window_1dev"]["steps_per_s"] / hands[hand_best]["steps_per_s"]
         finals = [v.fresh_final() for v in variants if isinstance(v, Library)]
         out["bitwise_identical_across_blocks_and_devices"] = all(
             all(np.array_equal(a, b) for a, b in zip(finals[0], f)) for f in finals[1:])
@@ -301,9 +335,10 @@ def measure_n(N: int, B: int, blocks, devices_list, rounds: int, min_time: float
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", help="write the results to this file")
-    ap.add_argument("--quick", action="store_true", help="N = 10, 30; all local devices only; two rounds")
-    ap.add_argument("--sizes", help="oscillator counts, comma-separated (default: SIZES; --quick 10,30)")
-    ap.add_argument("--blocks", default=",".join(map(str, BLOCKS)), help="window blocks, comma-separated")
+    ap.add_argument("--quick", action="store_true", help="N = 10, 100; all local devices only; two rounds")
+    ap.add_argument("--sizes", help="oscillator counts, comma-separated (default: SIZES; --quick 10,100)")
+    ap.add_argument("--blocks", help="window blocks, comma-separated (default: BLOCKS below ROLLED_FROM oscillators, "
+                    "BLOCKS_ROLLED from it)")
     ap.add_argument("--max-compile", type=float, default=60.0,
                     help="seconds: the library is skipped at an N > 100 whose first compile takes longer")
     ap.add_argument("--probe-compile", type=int, help=argparse.SUPPRESS)
@@ -312,14 +347,14 @@ def main(argv=None) -> dict:
         print(probe_worker(args.probe_compile), flush=True)
         return {}
     quick = args.quick
-    sizes = tuple(int(x) for x in args.sizes.split(",")) if args.sizes else ((10, 30) if quick else SIZES)
-    blocks = tuple(int(x) for x in args.blocks.split(","))
+    sizes = tuple(int(x) for x in args.sizes.split(",")) if args.sizes else ((10, 100) if quick else SIZES)
+    blocks = tuple(int(x) for x in args.blocks.split(",")) if args.blocks else None
     n_local = len(jax.local_devices())
     devices_list = (n_local,) if quick or n_local == 1 else (n_local, 1)
     rounds, min_time = (2, MIN_TIME) if quick else (4, 2 * MIN_TIME)
     t_start = time.perf_counter()
     res: dict = {"device": device_name(), "machine": _machine(), "dtype": "float32", "quick": quick,
-                 "local_devices": n_local, "blocks": list(blocks), "rounds": rounds, "min_time_s": min_time,
+                 "local_devices": n_local, "blocks": list(blocks) if blocks else None, "rounds": rounds, "min_time_s": min_time,
                  "layout_cpu": repr(layout.CPU), "sizes": {}}
     log(f"device: {res['device']} ({res['machine']})")
     peak = matmul_peak(1024 if quick else 2048, 3)

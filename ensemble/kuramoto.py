@@ -56,7 +56,8 @@ import numpy as np
 from . import _checks
 from . import kuramoto_window as _window
 # the model's and the window's public names are also importable from here (ku.simulate, ku.LANES, ...)
-from .kuramoto_model import (DEFAULT_DT, DEFAULT_N, FREQUENCIES, OMEGA_SPREAD, WRAP_STEPS, default_omega,  # noqa: F401
+from .kuramoto_model import (DEFAULT_DT, DEFAULT_N, FREQUENCIES, OMEGA_SPREAD, ROLLED_FROM, WRAP_STEPS,  # noqa: F401
+                             default_omega,  # noqa: F401
                              frequencies, integrate, mean_abs_upper, mean_abs_weight, n_oscillators,  # noqa: F401
                              n_pairs, order_parameter, pair_index, simulate, to_matrix, uniform_weights,  # noqa: F401
                              upper, wrap_phases)  # noqa: F401
@@ -204,7 +205,8 @@ class Oscillators(NamedTuple):
         ``(B,)`` each and phases ``(B, N)``. The window runs with the member axis minor
         (``(N, B)`` phases, ``(N, N, B)`` weights), so every operation of a step is one
         contiguous vector over the members, on a CPU in blocks of
-        :func:`~ensemble.kuramoto_window.window_block` ``(N)`` members (fewer as ``N`` grows).
+        :func:`~ensemble.kuramoto_window.window_block` ``(N)`` members (fewer as ``N`` grows;
+        from a few hundred oscillators one member at a time, vectorized over its oscillators).
         The member axis is padded to :func:`~ensemble.kuramoto_window.padded_members` ``(B)``, so
         no member is ever computed in a vector remainder: its numbers do not depend on the
         ensemble size, its position or the block.

@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _checks, _trig
-from .ordered import matvec, mean_last
+from .ordered import combine_rows, matvec, mean_last, sum_first
 
 # ------------------------------------------------------------------ defaults
 
@@ -212,12 +212,15 @@ def upper(w) -> jax.Array:
 # ------------------------------------------------------------ observables
 
 
-def _order(c: jax.Array, s: jax.Array) -> jax.Array:
+def _order(c: jax.Array, s: jax.Array, rolled: bool = False) -> jax.Array:
     """``|mean_j (c_j + i s_j)|`` over the first (oscillator) axis, with the sums in index
-    order: ``(N, ...) -> (...)``."""
-    C, S = c[0], s[0]
-    for j in range(1, c.shape[0]):
-        C, S = C + c[j], S + s[j]
+    order (``rolled``: by halving, :func:`ensemble.ordered.sum_first`): ``(N, ...) -> (...)``."""
+    if rolled:
+        C, S = sum_first(c), sum_first(s)
+    else:
+        C, S = c[0], s[0]
+        for j in range(1, c.shape[0]):
+            C, S = C + c[j], S + s[j]
     return jnp.sqrt(C * C + S * S) / c.shape[0]
 
 
@@ -244,7 +247,7 @@ def order_parameter(phases) -> jax.Array:
         raise ValueError(f"phases must have shape (..., N) with N >= 1, got {phases.shape}")
     _checks.finite("phases", phases)
     phases = jnp.moveaxis(phases, -1, 0)
-    return _order(jnp.cos(phases), jnp.sin(phases))
+    return _order(jnp.cos(phases), jnp.sin(phases), phases.shape[0] >= ROLLED_FROM)
 
 
 def mean_abs_upper(w_upper) -> jax.Array:
@@ -302,11 +305,18 @@ def wrap_phases(phases) -> jax.Array:
     return ((phases - k * c1) - k * c2) - k * c3
 
 
+ROLLED_FROM = 32
+""":func:`integrate` sums over oscillators in compiled loops from this many oscillators on (the
+coupling by :func:`ensemble.ordered.combine_rows`, the order parameter by
+:func:`ensemble.ordered.sum_first`), and as unrolled chains (:func:`ensemble.ordered.matvec`)
+below: the chains are a little faster for few oscillators, but their compile time grows with
+``N^2`` (minutes at ``N = 300``), the loops' does not (timings in ``benchmarks/``)."""
+
 WRAP_STEPS = 1000
 """:func:`simulate` wraps the phases (:func:`wrap_phases`) after every ``WRAP_STEPS`` Euler steps."""
 
 
-def integrate(W, omega, phases, dt, n_steps: int, keep_r: bool):
+def integrate(W, omega, phases, dt, n_steps: int, keep_r: bool, rolled: bool | None = None):
     """Euler steps of the model with fixed weights, for use inside compiled code (no checks).
 
     The oscillator axis comes first; trailing axes, if any, are members (the member-minor layout
@@ -324,6 +334,9 @@ def integrate(W, omega, phases, dt, n_steps: int, keep_r: bool):
         dt: Euler step.
         n_steps: number of steps (static).
         keep_r: also return ``r`` after every step.
+        rolled: sum over oscillators in compiled loops rather than unrolled chains (None:
+            from :data:`ROLLED_FROM` oscillators on). The loops read the rows of ``W``, which
+            are its columns since ``W`` is symmetric.
 
     Returns:
         ``(phases_end, rsum, r)``: the phases after the steps (not wrapped), the sum of ``r``
@@ -333,18 +346,23 @@ def integrate(W, omega, phases, dt, n_steps: int, keep_r: bool):
     dtype = phases.dtype
     dt = jnp.asarray(dt, dtype)
     inv_n = jnp.asarray(1.0 / N, dtype)
+    rolled = N >= ROLLED_FROM if rolled is None else bool(rolled)
 
     def body(carry, k):
         phi, s, c, rsum = carry
-        r = _order(c, s)  # r after step k (k = 0: the initial phases, not summed)
+        r = _order(c, s, rolled)  # r after step k (k = 0: the initial phases, not summed)
         rsum = jnp.where(k > 0, rsum + r, rsum)
-        coupling = c * matvec(W, s) - s * matvec(W, c)
+        if rolled:
+            ws, wc = combine_rows(W, (s, c))
+        else:
+            ws, wc = matvec(W, s), matvec(W, c)
+        coupling = c * ws - s * wc
         phi = phi + dt * (omega + coupling * inv_n)
         return (phi, *_trig.sin_cos(phi), rsum), (r if keep_r else None)
 
     init = (phases, *_trig.sin_cos(phases), jnp.zeros(phases.shape[1:], dtype))
     (phi, s, c, rsum), r = jax.lax.scan(body, init, jnp.arange(int(n_steps)))
-    r_last = _order(c, s)
+    r_last = _order(c, s, rolled)
     rsum = rsum + r_last
     if keep_r:
         r = jnp.concatenate([r[1:], r_last[None]])
@@ -411,4 +429,4 @@ def simulate(w, omega, phases, dt, n_steps: int):
 
 __all__ = ["DEFAULT_N", "DEFAULT_DT", "OMEGA_SPREAD", "FREQUENCIES", "WRAP_STEPS", "frequencies", "default_omega",
            "n_pairs", "n_oscillators", "uniform_weights", "pair_index", "to_matrix", "upper", "order_parameter",
-           "mean_abs_upper", "mean_abs_weight", "wrap_phases", "integrate", "simulate"]
+           "mean_abs_upper", "mean_abs_weight", "wrap_phases", "ROLLED_FROM", "integrate", "simulate"]

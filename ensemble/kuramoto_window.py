@@ -1,5 +1,6 @@
 """The Kuramoto window laid out member-minor: ``B`` members' windows of Euler steps as one
-program, every operation of a step one contiguous vector over the members.
+program, every operation of a step one contiguous vector over the members (or, in blocks of one
+member, over its oscillators).
 
 :func:`vectorized` is a ``lax.scan`` of the model's Euler steps (:func:`ensemble.kuramoto_model.integrate`)
 on ``(N, B)`` phases and ``(N, N, B)`` weights, on a CPU in blocks of :func:`window_block` ``(N)`` members;
@@ -28,7 +29,7 @@ an ``N`` in the layout in force).
 A window runs block by block so that a block's weights (``N^2`` floats per member) stay in
 cache over its ``round(T/dt)`` steps, so the block shrinks as ``N`` grows; the sizes were chosen
 by timing several on CPUs (the numbers are in ``benchmarks/kuramoto_sizes_cpu.json``). A GPU runs
-the whole ensemble in one window. Results do not depend on it. A multiple of :data:`LANES`."""
+the whole ensemble in one window. Results do not depend on it."""
 LANES = 64
 """The member-axis granule of a window: every compiled window of :data:`LANES` members or more
 runs on a member axis that is a multiple of this many members (the ensemble is padded with inert members up to it; smaller ones
@@ -103,7 +104,8 @@ def pad_members(w: jax.Array, phases: jax.Array, Bp: int):
 
 def vectorized(w: jax.Array, phases: jax.Array, omega, dt, n_steps: int):
     """The window of ``B`` members, member axis minor, padded to :func:`padded_members` ``(B)``
-    and run in blocks of :func:`window_block` ``(N)`` members (one block on a GPU).
+    and run in blocks of :func:`window_block` ``(N)`` members (one block on a GPU). A block of
+    one member (large ``N`` on a CPU) is not padded: it is vectorized over its oscillators.
 
     Args:
         w: ``(B, N(N-1)/2)`` the members' weights (their dtype is the window's).
@@ -126,9 +128,10 @@ def vectorized(w: jax.Array, phases: jax.Array, omega, dt, n_steps: int):
         phi, rsum, _ = integrate(padded.T[index], omega, phases.T, dt, n_steps, False)
         return phi, rsum
 
-    Bp = padded_members(B)
+    bs = window_block(N)
+    Bp = B if bs == 1 else padded_members(B)  # a block of one member vectorizes over oscillators, not members
     wp, php = pad_members(w, phases.astype(dtype), Bp)
-    bs = window_block(N) or Bp  # None: the whole ensemble in one window
+    bs = bs or Bp  # None: the whole ensemble in one window
     nb = Bp // bs if Bp > bs else 0
     parts = []
     if nb:  # whole blocks, one after the other (lax.map), then the rest (a multiple of LANES)

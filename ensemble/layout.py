@@ -16,12 +16,14 @@ numbers bit for bit.
 
 On a CPU a Kuramoto window's block depends on the oscillator count ``N``
 (:meth:`Layout.window_block_for`): a block's weights, ``N^2`` floats per member, are read at every
-Euler step of the window, and the step runs fastest while they stay in the core's nearest caches.
-:data:`CPU` therefore takes 256 members per block below 7 oscillators, 128 from 7 to 11 and 64
-(:data:`ensemble.kuramoto_window.LANES`, the smallest block that keeps every member on whole SIMD
-lanes) from 12 on. The thresholds come from timing blocks of 32 to 256 members at N = 5 to 100
-(``python -m benchmarks.kuramoto_sizes``; the numbers are in ``benchmarks/kuramoto_sizes_cpu.json``
-and ``benchmarks/README.md``); no block changes a result.
+Euler step of the window, and the step runs fastest while they stay in the core's caches.
+:data:`CPU` therefore takes 256 members per block below 7 oscillators, 128 from 7 to 11, 64
+(:data:`ensemble.kuramoto_window.LANES`) from 12, 32 from 32 (where the window's sums become
+compiled loops, :data:`ensemble.kuramoto_model.ROLLED_FROM`), 16 from 64, and from 350 one
+member at a time, vectorized over its oscillators instead of over members. The thresholds come
+from timing blocks of 1 to 256 members at N = 5 to 1,000 (``python -m benchmarks.kuramoto_sizes``;
+the numbers are in ``benchmarks/kuramoto_sizes_cpu.json`` and ``benchmarks/README.md``); no block
+changes a result.
 """
 
 from __future__ import annotations
@@ -45,8 +47,11 @@ class Layout:
             members per device closest to it, between half and twice it); None: no blocks, one
             program over all members.
         block_from: fewest members per device that are run in cache blocks.
-        window_block: members per block of a Kuramoto window (a multiple of
-            :data:`ensemble.kuramoto_window.LANES`): one number for every oscillator count, or a
+        window_block: members per block of a Kuramoto window (1: one member at a time,
+            vectorized over its oscillators; otherwise the members share SIMD vectors, and the
+            block is best a power of two from :data:`ensemble.kuramoto_window.MIN_LANES` or a
+            multiple of :data:`ensemble.kuramoto_window.LANES`, so that the padded ensemble is
+            whole blocks): one number for every oscillator count, or a
             table by oscillator count, ``((N_0, block_0), (N_1, block_1), ...)`` with
             ``N_0 < N_1 < ...``, where a window of ``N`` oscillators takes the block of the last
             pair with ``N_k <= N`` (:meth:`window_block_for` reads either); None: the whole
@@ -88,8 +93,8 @@ class Layout:
 
         Examples:
             >>> from ensemble import layout
-            >>> [layout.CPU.window_block_for(N) for N in (5, 7, 10, 12, 100)]
-            [256, 128, 128, 64, 64]
+            >>> [layout.CPU.window_block_for(N) for N in (5, 7, 10, 12, 40, 100, 1000)]
+            [256, 128, 128, 64, 32, 16, 1]
             >>> layout.ACCELERATOR.window_block_for(100) is None
             True
         """
@@ -103,13 +108,14 @@ class Layout:
         return block
 
 
-CPU = Layout("cpu", block_members=256, block_from=2048, window_block=((1, 256), (7, 128), (12, 64)), member_block=16)
+CPU = Layout("cpu", block_members=256, block_from=2048, window_block=((1, 256), (7, 128), (12, 64), (32, 32), (64, 16), (350, 1)),
+             member_block=16)
 """The CPU layout: cache blocks of 256 members from 2,048 members per device, Kuramoto windows in
-blocks of 256 members below 7 oscillators, 128 from 7 to 11 and 64 from 12 on (a block's
-``N^2`` weights per member stay near the core: see the module's docstring), and a system's
-``measure`` in blocks of 16 members (one AVX-512 vector of float32). The block sizes were chosen by
-timing several sizes on CPUs (the numbers are in ``benchmarks/``, the window's in
-``benchmarks/kuramoto_sizes_cpu.json``); no block size changes a result."""
+blocks of 256 members below 7 oscillators, 128 from 7, 64 from 12, 32 from 32, 16 from 64 and
+one member from 350 (a block's ``N^2`` weights per member stay near the core: see the module's
+docstring), and a system's ``measure`` in blocks of 16 members (one AVX-512 vector of float32). The
+block sizes were chosen by timing several sizes on CPUs (the numbers are in ``benchmarks/``, the
+window's in ``benchmarks/kuramoto_sizes_cpu.json``); no block size changes a result."""
 ACCELERATOR = Layout("accelerator", block_members=None, block_from=None, window_block=None, member_block=None)
 """The accelerator layout (GPU, TPU): no blocks, one vectorized program over all members."""
 

@@ -25,12 +25,25 @@ Examples:
     (2, 4)
     >>> ordered.matvec(jnp.eye(3), jnp.array([1.0, 2.0, 3.0])).tolist()
     [1.0, 2.0, 3.0]
+    >>> [a.tolist() for a in ordered.combine_rows(jnp.eye(3), (jnp.array([1.0, 2.0, 3.0]),))]
+    [[1.0, 2.0, 3.0]]
 """
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+
+ROLL_FROM = 1024
+""":func:`sum_last` sums an axis of this many entries or more by halving: zeros appended up to
+:data:`LANES` times a power of two, then the second half added to the first until
+:data:`LANES` partial sums remain, which are added in order. Still one fixed order whatever the
+leading axes, vectorized within a member, and the compiled program grows with the logarithm of
+the axis only. Shorter axes are one chain in index order."""
+LANES = 64
+"""Partial sums left by the halving of :func:`sum_last` (from :data:`ROLL_FROM` entries)."""
+UNROLL = 16
+"""Rows per trip of the compiled loop of :func:`combine_rows`."""
 
 
 def rows_dot(A: jax.Array, W: jax.Array) -> jax.Array:
@@ -50,7 +63,8 @@ def rows_dot(A: jax.Array, W: jax.Array) -> jax.Array:
 
 
 def sum_last(x: jax.Array) -> jax.Array:
-    """Sum over the last axis in index order.
+    """Sum over the last axis in index order (from :data:`ROLL_FROM` entries: in a fixed tree,
+    halving to :data:`LANES` partial sums that are then added in order).
 
     Args:
         x: ``(..., J)`` with ``J >= 1``.
@@ -58,10 +72,38 @@ def sum_last(x: jax.Array) -> jax.Array:
     Returns:
         ``(...)``.
     """
+    J = x.shape[-1]
+    if J >= ROLL_FROM:  # halve to LANES partial sums, then add the partials in order
+        width = LANES << max(0, (-(-J // LANES) - 1).bit_length())
+        x = jnp.concatenate([x, jnp.zeros(x.shape[:-1] + (width - J,), x.dtype)], axis=-1)
+        while width > LANES:
+            width //= 2
+            x = x[..., :width] + x[..., width:]
+        J = LANES
     acc = x[..., 0]
-    for j in range(1, x.shape[-1]):
+    for j in range(1, J):
         acc = acc + x[..., j]
     return acc
+
+
+def sum_first(x: jax.Array) -> jax.Array:
+    """Sum over the first axis by halving: zero rows appended up to a power of two, then the
+    second half added to the first until one row remains. One fixed order whatever the trailing
+    axes, vectorized over the rows, and the compiled program grows with the logarithm of the axis.
+
+    Args:
+        x: ``(J, ...)`` with ``J >= 1``.
+
+    Returns:
+        ``(...)``.
+    """
+    J = x.shape[0]
+    width = 1 << max(J - 1, 0).bit_length()
+    x = jnp.concatenate([x, jnp.zeros((width - J,) + x.shape[1:], x.dtype)]) if width > J else x
+    while width > 1:
+        width //= 2
+        x = x[:width] + x[width:]
+    return x[0]
 
 
 def mean_last(x: jax.Array, n_axes: int = 1) -> jax.Array:
@@ -101,4 +143,34 @@ def matvec(W: jax.Array, x: jax.Array) -> jax.Array:
     return acc
 
 
-__all__ = ["rows_dot", "sum_last", "mean_last", "matvec"]
+def combine_rows(M: jax.Array, xs, unroll: int = UNROLL) -> tuple:
+    """``sum_j M[j] * x[j]`` for each ``x`` of ``xs`` (that is ``M.T @ x``, and ``M @ x`` for a
+    symmetric ``M``), summed over ``j = 0..J-1`` in order, in one compiled loop over the rows of
+    ``M``: each trip reads one row and updates every sum, and compile time does not depend on
+    ``J``. Trailing axes (members, in a member-minor layout) broadcast. Bitwise the same as
+    :func:`matvec` of ``M.T`` wherever XLA contracts both alike (each term is a multiply-add).
+
+    Args:
+        M: ``(J, I, ...)``.
+        xs: a tuple of ``(J, ...)`` arrays.
+        unroll: rows per trip of the loop.
+
+    Returns:
+        A tuple of ``(I, ...)`` arrays, one per ``x``.
+
+    Raises:
+        ValueError: a ``J`` axis differs from ``M``'s.
+    """
+    xs = tuple(xs)
+    for x in xs:
+        if x.shape[0] != M.shape[0]:
+            raise ValueError(f"combine_rows: M {M.shape} and x {x.shape} do not match")
+
+    def trip(j, accs):
+        row = jax.lax.dynamic_index_in_dim(M, j, 0, False)
+        return tuple(a + row * jax.lax.dynamic_index_in_dim(x, j, 0, True) for a, x in zip(accs, xs))
+
+    return jax.lax.fori_loop(1, M.shape[0], trip, tuple(M[0] * x[0:1] for x in xs), unroll=unroll)
+
+
+__all__ = ["ROLL_FROM", "LANES", "UNROLL", "rows_dot", "sum_last", "sum_first", "mean_last", "matvec", "combine_rows"]

@@ -77,6 +77,21 @@ def main() -> dict:
             by_block.append(jax.jit(s12.measure_ensemble)(*args12))
     out["kuramoto window N = 12: blocks of 64, 128, 256 == one window"] = all(same(by_block[0], b) for b in by_block[1:])
 
+    N40, B40 = 40, 67  # sums in compiled loops; the CPU layout's block is 32; 67 pad to 128 (unpadded in blocks of 1)
+    s40 = ku.Oscillators(ku.default_omega(N40), dt=0.05, T=0.5, R0=0.7)
+    w40 = jnp.asarray(rng.uniform(-0.5, 1.5, (B40, ku.n_pairs(N40))), jnp.float32)
+    ph40 = jnp.asarray(rng.uniform(0, 2 * np.pi, (B40, N40)), jnp.float32)
+    args40 = ({"w": w40}, ph40, jax.random.split(jax.random.key(0), B40))
+    by_block = []
+    for lay in [layout.CPU, layout.ACCELERATOR] + [dataclasses.replace(layout.CPU, window_block=b) for b in (1, 16, 64)]:
+        with layout.use(lay):
+            by_block.append(jax.jit(s40.measure_ensemble)(*args40))
+    ok = all(same(by_block[0], b) for b in by_block[1:])
+    for i in (0, 33, B40 - 1):
+        ok = ok and same(jax.jit(s40.measure)({"w": w40[i]}, ph40[i], args40[2][i]),
+                         jax.tree_util.tree_map(lambda x: x[i], by_block[0]))
+    out["kuramoto window N = 40 (loops): blocks of 1, 16, 32, 64 == one window == member alone"] = bool(ok)
+
     cs = ku.ContinuousOscillators(rng.uniform(-1, 1, 5), dt=0.05, T=0.4, R0=0.7)
     n = cs.n_steps
     cmap = ku.continuous_weight_control(n)

@@ -39,7 +39,7 @@ def ref_simulate(w, omega, phases, dt, n_steps):
 
 
 def test_simulate_matches_numpy_double_loop(rng, assert_same_angles, monkeypatch):
-    for N in (2, 7):
+    for N in (2, 7, kuramoto_model.ROLLED_FROM + 3):  # the last with the sums in compiled loops
         w, omega, phases = random_problem(rng, N)
         w[np.diag_indices(N)] = rng.normal(size=N)  # the diagonal must not matter
         phi, r = ku.simulate(w, omega, phases, 0.05, 50)
@@ -250,19 +250,21 @@ BLOCKS = (32, 64, 128, 256)
 
 @pytest.mark.invariance
 @pytest.mark.slow
-@pytest.mark.parametrize("N", [10, 30])
+@pytest.mark.parametrize("N", [10, 30, 40])
 def test_window_block_does_not_change_a_member(rng, N):
     """Issue 27: the CPU layout's window block depends on N, so a member's bits must not depend on
-    the block. At N = 10 and 30, 131 members (padded to 192: blocks of 32 to 256 give whole blocks,
-    a rest, or one window), the window and evolve give the same bits under blocks of 32, 64, 128
-    and 256 members, the CPU layout as it is and one window over all (accelerator layout), and a
+    the block. At N = 10 and 30 (sums as unrolled chains) and 40 (in compiled loops), 131 members
+    (padded to 192: blocks of 32 to 256 give whole blocks, a rest, or one window; at N = 40 also
+    blocks of 16, and of one member, unpadded), the window and evolve give the same bits under
+    every block, the CPU layout as it is and one window over all (accelerator layout), and a
     member alone gives the same bits as inside the ensemble."""
+    blocks = BLOCKS if N < ku.ROLLED_FROM else (1, 16) + BLOCKS
     B = 2 * 64 + 3
     system = ku.Oscillators(ku.default_omega(N), dt=0.05, T=0.5, R0=0.7, error="absolute")
     w = jnp.asarray(rng.uniform(-0.5, 1.5, (B, ku.n_pairs(N))), jnp.float32)
     phases = jnp.asarray(rng.uniform(0, 2 * np.pi, (B, N)), jnp.float32)
     keys = jax.random.split(jax.random.key(0), B)
-    layouts = {b: dataclasses.replace(layout.CPU, window_block=b) for b in BLOCKS}
+    layouts = {b: dataclasses.replace(layout.CPU, window_block=b) for b in blocks}
     layouts.update(cpu=layout.CPU, accelerator=layout.ACCELERATOR)
     leaves = lambda tree: [np.asarray(x) for x in jax.tree_util.tree_leaves(tree)]  # noqa: E731
 
@@ -283,10 +285,10 @@ def test_window_block_does_not_change_a_member(rng, N):
     hyper = ku.ControlledHyper(learning.DiscreteHyper(np.linspace(0.3, 0.8, B), 0.3, 1), 0.1, 0.8)
     common = dict(key=jax.random.key(4), n_iterations=4, record=ensemble.Record(every=2))
     runs = {}
-    for b in BLOCKS:
+    for b in blocks:
         with layout.use(layouts[b]):
             runs[b] = evolve(system, lmap, {"w": w}, hyper, placement=ensemble.Placement(devices=1), **common)
-    for b in BLOCKS[1:]:
+    for b in blocks:
         assert same(runs[b].traces, runs[32].traces) and same(runs[b].params, runs[32].params), b
         assert same(runs[b].state.system, runs[32].state.system), b
     k = 70

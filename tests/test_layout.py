@@ -24,8 +24,10 @@ def test_policy_per_platform_name(platform, want):
 
 def test_policy_values_and_errors(monkeypatch):
     assert (layout.CPU.block_members, layout.CPU.block_from) == (256, 2048)
-    assert layout.CPU.window_block == ((1, 256), (7, 128), (12, 64))
-    assert all(layout.CPU.window_block_for(N) % ku.LANES == 0 for N in range(1, 2001))
+    assert layout.CPU.window_block == ((1, 256), (7, 128), (12, 64), (32, 32), (64, 16), (350, 1))
+    for N in range(1, 2001):  # one member, a power of two of whole SIMD lanes, or whole LANES
+        b = layout.CPU.window_block_for(N)
+        assert b == 1 or b % ku.LANES == 0 or (b >= ku.MIN_LANES and b & (b - 1) == 0), N
     assert layout.ACCELERATOR.block_members is None and layout.ACCELERATOR.window_block is None
     assert layout.ACCELERATOR.window_block_for(1000) is None
     assert layout.block_size(65536, 1, layout.CPU) == 256 and layout.block_size(65536, 1, layout.ACCELERATOR) is None
@@ -49,8 +51,10 @@ def test_policy_values_and_errors(monkeypatch):
 
 def test_window_block_by_oscillator_count():
     """The CPU layout's Kuramoto window block by N (issue 27): 256 members below 7 oscillators, 128
-    from 7 to 11, 64 from 12; a number applies at every N; a malformed table is refused."""
-    assert [layout.CPU.window_block_for(N) for N in (2, 6, 7, 11, 12, 30, 100, 1000)] == [256, 256, 128, 128, 64, 64, 64, 64]
+    from 7 to 11, 64 from 12, 32 from 32, 16 from 64, one member from 350; a number applies at
+    every N; a malformed table is refused."""
+    assert [layout.CPU.window_block_for(N) for N in (2, 6, 7, 11, 12, 31, 32, 63, 64, 349, 350, 1000)] == [
+        256, 256, 128, 128, 64, 64, 32, 32, 16, 16, 1, 1]
     assert ku.window_block(10) == layout.CPU.window_block_for(10) == 128 and ku.WINDOW_BLOCK == 256
     fixed = dataclasses.replace(layout.CPU, window_block=32)
     assert {fixed.window_block_for(N) for N in (2, 10, 300)} == {32}
