@@ -65,27 +65,76 @@ def track_best(best: dict, params: PyTree, E: jax.Array, n) -> dict:
 
 
 
-def chunk_for(system, lmap: LearningMap, record_every: int, block: int | None, n_devices: int, ids=None) -> Callable:
+RECORDS_MIN = 16
+"""Fewest records a chunk's program holds: a chunk of ``n`` records runs in the program of
+:func:`capacity` ``(n)`` records, so runs of different lengths, chunk sizes and record spacing
+share one compiled program."""
+
+
+def capacity(n_records: int) -> int:
+    """The records a chunk of ``n_records`` runs in: :data:`RECORDS_MIN`, or the next power of two."""
+    return max(RECORDS_MIN, 1 << max(int(n_records) - 1, 0).bit_length())
+
+
+class ChunkFunction:
+    """A compiled chunk at a given ``record_every``: ``(state, hyper, n_records) -> (state,
+    (records, first))``, records a dict of ``(n_records, B)`` numpy arrays (copied to the host),
+    ``first`` of ``(B,)`` ones (see :func:`make_chunk`). The program takes the number of records
+    and ``record_every`` as values, not as part of its shape, so it compiles once per
+    :func:`capacity`; ``trace`` and ``lower`` give that program for ``n_records`` records."""
+
+    def __init__(self, program: Callable, record_every: int):
+        self.program, self.record_every = program, int(record_every)
+
+    def _args(self, state, hyper, n_records: int):
+        return state, hyper, np.int32(n_records), np.int32(self.record_every), capacity(n_records)
+
+    def __call__(self, state, hyper, n_records: int):
+        state, (records, first) = self.program(*self._args(state, hyper, n_records))
+        n = int(n_records)
+        return state, ({k: np.asarray(v)[:n] for k, v in records.items()}, {k: np.asarray(v) for k, v in first.items()})
+
+    def trace(self, state, hyper, n_records: int):
+        return self.program.trace(*self._args(state, hyper, n_records))
+
+    def lower(self, state, hyper, n_records: int):
+        return self.program.lower(*self._args(state, hyper, n_records))
+
+
+def chunk_for(system, lmap: LearningMap, record_every: int, block: int | None, n_devices: int, ids=None) -> ChunkFunction:
     """:func:`make_chunk`, reused across calls: a second ``evolve`` with an equal system and map
     (same type, attributes, code and the globals it reads, see :mod:`ensemble._describe`) and the
-    same layout does not compile again. A system or map that cannot be fingerprinted is compiled
-    anew on each call."""
+    same layout does not compile again, whatever its length, chunk size or ``record_every``
+    (within a :func:`capacity`). A system or map that cannot be fingerprinted is compiled anew
+    on each call."""
     ids = identities(system, lmap) if ids is None else ids
-    key = reuse_key(("chunk", ids[0].digest, ids[1].digest, int(record_every), block, int(n_devices),
-                      _layout.current()), ids)  # the layout also shapes code inside the system (the Kuramoto window)
-    build = lambda: make_chunk(system, lmap, record_every, block, n_devices)  # noqa: E731
-    return build() if key is None else cached(key, build)
+    key = reuse_key(("chunk", ids[0].digest, ids[1].digest, block, int(n_devices), _layout.current()),
+                    ids)  # the layout also shapes code inside the system (the Kuramoto window)
+    build = lambda: _program(system, lmap, block, n_devices)  # noqa: E731
+    return ChunkFunction(build() if key is None else cached(key, build), record_every)
 
 
-
-def make_chunk(system, lmap: LearningMap, record_every: int, block: int | None = None, n_devices: int = 1) -> Callable:
+def make_chunk(system, lmap: LearningMap, record_every: int, block: int | None = None, n_devices: int = 1) -> ChunkFunction:
     """Compile-ready function: advance the ensemble by ``n_records * record_every`` iterations.
+
+    ``(state, hyper, n_records) -> (state, (records, first))``: the records are the signals of
+    the last iteration of every ``record_every`` (``(n_records, B)`` each) and ``first`` the
+    signals of the chunk's first iteration (``(B,)``; the run's initial record where
+    ``record_every > 1``).
 
     On ``n_devices`` devices the chunk is a ``shard_map``: each device runs the one-device
     program on its own contiguous ``B / n_devices`` members, so a member's numbers cannot depend
     on how many devices there are. With ``block``, each device's members are split into blocks
     of ``block`` and each block runs the whole chunk before the next one starts (``lax.map``).
     """
+    return ChunkFunction(_program(system, lmap, block, n_devices), record_every)
+
+
+def _program(system, lmap: LearningMap, block: int | None, n_devices: int) -> Callable:
+    """The jitted chunk ``(state, hyper, n_records, record_every, capacity) -> (state, (records,
+    first))``: ``n_records`` (<= ``capacity``, static) and ``record_every`` are traced int32
+    scalars, and the records come in a ``(capacity, B)`` buffer per signal, the first
+    ``n_records`` rows written."""
 
     measure = measure_all(system)
 
@@ -125,64 +174,62 @@ def make_chunk(system, lmap: LearningMap, record_every: int, block: int | None =
         best = None if state.best is None else track_best(state.best, state.params, sig["E"], state.n)
         return state._replace(params=p, learning=lrn, system=s, diverged=d, diverged_at=da, n=state.n + 1, best=best), sig
 
-    def chunk(state: EnsembleState, hyper, n_records: int):
+    def chunk(state: EnsembleState, hyper, n_records, record_every, cap: int):
         """``n_records * record_every`` iterations -> ``(state, (records, first))``: the records
-        (the signals of the last iteration of every ``record_every``, ``(n_records, B)``) and, for
-        ``record_every > 1``, the signals of the chunk's first iteration (``(B,)``; the run's
-        initial record)."""
+        (the signals of the last iteration of every ``record_every``, the first ``n_records``
+        rows of ``(cap, B)``) and the signals of the chunk's first iteration (``(B,)``)."""
+        _, sig0 = jax.eval_shape(iterate, state, hyper)
+        zeros = jax.tree_util.tree_map(lambda a: jnp.zeros(a.shape, a.dtype), sig0)
+        records = jax.tree_util.tree_map(lambda a: jnp.zeros((cap,) + a.shape, a.dtype), sig0)
 
-        def record(carry, j):
-            state, first = carry
+        def record(j, carry):
+            state, first, records = carry
 
-            def inner(carry, i):
+            def inner(i, carry):
                 st, first, _ = carry
                 st, sig = iterate(st, hyper)
                 keep = (i == 0) & (j == 0)  # the chunk's first iteration
-                return (st, jax.tree_util.tree_map(lambda f, s: jnp.where(keep, s, f), first, sig), sig), None
+                return st, jax.tree_util.tree_map(lambda f, s: jnp.where(keep, s, f), first, sig), sig
 
-            if record_every == 1:  # every iteration is a record (the first one included): ``first`` stays unused
-                state, sig = iterate(state, hyper)
-                return (state, first), sig
-            (state, first, last), _ = jax.lax.scan(inner, (state, first, first), jnp.arange(record_every))
-            return (state, first), last
+            state, first, last = jax.lax.fori_loop(0, record_every, inner, (state, first, zeros))
+            records = jax.tree_util.tree_map(lambda r, x: jax.lax.dynamic_update_index_in_dim(r, x, j, 0), records, last)
+            return state, first, records
 
-        _, sig0 = jax.eval_shape(iterate, state, hyper)
-        zeros = jax.tree_util.tree_map(lambda a: jnp.zeros(a.shape, a.dtype), sig0)
-        (state, first), last = jax.lax.scan(record, (state, zeros), jnp.arange(n_records))
-        return state, (last, first)
+        state, first, records = jax.lax.fori_loop(0, n_records, record, (state, zeros, records))
+        return state, (records, first)
 
-    def blocked_chunk(state: EnsembleState, hyper, n_records: int):
+    def blocked_chunk(state: EnsembleState, hyper, n_records, record_every, cap: int):
         B = state.diverged.shape[0]  # the members of one device
         if B == 1:  # XLA drops an axis of length 1 and compiles other code (other rounding): run two
             two = jax.tree_util.tree_map(lambda x: jnp.concatenate([x, x]), (state._replace(n=None), hyper))
-            out, (last, first) = chunk(two[0]._replace(n=state.n), two[1], n_records)
+            out, (last, first) = chunk(two[0]._replace(n=state.n), two[1], n_records, record_every, cap)
             return (jax.tree_util.tree_map(lambda x: x[:1], out._replace(n=None))._replace(n=out.n),
                     ({k: v[:, :1] for k, v in last.items()}, {k: v[:1] for k, v in first.items()}))
         if block is None or B <= block or B % block:
-            return chunk(state, hyper, n_records)
+            return chunk(state, hyper, n_records, record_every, cap)
         nb = B // block
         split = jax.tree_util.tree_map(lambda x: x.reshape((nb, block) + x.shape[1:]), (state._replace(n=None), hyper))
 
         def one(args):
             st, hy = args
-            st, sig = chunk(st._replace(n=state.n), hy, n_records)
+            st, sig = chunk(st._replace(n=state.n), hy, n_records, record_every, cap)
             return st._replace(n=None), sig
 
         out, (last, first) = jax.lax.map(one, split)
         out = jax.tree_util.tree_map(lambda x: x.reshape((B,) + x.shape[2:]), out)
         out = out._replace(n=state.n + n_records * record_every)
-        # last: (nb, n_records, block) -> (n_records, B); first: (nb, block) -> (B,)
+        # last: (nb, cap, block) -> (cap, B); first: (nb, block) -> (B,)
         last = {k: jnp.swapaxes(v, 0, 1).reshape(v.shape[1], B) for k, v in last.items()}
         return out, (last, {k: v.reshape(B) for k, v in first.items()})
 
     if n_devices == 1:
-        return jax.jit(blocked_chunk, static_argnums=2, donate_argnums=0)
+        return jax.jit(blocked_chunk, static_argnums=4, donate_argnums=0)
 
     from jax.sharding import Mesh, PartitionSpec
 
     mesh = Mesh(np.array(jax.local_devices()[:n_devices]), ("members",))
 
-    def sharded_chunk(state: EnsembleState, hyper, n_records: int):
+    def sharded_chunk(state: EnsembleState, hyper, n_records, record_every, cap: int):
         B = state.diverged.shape[0]
 
         def specs(tree):
@@ -190,15 +237,15 @@ def make_chunk(system, lmap: LearningMap, record_every: int, block: int | None =
             return jax.tree_util.tree_map(lambda x: PartitionSpec("members") if member(x) else PartitionSpec(), tree)
 
         local = jax.shard_map(
-            lambda st, hy: blocked_chunk(st, hy, n_records),
+            lambda st, hy, nr, ev: blocked_chunk(st, hy, nr, ev, cap),
             mesh=mesh,
-            in_specs=(specs(state), specs(hyper)),
+            in_specs=(specs(state), specs(hyper), PartitionSpec(), PartitionSpec()),
             out_specs=(specs(state), (PartitionSpec(None, "members"), PartitionSpec("members"))),
             check_vma=False,  # the members are independent; n (replicated) is the same everywhere
         )
-        return local(state, hyper)
+        return local(state, hyper, n_records, record_every)
 
-    return jax.jit(sharded_chunk, static_argnums=2, donate_argnums=0)
+    return jax.jit(sharded_chunk, static_argnums=4, donate_argnums=0)
 
 
 def final_for(system) -> Callable:
@@ -219,14 +266,15 @@ def final_for(system) -> Callable:
     return build() if key is None else cached(key, build)
 
 
-def chunk_program(system, lmap: LearningMap, n_members: int, *, devices: int | None = None, record_every: int = 1) -> Callable:
-    """A fresh jitted chunk as :func:`evolve` runs it, for timing or compiling ahead of time.
+def chunk_program(system, lmap: LearningMap, n_members: int, *, devices: int | None = None,
+                  record_every: int = 1) -> ChunkFunction:
+    """A fresh compiled chunk as :func:`evolve` runs it, for timing or compiling ahead of time.
 
     The function is ``(state, hyper, n_records) -> (state, (records, first))`` with ``state``
-    donated and ``records`` a dict of ``(n_records, B)`` arrays, in the cache blocks of the
-    layout in force. It is not taken from evolve's cache, so compiling it measures a compilation
-    (``.trace(...).lower().compile()`` compiles ahead of time). :class:`CompiledChunk` wraps it
-    with a state.
+    donated and ``records`` a dict of ``(n_records, B)`` numpy arrays, in the cache blocks of
+    the layout in force. It is not taken from evolve's cache, so compiling it measures a
+    compilation (``.trace(state, hyper, n_records).lower().compile()`` compiles ahead of time).
+    :class:`CompiledChunk` wraps it with a state.
 
     Args:
         system: the system.
@@ -237,7 +285,7 @@ def chunk_program(system, lmap: LearningMap, n_members: int, *, devices: int | N
         record_every: iterations per record.
 
     Returns:
-        The jitted chunk function.
+        The chunk function (a :class:`ChunkFunction`).
     """
     _checks.integer_at_least("n_members", n_members, 1)
     _checks.integer_at_least("record_every", record_every, 1)
@@ -302,11 +350,11 @@ class CompiledChunk:
             n_records: records to run (>= 1).
 
         Returns:
-            The records, a dict of ``(n_records, B)`` arrays, one per signal.
+            The records, a dict of ``(n_records, B)`` numpy arrays, one per signal.
         """
         _checks.integer_at_least("n_records", n_records, 1)
-        self.state, (records, _) = self.fn(self.state, self.hyper, int(n_records))
-        jax.block_until_ready((self.state, records))
+        self.state, (records, _) = self.fn(self.state, self.hyper, int(n_records))  # records: on the host
+        jax.block_until_ready(self.state)
         return records
 
     def compile_seconds(self, n_records: int) -> float:

@@ -51,7 +51,7 @@ from ._cache import CHUNK_CACHE_SIZE, identities as _identities, shape_work  # n
 from ._files import deferred_sigint
 from ._inputs import (broadcast_hyper, check_system, hyper_as_given, member_count, refuse_copies, require_named_tuple,
                       warn_unused_delay)
-from ._program import CompiledChunk, chunk_for, chunk_program  # noqa: F401 (importable from here)
+from ._program import RECORDS_MIN, CompiledChunk, chunk_for, chunk_program  # noqa: F401 (importable from here)
 from ._progress import progress_bar
 from .hosts import process_members  # noqa: F401 (importable from here)
 from .learning import LearningMap
@@ -162,7 +162,8 @@ def evolve(
     record, placement, checkpoint, chunks = resolve(record, placement, checkpoint, chunks, deprecated)
     s = _settle(system, lmap, params, hyper, state, key, n_iterations, record, placement, chunks)
     size = _placement.group_size(placement.member_batch, s.B, system, lmap,
-                                 s.params if s.state is None else s.state.params, s.n_iterations // record.every)
+                                 s.params if s.state is None else s.state.params, s.n_iterations // record.every,
+                                 s.identities)
     spans = _placement.groups(s.B, size)
     runs = []
     for lo, hi in spans:
@@ -224,7 +225,9 @@ def _settle(system, lmap, params, hyper, state, key, n_iterations, record: Recor
     except AttributeError as exc:  # another map's NamedTuple
         raise ValueError(f"hyper must be the {lmap.name} map's hyperparameters; {type(hyper).__name__} has no field "
                          f"{getattr(exc, 'name', None) or exc}") from None
-    chunk = chunks.size if chunks.size is not None else record.every * max(1, math.ceil(n_iterations / record.every / 10))
+    n_records = n_iterations // record.every  # default: about 10 chunks, or one of up to RECORDS_MIN records
+    chunk = chunks.size if chunks.size is not None else record.every * max(
+        math.ceil(n_records / 10), min(n_records, RECORDS_MIN))
     if chunk % record.every:
         raise ValueError(f"chunk ({chunk}) must be a multiple of record_every (Record.every = {record.every})")
     return _Settled(system, lmap, params, state, hyper, given, ids, B, key, n_iterations, record, chunk, identities)

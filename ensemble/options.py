@@ -149,7 +149,8 @@ class Chunks:
 
     Attributes:
         size: iterations per compiled call, a multiple of ``Record.every`` (default: about
-            10 chunks per run).
+            10 chunks per run, and a run of up to 16 records in one chunk). Another size
+            compiles nothing while a chunk holds at most 16 records (then 32, 64, ...).
         on_chunk: called as ``on_chunk(state, traces_so_far, info)`` after each chunk, with
             ``traces_so_far`` a dict of ``(n_records_so_far, B)`` arrays and ``info`` a
             :class:`~ensemble.results.ChunkInfo` (with member groups: once per group, with the

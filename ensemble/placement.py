@@ -90,10 +90,8 @@ def shard(tree: PyTree, n_members: int, devices: int | None) -> PyTree:
     mesh = Mesh(np.array(jax.local_devices()[:n]), ("members",))
     split, whole = NamedSharding(mesh, PartitionSpec("members")), NamedSharding(mesh, PartitionSpec())
 
-    def place(x):
-        return jax.device_put(x, split if jnp.ndim(x) >= 1 and jnp.shape(x)[0] == n_members else whole)
-
-    return jax.tree_util.tree_map(place, tree)
+    where = jax.tree_util.tree_map(lambda x: split if jnp.ndim(x) >= 1 and jnp.shape(x)[0] == n_members else whole, tree)
+    return jax.device_put(tree, where)  # one call for every leaf
 
 
 MEMORY_FRACTION = 0.5
@@ -119,7 +117,7 @@ def memory_budget() -> int:
     return int(total * MEMORY_FRACTION)
 
 
-def state_bytes_per_member(system, lmap, params: PyTree) -> int:
+def state_bytes_per_member(system, lmap, params: PyTree, ids: tuple | None = None) -> int:
     """Bytes of one member's carried state (params, delay buffers, system state; keys not
     counted), from shapes only.
 
@@ -127,6 +125,7 @@ def state_bytes_per_member(system, lmap, params: PyTree) -> int:
         system: the system.
         lmap: the learning map.
         params: stacked parameters (leading axis ``B``; only the first member is read).
+        ids: the identities of ``system`` and ``lmap`` if already read (:mod:`ensemble._cache`).
 
     Returns:
         Bytes per member.
@@ -138,10 +137,10 @@ def state_bytes_per_member(system, lmap, params: PyTree) -> int:
         return sum(math.prod(x.shape) * x.dtype.itemsize for x in jax.tree_util.tree_leaves(shapes)
                    if not jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key))
 
-    return _cache.shape_work("state bytes", _cache.identities(system, lmap), one, count)
+    return _cache.shape_work("state bytes", _cache.identities(system, lmap) if ids is None else ids, one, count)
 
 
-def bytes_per_member(system, lmap, params: PyTree, n_records: int) -> int:
+def bytes_per_member(system, lmap, params: PyTree, n_records: int, ids: tuple | None = None) -> int:
     """Estimated device bytes of one member: its state (:func:`state_bytes_per_member`) held
     three times (input, output, temporaries) plus its traces.
 
@@ -150,15 +149,17 @@ def bytes_per_member(system, lmap, params: PyTree, n_records: int) -> int:
         lmap: the learning map.
         params: stacked parameters (leading axis ``B``).
         n_records: records the run keeps.
+        ids: the identities of ``system`` and ``lmap`` if already read.
 
     Returns:
         Bytes per member.
     """
     n_signals = max(1, len(lmap.reads)) + 2
-    return 3 * state_bytes_per_member(system, lmap, params) + 4 * n_signals * int(n_records)
+    return 3 * state_bytes_per_member(system, lmap, params, ids) + 4 * n_signals * int(n_records)
 
 
-def group_size(member_batch: int | None, B: int, system, lmap, params: PyTree, n_records: int) -> int:
+def group_size(member_batch: int | None, B: int, system, lmap, params: PyTree, n_records: int,
+               ids: tuple | None = None) -> int:
     """Members per group, as :func:`ensemble.evolve` chooses them.
 
     Args:
@@ -168,6 +169,7 @@ def group_size(member_batch: int | None, B: int, system, lmap, params: PyTree, n
         lmap: the learning map.
         params: stacked parameters (leading axis ``B``).
         n_records: records the run keeps.
+        ids: the identities of ``system`` and ``lmap`` if already read.
 
     Returns:
         ``member_batch`` (at most ``B``), else all ``B`` when they fit in :data:`MEMORY_FRACTION`
@@ -175,7 +177,7 @@ def group_size(member_batch: int | None, B: int, system, lmap, params: PyTree, n
     """
     if member_batch is not None:
         return min(int(member_batch), B)
-    per = bytes_per_member(system, lmap, params, n_records)
+    per = bytes_per_member(system, lmap, params, n_records, ids)
     fits = max(1, memory_budget() // max(per, 1))
     return B if fits >= B else int(fits)
 

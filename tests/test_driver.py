@@ -267,19 +267,57 @@ def test_hyper_must_be_the_maps_named_tuple(hyper):
         evolve(Target(1.0), learning.discrete(1), {"x": jnp.zeros((4, 3))}, hyper, key=jax.random.key(0), n_iterations=2)
 
 
+_COMPILES: list = []
+jax.monitoring.register_event_duration_secs_listener(
+    lambda event, secs, **_: _COMPILES.append(event) if event.endswith("backend_compile_duration") else None)
+
+
+def compiles_during(fn) -> int:
+    """XLA compilations (backend compiles) while ``fn()`` runs."""
+    before = len(_COMPILES)
+    fn()
+    return len(_COMPILES) - before
+
+
 def test_second_identical_evolve_call_does_not_compile_again():
     common = dict(key=jax.random.key(0), n_iterations=20, record_every=2, n_members=8)
     params = {"x": jnp.zeros((8, 3))}
     a = evolve(Target(1.0), learning.discrete(1), params, learning.DiscreteHyper(3.0, 0.01, 1), **common)
     fn = _program.chunk_for(Target(1.0), learning.discrete(1), 2, None, driver.n_devices_for(8))
-    compiled = fn._cache_size()
+    compiled = fn.program._cache_size()
     assert compiled >= 1
     b = evolve(Target(1.0), learning.discrete(1), params, learning.DiscreteHyper(3.0, 0.01, 1), **common)  # new objects, equal
-    assert fn._cache_size() == compiled  # no new executable
+    assert fn.program._cache_size() == compiled  # no new executable
     np.testing.assert_array_equal(a.traces["E"], b.traces["E"])
     c = evolve(Target(1.5), learning.discrete(1), params, learning.DiscreteHyper(3.0, 0.01, 1), **common)  # another system
     assert not a.diverged.any() and not c.diverged.any()
     assert not np.array_equal(a.traces["E"], c.traces["E"])
+
+
+def test_another_length_chunk_or_record_spacing_compiles_nothing():
+    """After a first evolve, the same system and map run for another number of iterations, with
+    other chunks or another record spacing without a single XLA compilation (within a chunk
+    capacity of 16 records), and a run split into chunks gives the same numbers as one chunk."""
+    params = {"x": jnp.zeros((8, 3))}
+    hyper = learning.DiscreteHyper(3.0, 0.01, 1)
+
+    def run(n, **kw):
+        return evolve(Target(0.7), learning.discrete(1), params, hyper, key=jax.random.key(5), n_iterations=n,
+                      placement=ensemble.Placement(n_members=8), **kw)
+
+    first = compiles_during(lambda: run(10))
+    assert first >= 1  # the chunk, the initial state, the final measurement, ...
+    runs = {}
+    cases = [("20", 20, {}), ("40", 40, {}), ("160", 160, {}), ("20/5", 20, dict(record=ensemble.Record(every=5))),
+             ("20/chunk 3", 21, dict(chunks=ensemble.Chunks(size=3))), ("20/2", 20, dict(chunks=ensemble.Chunks(size=10)))]
+    for label, n, kw in cases:
+        assert compiles_during(lambda: runs.__setitem__(label, run(n, **kw))) == 0, label
+    np.testing.assert_array_equal(runs["20"].traces["E"], runs["20/2"].traces["E"])
+    np.testing.assert_array_equal(runs["20"].traces["E"], runs["40"].traces["E"][:20])
+    np.testing.assert_array_equal(runs["20"].traces["E"][4::5], runs["20/5"].traces["E"][1:])
+    np.testing.assert_array_equal(runs["20"].traces["E"], runs["20/chunk 3"].traces["E"][:20])
+    assert runs["20/5"].traces["E"].shape == (5, 8) and runs["160"].traces["E"].shape == (160, 8)
+    assert compiles_during(lambda: run(400)) >= 1  # 40 records per chunk: the next capacity (64 records)
 
 
 @pytest.mark.parametrize("kind", ["plain", "dataclass"])

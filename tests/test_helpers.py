@@ -186,12 +186,13 @@ def test_chunk_cache_tells_maps_apart_by_their_closures():
     from ensemble import kuramoto as ku
 
     system = ensemble.from_loss(sphere)
-    get = lambda lmap: _program.chunk_for(system, lmap, 1, None, 1)  # noqa: E731 (builds, does not compile)
+    get = lambda lmap: _program.chunk_for(system, lmap, 1, None, 1).program  # noqa: E731 (builds, does not compile)
     assert get(ku.weight_control(learning.discrete(1), "w")) is get(ku.weight_control(learning.discrete(1), "w"))
     assert get(ku.weight_control(learning.discrete(1), "w")) is not get(ku.weight_control(learning.discrete(1), "v"))
     assert get(learning.masked(learning.discrete(1), {"x": True})) is not get(learning.masked(learning.discrete(1), {"x": False}))
-    assert _program.chunk_for(ensemble.from_loss(lambda p: jnp.sum(p["x"] ** 2)), learning.discrete(1), 1, None, 1) is not \
-        _program.chunk_for(ensemble.from_loss(lambda p: jnp.sum(p["x"] ** 4)), learning.discrete(1), 1, None, 1)
+    square = _program.chunk_for(ensemble.from_loss(lambda p: jnp.sum(p["x"] ** 2)), learning.discrete(1), 1, None, 1)
+    assert square.program is not _program.chunk_for(ensemble.from_loss(lambda p: jnp.sum(p["x"] ** 4)), learning.discrete(1),
+                                                    1, None, 1).program
 
 
 @pytest.mark.slow

@@ -95,7 +95,7 @@ def test_same_content_reuses_the_compiled_chunk():
     before = _describe.digest(system)
     ns["T"] = jnp.ones(3)  # a new array, equal content
     assert _describe.digest(system) == before
-    get = lambda: _program.chunk_for(ensemble.from_loss(ns["loss"]), learning.discrete(1), 1, None, 1)  # noqa: E731
+    get = lambda: _program.chunk_for(ensemble.from_loss(ns["loss"]), learning.discrete(1), 1, None, 1).program  # noqa: E731
     assert get() is get()
 
 

@@ -71,11 +71,11 @@ def test_window_block_by_oscillator_count():
 def test_compiled_chunks_are_cached_per_layout():
     system, lmap = ff.Task(*patterns.vowels()), learning.discrete(2)
     with layout.use("cpu"):
-        a = _program.chunk_for(system, lmap, 1, None, 1)
+        a = _program.chunk_for(system, lmap, 1, None, 1).program
     with layout.use("accelerator"):
-        b = _program.chunk_for(system, lmap, 1, None, 1)
+        b = _program.chunk_for(system, lmap, 1, None, 1).program
     with layout.use("cpu"):
-        assert _program.chunk_for(system, lmap, 1, None, 1) is a
+        assert _program.chunk_for(system, lmap, 1, None, 1).program is a
     assert a is not b
 
 
