@@ -99,14 +99,19 @@ def measure_all(system) -> Callable:
     return jax.vmap(system.measure) if block is None else in_member_blocks(system.measure, block)
 
 
-def init_all(system, identity=None) -> Callable:
-    """Compiled ``(params, keys) -> state`` of all members (``init_state`` in member blocks)."""
+def _init_members(system) -> Callable:
+    """``(params, keys) -> state`` of all members: ``vmap`` of ``init_state`` for a system that
+    lays out its members itself, else in the layout's member blocks."""
+    block = _layout.current().member_block
+    if own_layout(system) or block is None:
+        return jax.vmap(system.init_state)
+    return in_member_blocks(system.init_state, block)
 
-    def build():
-        block = _layout.current().member_block
-        init = jax.vmap(system.init_state) if block is None else in_member_blocks(system.init_state, block)
-        return jax.jit(init)
 
-    ids = (_describe.identify(system, "system"),) if identity is None else (identity,)
-    key = reuse_key(("init", ids[0].digest, _layout.current()), ids, warn=False)
-    return build() if key is None else cached(key, build)
+def start_for(system, lmap, track_best: bool, ids: tuple, build: Callable[[Callable], Callable], extra: tuple = ()) -> Callable:
+    """The compiled start of a run, ``build(init_members)``, kept per identities of ``system``
+    and ``lmap``, ``track_best``, layout and ``extra`` (built anew where an identity cannot be read)."""
+    key = reuse_key(("start", ids[0].digest, ids[1].digest, bool(track_best), _layout.current()) + tuple(extra), ids,
+                    warn=False)
+    make = lambda: build(_init_members(system))  # noqa: E731
+    return make() if key is None else cached(key, make)

@@ -63,7 +63,7 @@ def broadcast_hyper(hyper: Any, n_members: int, _prefix: str = "hyper") -> Any:
             raise ValueError(f"{_prefix}.{name} must be a number or an array of numbers, got {value!r}")
         if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] != n_members):
             raise ValueError(f"{_prefix}.{name} must be a scalar or have shape ({n_members},), got {arr.shape}")
-        fields.append(jnp.asarray(np.broadcast_to(arr, (n_members,))))
+        fields.append(jnp.asarray(np.array(np.broadcast_to(arr, (n_members,)))))  # contiguous: placed, not compiled
     return type(hyper)(*fields)
 
 

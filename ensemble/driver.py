@@ -61,6 +61,7 @@ from .placement import (BLOCK_FROM, BLOCK_MEMBERS, MEMORY_FRACTION, bytes_per_me
                         state_bytes_per_member)
 from .results import ChunkInfo, Interrupted, Run, record_iterations
 from .state import EnsembleState, init_state, member_keys, n_members, start_best  # noqa: F401 (importable from here)
+from .state import start_placed as _start_placed
 
 PyTree = Any
 
@@ -206,7 +207,8 @@ def _settle(system, lmap, params, hyper, state, key, n_iterations, record: Recor
         B = n_members(state.params)
         params = None
     identities = _identities(system, lmap)
-    member_params = jax.tree_util.tree_map(lambda x: x[0], params if state is None else state.params)
+    member_params = jax.tree_util.tree_map(  # one member's shapes: the contract check reads nothing else
+        lambda x: jax.ShapeDtypeStruct(jnp.shape(x)[1:], jnp.result_type(x)), params if state is None else state.params)
     signals = dict(shape_work("contract", identities, member_params, lambda: check_system(system, lmap, member_params)))
     if state is None:
         member_count(system, params, hyper, placement.n_members, placement.members)
@@ -239,14 +241,15 @@ def _run_members(s: _Settled, lo: int, hi: int, devices: int | None, checkpoint:
     compiled call, then progress, the checkpoint and ``on_chunk``."""
     B = hi - lo
     part = (lambda tree: tree) if B == s.B else (lambda tree: _placement.member_slice(tree, lo, hi, s.B))  # noqa: E731
-    if s.state is None:
-        state = init_state(s.system, s.lmap, part(s.params), s.key, s.ids[lo:hi], s.record.best)
+    n_dev = n_devices_for(B, devices)
+    if s.state is None:  # built and placed by one compiled call
+        state, hyper = _start_placed(s.system, s.lmap, part(s.params), s.key, s.ids[lo:hi], s.record.best, s.identities,
+                                     part(s.hyper), n_dev)
     else:
         state = jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True), part(s.state))  # chunks donate their input
         if s.record.best and state.best is None:
             state = state._replace(best=start_best(state.params, B))
-    state, hyper = _placement.shard((state, part(s.hyper)), B, devices)
-    n_dev = n_devices_for(B, devices)
+        state, hyper = _placement.shard((state, part(s.hyper)), B, devices)
     run_chunk = chunk_for(s.system, s.lmap, s.record.every, _placement.block_size(B, n_dev), n_dev, s.identities)
 
     every, total = s.record.every, s.n_iterations

@@ -130,7 +130,7 @@ def state_bytes_per_member(system, lmap, params: PyTree, ids: tuple | None = Non
     Returns:
         Bytes per member.
     """
-    one = jax.tree_util.tree_map(lambda x: x[:1], params)
+    one = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct((1,) + jnp.shape(x)[1:], jnp.result_type(x)), params)
 
     def count() -> int:
         shapes = jax.eval_shape(lambda p: init_state(system, lmap, p, jax.random.key(0)), one)

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _checks
-from ._cache import init_all, own_layout
+from ._cache import identities, start_for
 
 PyTree = Any
 
@@ -46,7 +46,6 @@ class EnsembleState(NamedTuple):
     best: PyTree = None
 
 
-_fold_in_keys = jax.jit(jax.vmap(jax.random.fold_in, in_axes=(0, None)))
 _fold_in_all = jax.jit(jax.vmap(jax.random.fold_in, in_axes=(None, 0)))  # integer arithmetic: the bits of eager code
 
 
@@ -134,6 +133,8 @@ def start_best(params: PyTree, B: int) -> dict:
 def init_state(system, lmap, params: PyTree, key: jax.Array, members=None, track_best: bool = False) -> EnsembleState:
     """The state of an ensemble before iteration 0, as :func:`ensemble.evolve` builds it.
 
+    One compiled program, kept for later calls with an equal system and map (as the chunks are).
+
     Args:
         system: the system (:class:`ensemble.System`).
         lmap: the :class:`~ensemble.learning.LearningMap`.
@@ -145,18 +146,67 @@ def init_state(system, lmap, params: PyTree, key: jax.Array, members=None, track
     Returns:
         An :class:`EnsembleState` with ``n = 0``.
     """
+    return start(system, lmap, params, key, members, track_best)
+
+
+def start(system, lmap, params: PyTree, key, members=None, track_best: bool = False, ids: tuple | None = None):
+    """:func:`init_state`, with the identities of ``system`` and ``lmap`` if already read."""
     B = n_members(params)
-    ids = np.arange(B) if members is None else np.asarray(members)
-    _checks.shape("members", ids, (B,), " (one id per member)")
-    params = jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True), params)  # chunks donate their input
-    mkeys = member_keys(key, ids)
-    sys_keys = _fold_in_keys(mkeys, jnp.uint32(0xFFFFFFFF))
-    sstate = (jax.vmap(system.init_state) if own_layout(system) else init_all(system))(params, sys_keys)
-    lstate = jax.vmap(lmap.init)(params)
-    return EnsembleState(
-        params, lstate, sstate, jnp.zeros(B, bool), jnp.full(B, -1, jnp.int32), mkeys, jnp.zeros((), jnp.int32),
-        start_best(params, B) if track_best else None,
-    )
+    members = np.arange(B) if members is None else np.asarray(members)
+    _checks.shape("members", members, (B,), " (one id per member)")
+    key = _checks.prng_key("key", key)
+    if isinstance(key, jax.core.Tracer) or any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(params)):
+        return _start(system, lmap, track_best)(params, key, jnp.asarray(members, jnp.uint32))  # inside a trace
+    ids = identities(system, lmap) if ids is None else ids
+    program = start_for(system, lmap, track_best, ids, lambda init: jax.jit(_start(system, lmap, track_best, init)))
+    return program(params, key, jnp.asarray(members, jnp.uint32))
+
+
+def start_placed(system, lmap, params: PyTree, key, members, track_best: bool, ids: tuple, hyper, n_devices: int):
+    """``(state, hyper)``: :func:`start` and the per-member ``hyper``, both placed as
+    :func:`ensemble.placement.shard` places them on ``n_devices`` local devices, by one compiled
+    call (kept per identities, ensemble size and device count)."""
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    B = n_members(params)
+    members = np.asarray(members)
+    _checks.shape("members", members, (B,), " (one id per member)")
+    key = _checks.prng_key("key", key)
+    mesh = Mesh(np.array(jax.local_devices()[:n_devices]), ("members",))
+    split, whole = NamedSharding(mesh, PartitionSpec("members")), NamedSharding(mesh, PartitionSpec())
+
+    def build(init_members):
+        run = _start(system, lmap, track_best, init_members)
+
+        def both(params, key, ids, hyper):
+            return run(params, key, ids), jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True), hyper)
+
+        args = (params, key, np.zeros(B, np.uint32), hyper)
+        shapes = jax.eval_shape(both, *args)
+        where = jax.tree_util.tree_map(lambda x: split if len(x.shape) >= 1 and x.shape[0] == B else whole, shapes)
+        return jax.jit(both, out_shardings=where)
+
+    program = start_for(system, lmap, track_best, ids, build, (B, int(n_devices), jax.tree_util.tree_structure(hyper)))
+    return program(params, key, jnp.asarray(members, jnp.uint32), hyper)
+
+
+def _start(system, lmap, track_best: bool, init_members=None):
+    """``(params, key, member ids (B,) uint32) -> EnsembleState`` (traceable)."""
+    from ._cache import _init_members
+
+    init_members = _init_members(system) if init_members is None else init_members
+
+    def run(params, key, ids):
+        B = ids.shape[0]
+        params = jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True), params)  # chunks donate their input
+        mkeys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, ids)
+        sys_keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(mkeys, jnp.uint32(0xFFFFFFFF))
+        return EnsembleState(
+            params, jax.vmap(lmap.init)(params), init_members(params, sys_keys), jnp.zeros(B, bool),
+            jnp.full(B, -1, jnp.int32), mkeys, jnp.zeros((), jnp.int32), start_best(params, B) if track_best else None,
+        )
+
+    return run
 
 
 __all__ = ["EnsembleState", "member_keys", "init_state", "n_members"]
