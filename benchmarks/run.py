@@ -16,7 +16,9 @@ Measures in one process, float32, on the device JAX sees:
 4. baselines in the same run: ``benchmarks/numpy_reference.py`` vectorized over members
    (``vs_numpy``), the same code one member at a time in a Python loop (``vs_loop``),
    and for Kuramoto the PyPI package ``kuramoto`` one system at a time (``vs_pypi_kuramoto``);
-   ratios above 1 mean the library is faster;
+   the same learning written by hand in plain JAX, as an expert would (``benchmarks/hand_jax.py``,
+   one ``jit``, one device: ``vs_hand`` for the library's default, ``one_device_vs_hand``), for
+   the network and Kuramoto; ratios above 1 mean the library is faster;
 5. scaling: throughput vs ensemble size, compile time vs chunk length, and throughput
    with the members sharded over 1, 2, 4 devices (a subprocess with
    ``XLA_FLAGS=--xla_force_host_platform_device_count=4`` on CPU; with ``--quick``, one device
@@ -54,6 +56,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
+from benchmarks import hand_jax  # noqa: E402
 from benchmarks import numpy_reference as ref  # noqa: E402
 from benchmarks.common import (B_MAIN, KU, N1, N2, N3, NET_HYPER, ROBUST, Chunk, best_of, chunk_length,  # noqa: E402
                                device_name, kuramoto_problem, log, net_params, network_problem)
@@ -89,6 +92,38 @@ def loop_network(n_members: int, n_it: int, robust: bool, repeats: int) -> float
 
     t = best_of(run, repeats)
     return n_members * n_it / t
+
+
+def hand_network(B: int, n_it: int, repeats: int) -> float:
+    """Member-iterations/s of eq. (4) on the network written by hand in plain JAX
+    (:mod:`benchmarks.hand_jax`, one ``jit``, one device), after a warm-up call."""
+    X, Y, hidden, output, kw = _numpy_network_inputs(B, False)
+    prog = hand_jax.network_program(X, Y, (hidden.shape[1:], output.shape[1:]), tau=kw["tau"], S=kw["S"], m=kw["m"])
+    box = [hand_jax.network_state(hidden, output, m=kw["m"])]
+
+    def run():
+        box[0], E = prog(box[0], n_it)
+        jax.block_until_ready((box[0], E))
+
+    run()
+    return B * n_it / best_of(run, repeats)
+
+
+def hand_kuramoto(B: int, n_it: int, repeats: int) -> float:
+    """Member-iterations/s of eq. (13) written by hand in plain JAX (:mod:`benchmarks.hand_jax`)."""
+    k = KU
+    system, _, params, _ = kuramoto_problem(B)
+    prog = hand_jax.kuramoto_program(k["N"], system.omega, dt=k["dt"], n_steps=system.n_steps, R0=k["R0"], tau=k["tau"],
+                                     S=k["S"], m=k["m"], gamma=k["gamma"], M0=k["M0"])
+    phases = np.random.default_rng(0).uniform(-np.pi, np.pi, (B, k["N"])).astype(np.float32)
+    box = [hand_jax.kuramoto_state(np.asarray(params["w"]), phases, m=k["m"])]
+
+    def run():
+        box[0], E = prog(box[0], n_it)
+        jax.block_until_ready((box[0], E))
+
+    run()
+    return B * n_it / best_of(run, repeats)
 
 
 def kuramoto_baseline(B: int, n_it: int, repeats: int, window=None, one_at_a_time: bool = False) -> float:
@@ -305,6 +340,7 @@ def main(argv=None) -> dict:
         thr = thr or thr1  # what evolve does by default: the members sharded over all local devices
         np_thr = numpy_network(B_MAIN, 3, robust, 2 if quick else 3)
         loop_thr = loop_network(4 if quick else 8, 10, robust, 1 if quick else 2)
+        hand_thr = None if robust else hand_network(B_MAIN, n_it, 2 * reps)  # twice the samples: its best
         res[name] = {
             "throughput": thr,
             "unit": "network-iterations/s",
@@ -314,6 +350,9 @@ def main(argv=None) -> dict:
             "vs_loop": thr / loop_thr,
             "numpy_throughput": np_thr,
             "loop_throughput": loop_thr,
+            "hand_throughput": hand_thr,
+            "vs_hand": None if hand_thr is None else thr / hand_thr,
+            "one_device_vs_hand": None if hand_thr is None else thr1 / hand_thr,
             **{k: r[k] for k in ("chunk_iterations", "compile_s_est")},
         }
         log(
@@ -334,7 +373,11 @@ def main(argv=None) -> dict:
         thr = Chunk(system, lmap, params, hyper, devices=n_local).throughput(4, reps)["member_iterations_per_s"] * n_steps
     np_thr = kuramoto_baseline(B_MAIN, 2, 2 if quick else 3) * n_steps
     loop_thr = kuramoto_baseline(4 if quick else 8, 2, 1 if quick else 2, one_at_a_time=True) * n_steps
+    hand_thr = hand_kuramoto(B_MAIN, 4, 2 * reps) * n_steps
     res["kuramoto"] = {
+        "hand_throughput": hand_thr,
+        "vs_hand": thr / hand_thr,
+        "one_device_vs_hand": thr1 / hand_thr,
         "throughput": thr,
         "unit": "oscillator-network Euler steps/s",
         "throughput_one_device": thr1,

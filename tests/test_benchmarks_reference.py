@@ -108,3 +108,32 @@ def test_kuramoto_eq13_matches_library(assert_same_angles):
         np.testing.assert_allclose(out[k], run.traces[k], rtol=1e-4, atol=1e-6, err_msg=k)
     np.testing.assert_allclose(out["w"], np.asarray(run.params["w"]), rtol=1e-4, atol=1e-6)
     assert_same_angles(np.asarray(run.state.system), out["phases"], 1e-4)
+
+
+def test_hand_written_jax_baselines_match_numpy():
+    """benchmarks/hand_jax.py (the plain-JAX baselines "hand" of run.py) computes the numpy
+    reference's algorithms: with S = 0, from random ring buffers of length m, the same errors."""
+    from benchmarks import hand_jax
+
+    m, D = 3, 10 * 36 + 5 * 11
+    params = net_params(B)
+    rng = np.random.default_rng(2)
+    w = np.concatenate([np.asarray(params["hidden"]).reshape(B, -1), np.asarray(params["output"]).reshape(B, -1)], axis=1)
+    hist = (w[None] + rng.normal(0, 0.3, (m, B, D))).astype(np.float32)
+    errs = rng.uniform(0, 0.5, (m, B)).astype(np.float32)
+    prog = hand_jax.network_program(X, Y, ((10, 36), (5, 11)), tau=0.5, S=0.0, m=m)
+    state = (jnp.asarray(w), jnp.asarray(hist), jnp.asarray(errs), jax.random.split(jax.random.key(0), B), jnp.int32(m))
+    _, E = prog(state, N_IT)
+    start = (np.transpose(hist, (1, 0, 2)).copy(), errs.T[:, :, None].copy(), m)
+    out = ref.network_run(params["hidden"], params["output"], X, Y, N_IT, tau=0.5, S=0.0, m=m, max_delay=m, start=start)
+    np.testing.assert_allclose(np.asarray(E), out["E"], rtol=1e-4, atol=1e-6)
+    assert np.ptp(out["E"], axis=0).min() > 1e-3  # the weights did move
+
+    N, n_it = 10, 4
+    omega = ku.default_omega(N)
+    w0 = rng.uniform(0.2, 1.5, size=(B, ku.n_pairs(N))).astype(np.float32)
+    ph0 = rng.uniform(-np.pi, np.pi, size=(B, N)).astype(np.float32)
+    kprog = hand_jax.kuramoto_program(N, omega, dt=0.01, n_steps=30, R0=0.8, tau=1.0, S=0.0, m=1, gamma=0.1, M0=0.5)
+    _, E = kprog(hand_jax.kuramoto_state(w0, ph0, m=1), n_it)
+    out = ref.kuramoto_run(w0, ph0, omega, 0.01, 30, 0.8, n_it, tau=1.0, S=0.0, m=1, max_delay=1, gamma=0.1, M0=0.5)
+    np.testing.assert_allclose(np.asarray(E), out["E"], rtol=1e-3, atol=1e-6)
