@@ -1,11 +1,12 @@
-"""The performance tables of ``docs/performance.md``, written from the benchmark results.
+"""The performance tables of ``docs/performance.md`` and ``benchmarks/README.md``, written from the
+benchmark results.
 
 Usage::
 
-    python -m benchmarks.tables          # rewrite the tables in docs/performance.md
+    python -m benchmarks.tables          # rewrite the tables in both pages
     python -m benchmarks.tables --check  # exit 1 if they differ from the JSON files
 
-Each table sits between ``<!-- table:NAME -->`` and ``<!-- /table -->`` in the page and is made
+Each table sits between ``<!-- table:NAME -->`` and ``<!-- /table -->`` in a page and is made
 from one file: ``main`` from ``benchmarks/results_cpu.json`` (``python -m benchmarks.run``),
 ``kuramoto_sizes`` from ``benchmarks/kuramoto_sizes_cpu.json`` (``python -m benchmarks.kuramoto_sizes``).
 """
@@ -19,7 +20,7 @@ import re
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PAGE = os.path.join(ROOT, "docs", "performance.md")
+PAGES = (os.path.join(ROOT, "docs", "performance.md"), os.path.join(ROOT, "benchmarks", "README.md"))
 SOURCES = {"main": "benchmarks/results_cpu.json", "kuramoto_sizes": "benchmarks/kuramoto_sizes_cpu.json"}
 
 
@@ -90,18 +91,22 @@ def render(page: str) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--check", action="store_true", help="exit 1 if the page's tables differ from the JSON files")
+    ap.add_argument("--check", action="store_true", help="exit 1 if the pages' tables differ from the JSON files")
     args = ap.parse_args(argv)
-    with open(PAGE) as f:
-        page = f.read()
-    new = render(page)
-    if args.check:
-        if new != page:
-            print(f"{PAGE}: tables differ from {', '.join(SOURCES.values())}; run python -m benchmarks.tables")
-            return 1
-        return 0
-    with open(PAGE, "w") as f:
-        f.write(new)
+    stale = []
+    for path in PAGES:
+        with open(path) as f:
+            page = f.read()
+        new = render(page)
+        if new == page:
+            continue
+        stale.append(path)
+        if not args.check:
+            with open(path, "w") as f:
+                f.write(new)
+    if args.check and stale:
+        print(f"{', '.join(stale)}: tables differ from {', '.join(SOURCES.values())}; run python -m benchmarks.tables")
+        return 1
     return 0
 
 

@@ -1,11 +1,12 @@
-"""The performance tables of docs/performance.md are the benchmark JSON files' (benchmarks/tables.py)."""
+"""The performance tables of docs/performance.md and benchmarks/README.md are the benchmark JSON files' (benchmarks/tables.py)."""
 
 from benchmarks import tables
 
 
 def test_performance_page_tables_match_the_benchmark_results():
-    with open(tables.PAGE) as f:
-        page = f.read()
-    assert "<!-- table:main -->" in page and "<!-- table:kuramoto_sizes -->" in page
-    assert tables.render(page) == page, "run python -m benchmarks.tables after a benchmark run"
+    for path in tables.PAGES:
+        with open(path) as f:
+            page = f.read()
+        assert "<!-- table:main -->" in page and "<!-- table:kuramoto_sizes -->" in page, path
+        assert tables.render(page) == page, f"{path}: run python -m benchmarks.tables after a benchmark run"
     assert tables.g(123456.0) == "1.23e5" and tables.ratio(1253.4) == "1,253x" and tables.ratio(0.784) == "0.78x"
