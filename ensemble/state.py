@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _checks
-from ._cache import identities, start_for
+from ._cache import identities, start_for, structure
 
 PyTree = Any
 
@@ -165,7 +165,7 @@ def start(system, lmap, params: PyTree, key, members=None, track_best: bool = Fa
 def start_placed(system, lmap, params: PyTree, key, members, track_best: bool, ids: tuple, hyper, n_devices: int):
     """``(state, hyper)``: :func:`start` and the per-member ``hyper``, both placed as
     :func:`ensemble.placement.shard` places them on ``n_devices`` local devices, by one compiled
-    call (kept per identities, ensemble size and device count)."""
+    call (kept per identities, device count and the shapes of ``params`` and ``hyper``)."""
     from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
     B = n_members(params)
@@ -186,7 +186,7 @@ def start_placed(system, lmap, params: PyTree, key, members, track_best: bool, i
         where = jax.tree_util.tree_map(lambda x: split if len(x.shape) >= 1 and x.shape[0] == B else whole, shapes)
         return jax.jit(both, out_shardings=where)
 
-    program = start_for(system, lmap, track_best, ids, build, (B, int(n_devices), jax.tree_util.tree_structure(hyper)))
+    program = start_for(system, lmap, track_best, ids, build, (int(n_devices), structure(params), structure(hyper)))
     return program(params, key, jnp.asarray(members, jnp.uint32), hyper)
 
 
