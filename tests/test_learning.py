@@ -319,3 +319,23 @@ def test_map_checks_reject_bad_hyper():
         learning.biparametric(1).check(learning.BiparametricHyper(1.0, 0.1, 0.0, 0.1, 1))
     with pytest.raises(ValueError, match="^dt must"):
         learning.continuous(1).check(learning.ContinuousHyper(1.0, 0.1, 0.0, 1))
+
+
+@pytest.mark.parametrize("shape", [(1,), (2,), (3,), (64,), (65,), (66,), (415,), (3, 5), (4, 6)])
+def test_standard_normals_are_the_documented_stream(shape):
+    """float32 normals are sqrt(2) erf_inv(2u - 1 + 2^-24) of 23-bit uniforms from jax's classic
+    threefry bits on the counters 0..n-1, for odd and even n, bit for bit."""
+    from jax.extend.random import threefry_2x32
+
+    from ensemble.learning import _standard_normal
+
+    n = int(np.prod(shape))
+    for seed in (0, 7):
+        key = jax.random.key(seed)
+        bits = threefry_2x32(jax.random.key_data(key), jax.lax.iota(jnp.uint32, n))
+        u = jax.lax.bitcast_convert_type((bits >> 9) | jnp.uint32(0x3F800000), jnp.float32) - 1.0
+        want = jnp.float32(np.sqrt(2.0)) * jax.lax.erf_inv(2.0 * u - 1.0 + 2.0**-24)
+        got = jax.jit(lambda k: _standard_normal(k, shape, jnp.float32))(key)
+        assert got.shape == shape
+        np.testing.assert_array_equal(np.asarray(got).ravel(), np.asarray(want))
+        np.testing.assert_array_equal(np.asarray(learning.random_bits(key, n)), np.asarray(bits))
