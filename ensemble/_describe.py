@@ -59,6 +59,11 @@ HOOK = "__ensemble_fingerprint__"
 MAX_DEPTH = 200
 """Deepest nesting walked; anything deeper counts as not fingerprintable."""
 
+CODE_CACHE_SIZE = 4096
+"""Descriptions of code objects kept across walks (oldest dropped first)."""
+_CODES: dict = {}
+_CODES_LOCK = threading.Lock()
+
 OPAQUE = (io.IOBase, random.Random, threading.Thread, types.GeneratorType, types.CoroutineType)
 """Types whose state lives outside their attributes (in C or the operating system)."""
 
@@ -243,12 +248,22 @@ class _Walk:
     def code(self, code: types.CodeType, path: tuple, doc: str | None = None) -> tuple:
         """The code's bytes, names and constants; the docstring of the function (``doc``, or
         that of a function defined inside it) is left out: it never changes what the code
-        computes."""
+        computes. A code object and its constants never change, so its description is kept
+        (:data:`_CODES`) for later walks."""
+        key = (id(code), _has_docstring(code, doc))
+        hit = _CODES.get(key)
+        if hit is not None and hit[0] is code:
+            return hit[1]
         consts = code.co_consts
-        if _has_docstring(code, doc):
+        if key[1]:
             consts = consts[1:]
         consts = tuple(self.code(c, path) if isinstance(c, types.CodeType) else self.describe(c, path) for c in consts)
-        return ("code", code.co_name, code.co_code.hex(), consts, code.co_names)
+        out = ("code", code.co_name, code.co_code.hex(), consts, code.co_names)
+        with _CODES_LOCK:
+            _CODES[key] = (code, out)  # the code object kept alive: its id is not reused
+            while len(_CODES) > CODE_CACHE_SIZE:
+                _CODES.pop(next(iter(_CODES)))
+        return out
 
     def function(self, fn: types.FunctionType, path: tuple) -> tuple:
         """Closure, defaults; and for the user's code (not a library's) the code itself and the
