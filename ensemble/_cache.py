@@ -99,7 +99,7 @@ def measure_all(system) -> Callable:
     return jax.vmap(system.measure) if block is None else in_member_blocks(system.measure, block)
 
 
-def _init_members(system) -> Callable:
+def init_members(system) -> Callable:
     """``(params, keys) -> state`` of all members: ``vmap`` of ``init_state`` for a system that
     lays out its members itself, else in the layout's member blocks."""
     block = _layout.current().member_block
@@ -113,5 +113,5 @@ def start_for(system, lmap, track_best: bool, ids: tuple, build: Callable[[Calla
     and ``lmap``, ``track_best``, layout and ``extra`` (built anew where an identity cannot be read)."""
     key = reuse_key(("start", ids[0].digest, ids[1].digest, bool(track_best), _layout.current()) + tuple(extra), ids,
                     warn=False)
-    make = lambda: build(_init_members(system))  # noqa: E731
+    make = lambda: build(init_members(system))  # noqa: E731
     return make() if key is None else cached(key, make)

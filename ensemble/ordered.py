@@ -36,11 +36,11 @@ import jax.numpy as jnp
 
 ROLL_FROM = 1024
 """:func:`sum_last` sums an axis of this many entries or more by halving: zeros appended up to
-:data:`LANES` times a power of two, then the second half added to the first until
-:data:`LANES` partial sums remain, which are added in order. Still one fixed order whatever the
+:data:`PARTIALS` times a power of two, then the second half added to the first until
+:data:`PARTIALS` partial sums remain, which are added in order. Still one fixed order whatever the
 leading axes, vectorized within a member, and the compiled program grows with the logarithm of
 the axis only. Shorter axes are one chain in index order."""
-LANES = 64
+PARTIALS = 64
 """Partial sums left by the halving of :func:`sum_last` (from :data:`ROLL_FROM` entries)."""
 UNROLL = 16
 """Rows per trip of the compiled loop of :func:`combine_rows`."""
@@ -64,7 +64,7 @@ def rows_dot(A: jax.Array, W: jax.Array) -> jax.Array:
 
 def sum_last(x: jax.Array) -> jax.Array:
     """Sum over the last axis in index order (from :data:`ROLL_FROM` entries: in a fixed tree,
-    halving to :data:`LANES` partial sums that are then added in order).
+    halving to :data:`PARTIALS` partial sums that are then added in order).
 
     Args:
         x: ``(..., J)`` with ``J >= 1``.
@@ -73,13 +73,13 @@ def sum_last(x: jax.Array) -> jax.Array:
         ``(...)``.
     """
     J = x.shape[-1]
-    if J >= ROLL_FROM:  # halve to LANES partial sums, then add the partials in order
-        width = LANES << max(0, (-(-J // LANES) - 1).bit_length())
+    if J >= ROLL_FROM:  # halve to PARTIALS partial sums, then add the partials in order
+        width = PARTIALS << max(0, (-(-J // PARTIALS) - 1).bit_length())
         x = jnp.concatenate([x, jnp.zeros(x.shape[:-1] + (width - J,), x.dtype)], axis=-1)
-        while width > LANES:
+        while width > PARTIALS:
             width //= 2
             x = x[..., :width] + x[..., width:]
-        J = LANES
+        J = PARTIALS
     acc = x[..., 0]
     for j in range(1, J):
         acc = acc + x[..., j]
@@ -98,7 +98,9 @@ def sum_first(x: jax.Array) -> jax.Array:
         ``(...)``.
     """
     J = x.shape[0]
-    width = 1 << max(J - 1, 0).bit_length()
+    if J < 1:
+        raise ValueError(f"sum_first: x must have at least one row, got shape {x.shape}")
+    width = 1 << (J - 1).bit_length()
     x = jnp.concatenate([x, jnp.zeros((width - J,) + x.shape[1:], x.dtype)]) if width > J else x
     while width > 1:
         width //= 2
@@ -162,6 +164,8 @@ def combine_rows(M: jax.Array, xs, unroll: int = UNROLL) -> tuple:
         ValueError: a ``J`` axis differs from ``M``'s.
     """
     xs = tuple(xs)
+    if M.ndim < 1 or M.shape[0] < 1:
+        raise ValueError(f"combine_rows: M must have at least one row, got shape {M.shape}")
     for x in xs:
         if x.shape[0] != M.shape[0]:
             raise ValueError(f"combine_rows: M {M.shape} and x {x.shape} do not match")
@@ -173,4 +177,4 @@ def combine_rows(M: jax.Array, xs, unroll: int = UNROLL) -> tuple:
     return jax.lax.fori_loop(1, M.shape[0], trip, tuple(M[0] * x[0:1] for x in xs), unroll=unroll)
 
 
-__all__ = ["ROLL_FROM", "LANES", "UNROLL", "rows_dot", "sum_last", "sum_first", "mean_last", "matvec", "combine_rows"]
+__all__ = ["ROLL_FROM", "PARTIALS", "UNROLL", "rows_dot", "sum_last", "sum_first", "mean_last", "matvec", "combine_rows"]

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _checks
-from ._cache import identities, start_for, structure
+from ._cache import identities, init_members, start_for, structure
 
 PyTree = Any
 
@@ -151,15 +151,12 @@ def init_state(system, lmap, params: PyTree, key: jax.Array, members=None, track
 
 def start(system, lmap, params: PyTree, key, members=None, track_best: bool = False, ids: tuple | None = None):
     """:func:`init_state`, with the identities of ``system`` and ``lmap`` if already read."""
-    B = n_members(params)
-    members = np.arange(B) if members is None else np.asarray(members)
-    _checks.shape("members", members, (B,), " (one id per member)")
-    key = _checks.prng_key("key", key)
+    key, members = _checked(params, key, members)
     if isinstance(key, jax.core.Tracer) or any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(params)):
-        return _start(system, lmap, track_best)(params, key, jnp.asarray(members, jnp.uint32))  # inside a trace
+        return _start(system, lmap, track_best, init_members(system))(params, key, members)  # inside a trace
     ids = identities(system, lmap) if ids is None else ids
     program = start_for(system, lmap, track_best, ids, lambda init: jax.jit(_start(system, lmap, track_best, init)))
-    return program(params, key, jnp.asarray(members, jnp.uint32))
+    return program(params, key, members)
 
 
 def start_placed(system, lmap, params: PyTree, key, members, track_best: bool, ids: tuple, hyper, n_devices: int):
@@ -168,33 +165,37 @@ def start_placed(system, lmap, params: PyTree, key, members, track_best: bool, i
     call (kept per identities, device count and the shapes of ``params`` and ``hyper``)."""
     from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-    B = n_members(params)
-    members = np.asarray(members)
-    _checks.shape("members", members, (B,), " (one id per member)")
-    key = _checks.prng_key("key", key)
+    key, members = _checked(params, key, members)
+    B = members.shape[0]
     mesh = Mesh(np.array(jax.local_devices()[:n_devices]), ("members",))
     split, whole = NamedSharding(mesh, PartitionSpec("members")), NamedSharding(mesh, PartitionSpec())
 
-    def build(init_members):
-        run = _start(system, lmap, track_best, init_members)
+    def build(init):
+        run = _start(system, lmap, track_best, init)
 
         def both(params, key, ids, hyper):
             return run(params, key, ids), jax.tree_util.tree_map(lambda x: jnp.array(x, copy=True), hyper)
 
-        args = (params, key, np.zeros(B, np.uint32), hyper)
-        shapes = jax.eval_shape(both, *args)
+        shapes = jax.eval_shape(both, params, key, members, hyper)
         where = jax.tree_util.tree_map(lambda x: split if len(x.shape) >= 1 and x.shape[0] == B else whole, shapes)
         return jax.jit(both, out_shardings=where)
 
     program = start_for(system, lmap, track_best, ids, build, (int(n_devices), structure(params), structure(hyper)))
-    return program(params, key, jnp.asarray(members, jnp.uint32), hyper)
+    return program(params, key, members, hyper)
 
 
-def _start(system, lmap, track_best: bool, init_members=None):
-    """``(params, key, member ids (B,) uint32) -> EnsembleState`` (traceable)."""
-    from ._cache import _init_members
+def _checked(params: PyTree, key, members) -> tuple:
+    """``(key, member ids (B,) uint32)``, checked as :func:`member_keys` checks them."""
+    B = n_members(params)
+    ids = np.arange(B) if members is None else np.asarray(members)
+    _checks.shape("members", ids, (B,), " (one id per member)")
+    _checks.integer_at_least("members", ids, 0, 2**32 - 1)
+    return _checks.prng_key("key", key), np.asarray(ids, np.uint32)
 
-    init_members = _init_members(system) if init_members is None else init_members
+
+def _start(system, lmap, track_best: bool, init_members_fn):
+    """``(params, key, member ids (B,) uint32) -> EnsembleState`` (traceable), the systems'
+    states from ``init_members_fn(params, keys)``."""
 
     def run(params, key, ids):
         B = ids.shape[0]
@@ -202,7 +203,7 @@ def _start(system, lmap, track_best: bool, init_members=None):
         mkeys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, ids)
         sys_keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(mkeys, jnp.uint32(0xFFFFFFFF))
         return EnsembleState(
-            params, jax.vmap(lmap.init)(params), init_members(params, sys_keys), jnp.zeros(B, bool),
+            params, jax.vmap(lmap.init)(params), init_members_fn(params, sys_keys), jnp.zeros(B, bool),
             jnp.full(B, -1, jnp.int32), mkeys, jnp.zeros((), jnp.int32), start_best(params, B) if track_best else None,
         )
 

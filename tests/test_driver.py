@@ -206,6 +206,10 @@ def test_member_keys_validates_ids():
     for bad in (0, -1, [-1, 2], [0.5], np.zeros((2, 2), int)):
         with pytest.raises(ValueError, match="^members must"):
             driver.member_keys(jax.random.key(0), bad)
+    params = {"x": jnp.zeros((2, 3))}
+    for bad in ([-1, 2], [0.5, 1], [0]):  # init_state checks the ids as member_keys does
+        with pytest.raises(ValueError, match="^members must"):
+            driver.init_state(Target(1.0), learning.discrete(1), params, jax.random.key(0), members=bad)
 
 
 # ------------------------------------------------- the system contract, checked (issue 13)

@@ -19,16 +19,16 @@ def ref_chain(x):
 
 
 def ref_sum_last(x):
-    """The documented order: a chain below ROLL_FROM; from it, zeros appended up to LANES times a
-    power of two, the second half added to the first down to LANES partials, then a chain."""
+    """The documented order: a chain below ROLL_FROM; from it, zeros appended up to PARTIALS times a
+    power of two, the second half added to the first down to PARTIALS partials, then a chain."""
     J = x.shape[-1]
     if J < ordered.ROLL_FROM:
         return ref_chain(x)
-    width = ordered.LANES
+    width = ordered.PARTIALS
     while width < J:
         width *= 2
     x = np.concatenate([x, np.zeros(x.shape[:-1] + (width - J,), x.dtype)], axis=-1)
-    while width > ordered.LANES:
+    while width > ordered.PARTIALS:
         width //= 2
         x = x[..., :width] + x[..., width:]
     return ref_chain(x)
@@ -114,3 +114,10 @@ def test_sum_first_is_the_documented_order(rng, J):
     np.testing.assert_array_equal(got, ref[0])
     np.testing.assert_allclose(got, x.astype(np.float64).sum(0), rtol=0, atol=1e-4 * np.sqrt(J))
     np.testing.assert_array_equal(np.asarray(jax.jit(ordered.sum_first)(jnp.asarray(x[:, 1:2]))), got[1:2])
+
+
+def test_empty_axes_are_refused():
+    with pytest.raises(ValueError, match="sum_first"):
+        ordered.sum_first(jnp.zeros((0, 3)))
+    with pytest.raises(ValueError, match="combine_rows"):
+        ordered.combine_rows(jnp.zeros((0, 3)), (jnp.zeros((0,)),))
