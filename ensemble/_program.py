@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _checks
+from . import _checks, _threefry
 from . import layout as _layout
 from . import placement
 from ._cache import cached, identities, measure_all, reuse_key
@@ -30,8 +30,15 @@ PyTree = Any
 
 
 def iteration_keys(mkeys: jax.Array, n) -> jax.Array:
-    """``(B, 2)`` keys of iteration ``n``: ``[:, 0]`` for the system, ``[:, 1]`` for the map."""
-    return jax.vmap(lambda mk: jax.random.split(jax.random.fold_in(mk, n)))(mkeys)
+    """``(B, 2)`` keys of iteration ``n``: ``[:, 0]`` for the system, ``[:, 1]`` for the map.
+
+    They are ``split(fold_in(member_key, n))``; for threefry keys computed by
+    :mod:`ensemble._threefry` (the same keys as jax's, which on CPU runs each hash as a loop of
+    its own)."""
+    if not jnp.issubdtype(mkeys.dtype, jax.dtypes.prng_key) or str(jax.random.key_impl(mkeys)) != "threefry2x32":
+        return jax.vmap(lambda mk: jax.random.split(jax.random.fold_in(mk, n)))(mkeys)
+    data = _threefry.split(_threefry.fold_in(jax.random.key_data(mkeys), n))
+    return jax.random.wrap_key_data(data, impl=jax.random.key_impl(mkeys))
 
 
 def nan_where(dead: jax.Array, signals: dict) -> dict:

@@ -41,9 +41,7 @@ from typing import Any, Callable, Mapping, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.extend.random import threefry2x32_p, threefry_2x32
-
-from . import _checks
+from . import _checks, _threefry
 
 PyTree = Any
 Array = jax.Array
@@ -76,55 +74,72 @@ def normal_like(key: Array, tree: PyTree) -> PyTree:
         cuts = np.cumsum(sizes)[:-1]
         noise = [part.reshape(jnp.shape(x)) for part, x in zip(jnp.split(flat, cuts), leaves)]
     else:
-        keys = jax.random.split(key, len(leaves))
+        keys = _split(key, len(leaves))
         noise = [_standard_normal(k, jnp.shape(x), jnp.result_type(x)) for k, x in zip(keys, leaves)]
     return jax.tree_util.tree_unflatten(treedef, noise)
 
 
 def _standard_normal(key: Array, shape: tuple, dtype) -> Array:
     """Standard normals by inverse CDF of 23-bit uniforms (float32); float64 falls back to
-    ``jax.random.normal``. The bits are :func:`_random_bits`'s; for threefry keys and an even
-    ``n`` they are computed here as its two halves, ``(2, n/2)``, transformed, and only then laid
-    end to end: the same numbers, but cutting and joining the bits before the transform made
-    XLA's CPU code for an even ``n`` about twice as slow as for an odd one (and for an odd ``n``
-    the halves are the slower way, by about a fifth)."""
+    ``jax.random.normal``. The bits are :func:`_random_bits`'s. For threefry keys the transform
+    runs on their two halves, ``(2, ceil(n/2))``, in the program that hashes them
+    (:func:`ensemble._threefry.counter_bits_apart`), and the normals are laid end to end only
+    then: XLA vectorizes it, and the consumer of the normals gets exactly these numbers (fused
+    with it, XLA folded the transform's ``sqrt(2)`` into the consumer's scale factor, another
+    rounding)."""
     if jnp.dtype(dtype) != jnp.float32:
         return jax.random.normal(key, shape, dtype)
     n = int(np.prod(shape, dtype=np.int64))
-    if n % 2 == 0 and jnp.issubdtype(key.dtype, jax.dtypes.prng_key) and str(jax.random.key_impl(key)) == "threefry2x32":
-        data = jax.random.key_data(key)
-        x = jax.lax.iota(jnp.uint32, n).reshape(2, n // 2)
-        bits = jnp.stack(threefry2x32_p.bind(data[0], data[1], x[0], x[1]))  # (2, n/2): counters 0..n/2-1, n/2..n-1
-    else:
-        bits = _random_bits(key, n)
+    data = _threefry_data(key)
+    if data is None:
+        return _inverse_cdf(jax.random.bits(key, (n,), jnp.uint32)).reshape(shape)
+    z = _threefry.counter_bits_apart(data[0], data[1], n, then=_inverse_cdf)
+    return z.reshape(-1)[:n].reshape(shape)
+
+
+def _inverse_cdf(bits: Array) -> Array:
+    """``sqrt(2) erf_inv(2u - 1 + 2^-24)``, ``u`` the top 23 bits of each word in ``[0, 1)``: float32."""
     u = jax.lax.bitcast_convert_type((bits >> 9) | jnp.uint32(0x3F800000), jnp.float32) - 1.0  # [0, 1)
     v = 2.0 * u - 1.0 + 2.0**-24  # in (-1, 1), symmetric to within 2**-24
-    z = jnp.float32(np.sqrt(2.0)) * jax.lax.erf_inv(v)
-    return z.reshape(shape)
+    return jnp.float32(np.sqrt(2.0)) * jax.lax.erf_inv(v)
+
+
+def _threefry_data(key: Array) -> Array | None:
+    """The ``uint32[2]`` data of a threefry key (typed or raw), or None for other implementations."""
+    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        return jax.random.key_data(key) if str(jax.random.key_impl(key)) == "threefry2x32" else None
+    return key  # a raw uint32[2] threefry key (jax.random.PRNGKey)
+
+
+def _split(key: Array, num: int) -> Array:
+    """``jax.random.split(key, num)``, the same keys; for threefry keys computed by
+    :func:`ensemble._threefry.split` (jax's own is a loop on CPU that XLA cannot fuse)."""
+    data = _threefry_data(key)
+    if data is None or not jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        return jax.random.split(key, num)
+    return jax.random.wrap_key_data(_threefry.split(data, num), impl=jax.random.key_impl(key))
 
 
 def _random_bits(key: Array, n: int) -> Array:
     """``n`` random 32-bit words from ``key``, shape ``(n,)`` uint32.
 
     For threefry keys (the default) this is one threefry-2x32 call per *two* words on
-    the counters ``0..n-1`` (``jax.extend.random.threefry_2x32``), i.e. jax's classic
-    ``random_bits`` (``jax_threefry_partitionable=False``), whatever that global flag says.
-    The partitionable scheme (jax's default now) spends a full call per word, which made
-    noise generation the largest cost of a network iteration. Each member's noise is drawn
-    from its own key, so nothing here needs to be partitioned across devices. Other key
-    implementations use ``jax.random.bits``.
+    the counters ``0..n-1``, i.e. jax's classic ``random_bits``
+    (``jax.extend.random.threefry_2x32(key, iota(n))``, ``jax_threefry_partitionable=False``),
+    whatever that global flag says. The partitionable scheme (jax's default now) spends a full
+    call per word, which made noise generation the largest cost of a network iteration. Each
+    member's noise is drawn from its own key, so nothing here needs to be partitioned across
+    devices. The hash is :mod:`ensemble._threefry`'s (jax's numbers, written out so that XLA
+    compiles it into vector code). Other key implementations use ``jax.random.bits``.
 
     Args:
         key: a PRNG key (typed, or a raw ``uint32[2]`` threefry key).
         n: how many words.
     """
-    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
-        if str(jax.random.key_impl(key)) != "threefry2x32":
-            return jax.random.bits(key, (n,), jnp.uint32)
-        data = jax.random.key_data(key)
-    else:  # a raw uint32[2] threefry key (jax.random.PRNGKey)
-        data = key
-    return threefry_2x32(data, jax.lax.iota(jnp.uint32, n))
+    data = _threefry_data(key)
+    if data is None:
+        return jax.random.bits(key, (n,), jnp.uint32)
+    return _threefry.counter_bits_apart(data[0], data[1], n).reshape(-1)[:n]
 
 
 random_bits = _random_bits  # public name; the maps call _random_bits (a checkpoint's map identity names it)
@@ -143,7 +158,7 @@ def _move(w: PyTree, w_delayed: PyTree, drift: Array, noise_scales: tuple, key: 
     if len(noise_scales) == 1:
         noises = [normal_like(key, w)]
     else:
-        noises = [normal_like(k, w) for k in jax.random.split(key, len(noise_scales))]
+        noises = [normal_like(k, w) for k in _split(key, len(noise_scales))]
 
     def leaf(x, xd, *xis):
         dtype = jnp.result_type(x)

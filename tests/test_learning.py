@@ -339,3 +339,27 @@ def test_standard_normals_are_the_documented_stream(shape):
         assert got.shape == shape
         np.testing.assert_array_equal(np.asarray(got).ravel(), np.asarray(want))
         np.testing.assert_array_equal(np.asarray(learning.random_bits(key, n)), np.asarray(bits))
+
+
+@pytest.mark.parametrize("P", [45, 64, 415])
+def test_noise_term_is_S_E_times_the_documented_normals_inside_a_compiled_loop(P):
+    """With ``w = w(n-m) = 0`` a step of eq. (4) is ``S E xi`` rounded once in float32, ``xi`` the
+    stream ``normal_like`` draws on its own. Inside a compiled loop XLA may not fold the transform's
+    constant ``sqrt(2)`` into ``S E`` (it did for an odd ``P``: other rounding)."""
+    B = 8
+    keys = jax.vmap(lambda k: jax.random.fold_in(k, 2))(jax.random.split(jax.random.key(5), B))
+    lmap = learning.discrete(2)
+    w = {"x": jnp.zeros((B, P), jnp.float32)}
+    st = jax.vmap(lmap.init)(w)
+    S = np.linspace(0.3, 0.9, B).astype(np.float32)
+    hyper = learning.DiscreteHyper(jnp.full(B, 1e6, jnp.float32), jnp.asarray(S), jnp.full(B, 1, jnp.int32))
+
+    def body(E, _):
+        new, _ = jax.vmap(lambda q, s, h, k: lmap.step(q, s, {"E": E}, h, k))(w, st, hyper, keys)
+        return E, new["x"]
+
+    E = np.float32(0.37)
+    got = np.asarray(jax.jit(lambda E: jax.lax.scan(body, E, None, length=2)[1][1])(jnp.float32(E)))
+    xi = np.asarray(jax.jit(jax.vmap(lambda k: learning.normal_like(k, {"x": jnp.zeros(P, jnp.float32)})["x"]))(keys))
+    assert got.dtype == xi.dtype == np.float32
+    np.testing.assert_array_equal(got, (S * E)[:, None] * xi)
