@@ -202,7 +202,7 @@ def _settle(system, lmap, params, hyper, state, key, n_iterations, record: Recor
             if not jnp.issubdtype(jnp.result_type(leaf), jnp.floating):
                 raise ValueError(f"params must be floating point arrays, got dtype {jnp.result_type(leaf)}")
         if hasattr(system, "validate"):
-            system.validate(jax.tree_util.tree_map(lambda x: x[0], params))
+            system.validate(jax.tree_util.tree_map(lambda x: x[0], _placement.host_view(params)))
     else:
         B = n_members(state.params)
         params = None

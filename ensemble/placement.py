@@ -94,6 +94,22 @@ def shard(tree: PyTree, n_members: int, devices: int | None) -> PyTree:
     return jax.device_put(tree, where)  # one call for every leaf
 
 
+def host_view(tree: PyTree) -> PyTree:
+    """``tree`` with every array that lives on one CPU device as a numpy array (a view where jax
+    allows one). Placed on several devices, or cut, a numpy array is sliced on the host; a device
+    array compiles a slicing program for each new shape (tens of milliseconds each in a first call).
+    Arrays on other platforms, on several devices, and tracers are left as they are."""
+
+    def view(x):
+        if isinstance(x, jax.Array) and not isinstance(x, jax.core.Tracer) and not jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+            devices = x.devices()
+            if len(devices) == 1 and next(iter(devices)).platform == "cpu":
+                return np.asarray(x)
+        return x
+
+    return jax.tree_util.tree_map(view, tree)
+
+
 MEMORY_FRACTION = 0.5
 """Share of a device's memory (host RAM for the CPU) that one group of members may fill."""
 

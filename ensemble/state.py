@@ -181,6 +181,10 @@ def start_placed(system, lmap, params: PyTree, key, members, track_best: bool, i
         return jax.jit(both, out_shardings=where)
 
     program = start_for(system, lmap, track_best, ids, build, (int(n_devices), structure(params), structure(hyper)))
+    if n_devices > 1:
+        from .placement import host_view
+
+        params, hyper = host_view((params, hyper))
     return program(params, key, members, hyper)
 
 
