@@ -224,14 +224,15 @@ class _Walk:
     def describe(self, obj: Any, path: tuple = ()) -> Any:
         if obj is None or isinstance(obj, (bool, int, float, complex, str, bytes)):
             return (type(obj).__name__, repr(obj))
-        if id(obj) in self.stack:
-            return ("cycle", len(self.stack) - self.stack.index(id(obj)))
-        hit = self.memo.get(id(obj))
+        key = id(obj)
+        if key in self.stack:
+            return ("cycle", len(self.stack) - self.stack.index(key))
+        hit = self.memo.get(key)
         if hit is not None:
             return hit[1]
         if len(self.stack) >= MAX_DEPTH:
             return self.problem(path, f"nested deeper than {MAX_DEPTH} levels")
-        self.stack.append(id(obj))
+        self.stack.append(key)
         try:
             out = self._describe(obj, path)
         finally:
@@ -246,10 +247,10 @@ class _Walk:
         return tuple((k, self.describe(v, path + (f".{k}",))) for k, v in sorted(state.items(), key=lambda kv: repr(kv[0])))
 
     def code(self, code: types.CodeType, path: tuple, doc: str | None = None) -> tuple:
-        """The code's bytes, names and constants; the docstring of the function (``doc``, or
-        that of a function defined inside it) is left out: it never changes what the code
-        computes. A code object and its constants never change, so its description is kept
-        (:data:`_CODES`) for later walks."""
+        """The code's name and the sha256 of its bytes, names and constants; the docstring of the
+        function (``doc``, or that of a function defined inside it) is left out: it never changes
+        what the code computes. A code object and its constants never change, so its description
+        is kept (:data:`_CODES`) for later walks."""
         key = (id(code), _has_docstring(code, doc))
         hit = _CODES.get(key)
         if hit is not None and hit[0] is code:
@@ -258,7 +259,7 @@ class _Walk:
         if key[1]:
             consts = consts[1:]
         consts = tuple(self.code(c, path) if isinstance(c, types.CodeType) else self.describe(c, path) for c in consts)
-        out = ("code", code.co_name, code.co_code.hex(), consts, code.co_names)
+        out = ("code", code.co_name, hashlib.sha256(repr((code.co_code.hex(), consts, code.co_names)).encode()).hexdigest())
         with _CODES_LOCK:
             _CODES[key] = (code, out)  # the code object kept alive: its id is not reused
             while len(_CODES) > CODE_CACHE_SIZE:
@@ -286,6 +287,11 @@ class _Walk:
             self.names, self.lenient = saved, lenient
 
     def _describe(self, obj: Any, path: tuple) -> Any:
+        kind = type(obj)
+        if kind is types.FunctionType and HOOK not in obj.__dict__:  # the commonest nodes first
+            return self.function(obj, path)
+        if kind is tuple:
+            return ("tuple", tuple(self.describe(x, path + (f"[{i}]",)) for i, x in enumerate(obj)))
         import jax
 
         if isinstance(obj, np.ndarray) and obj.dtype == object:
