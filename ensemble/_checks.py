@@ -7,6 +7,8 @@ are skipped, so the hot loops pay nothing for them.
 
 from __future__ import annotations
 
+import functools
+
 import os
 import sys
 import warnings
@@ -88,11 +90,17 @@ def _raw_key_shape() -> tuple:
     return tuple(jax.eval_shape(lambda: jax.random.key_data(jax.random.key(0))).shape)
 
 
+@functools.lru_cache(maxsize=256)
+def _seed_key(seed: int, impl: str) -> Any:
+    """``jax.random.key(seed)``, kept (a key is immutable; making one is a device computation)."""
+    return jax.random.key(seed)
+
+
 def prng_key(name: str, key: Any) -> Any:
     """One PRNG key: a typed key (``jax.random.key(seed)``), a raw ``uint32[2]`` key
     (``jax.random.PRNGKey(seed)``), or an int seed (made into ``jax.random.key(seed)``)."""
     if isinstance(key, (int, np.integer)) and not isinstance(key, (bool, np.bool_)):
-        return jax.random.key(int(key))
+        return _seed_key(int(key), str(jax.config.jax_default_prng_impl))
     if hasattr(key, "dtype") and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
         if key.shape == ():
             return key

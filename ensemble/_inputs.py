@@ -6,7 +6,7 @@ Every check raises one ValueError that names what is wrong, before anything is c
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -35,6 +35,12 @@ def hyper_as_given(hyper: Any, n_members: int) -> Any:
     return type(hyper)(*fields)
 
 
+def broadcast_hyper_host(hyper: Any, n_members: int) -> Any:
+    """:func:`broadcast_hyper` as numpy arrays, in the dtypes jax would give them: the same values,
+    without a device computation per field (what ``evolve`` places on the devices itself)."""
+    return _broadcast(hyper, n_members, "hyper", lambda a: np.asarray(a, jax.dtypes.canonicalize_dtype(a.dtype)))
+
+
 def broadcast_hyper(hyper: Any, n_members: int, _prefix: str = "hyper") -> Any:
     """Broadcast every field of a hyperparameter NamedTuple to shape ``(n_members,)``.
 
@@ -52,18 +58,22 @@ def broadcast_hyper(hyper: Any, n_members: int, _prefix: str = "hyper") -> Any:
         ValueError: ``hyper`` is not a NamedTuple, or a field is not numeric or of another shape
             (the message names the field).
     """
+    return _broadcast(hyper, n_members, _prefix, jnp.asarray)
+
+
+def _broadcast(hyper: Any, n_members: int, _prefix: str, to: Callable) -> Any:
     require_named_tuple(hyper, _prefix)
     fields = []
     for name, value in zip(hyper._fields, hyper):
         if isinstance(value, tuple) and hasattr(value, "_fields"):
-            fields.append(broadcast_hyper(value, n_members, f"{_prefix}.{name}"))
+            fields.append(_broadcast(value, n_members, f"{_prefix}.{name}", to))
             continue
         arr = np.asarray(value)
         if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
             raise ValueError(f"{_prefix}.{name} must be a number or an array of numbers, got {value!r}")
         if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] != n_members):
             raise ValueError(f"{_prefix}.{name} must be a scalar or have shape ({n_members},), got {arr.shape}")
-        fields.append(jnp.asarray(np.array(np.broadcast_to(arr, (n_members,)))))  # contiguous: placed, not compiled
+        fields.append(to(np.array(np.broadcast_to(arr, (n_members,)))))  # contiguous: placed, not compiled
     return type(hyper)(*fields)
 
 

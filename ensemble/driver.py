@@ -49,7 +49,8 @@ from . import checkpoint as ckpt
 from . import placement as _placement
 from ._cache import CHUNK_CACHE_SIZE, identities as _identities, shape_work  # noqa: F401 (importable from here)
 from ._files import deferred_sigint
-from ._inputs import (broadcast_hyper, check_system, hyper_as_given, member_count, refuse_copies, require_named_tuple,
+from ._inputs import broadcast_hyper  # noqa: F401 (importable from here)
+from ._inputs import (broadcast_hyper_host, check_system, hyper_as_given, member_count, refuse_copies, require_named_tuple,
                       warn_unused_delay)
 from ._program import RECORDS_MIN, CompiledChunk, chunk_for, chunk_program  # noqa: F401 (importable from here)
 from ._progress import progress_bar
@@ -217,7 +218,7 @@ def _settle(system, lmap, params, hyper, state, key, n_iterations, record: Recor
     if record.best and "E" not in signals:
         raise ValueError(f"Record(best=True) needs a signal 'E' to rank by; the system measures {sorted(signals)}")
     given = hyper
-    hyper = broadcast_hyper(hyper, B)
+    hyper = broadcast_hyper_host(hyper, B)
     given = hyper_as_given(given, B)  # what run.hyper shows: the values as given (not cast to float32)
     if state is None:
         refuse_copies(ids, given, params)
