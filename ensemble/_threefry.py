@@ -101,7 +101,8 @@ def counter_bits_apart(k0, k1, n: int, then=lambda bits: bits) -> Array:
 
 
 def _in_branch(k0, k1, *, n, then):
-    shape = jax.eval_shape(lambda a, b: then(counter_bits(a, b, n)), k0, k1)
+    pairs = jnp.broadcast_shapes(jnp.shape(k0), jnp.shape(k1), ((n + 1) // 2,))
+    shape = jax.eval_shape(then, jax.ShapeDtypeStruct(pairs[:-1] + (2, pairs[-1]), jnp.uint32))  # not the hash again
     take = jax.lax.optimization_barrier(jnp.bool_(True))  # a predicate XLA can read, it would inline
     return jax.lax.cond(take, lambda: then(counter_bits(k0, k1, n)), lambda: jnp.zeros(shape.shape, shape.dtype))
 
