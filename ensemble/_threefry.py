@@ -66,12 +66,18 @@ def counter_bits(k0, k1, n: int) -> Array:
     when ``n`` is odd). ``k0`` and ``k1`` are scalars, or arrays of shape ``(..., 1)`` for a batch
     of keys (the result is then ``(..., 2, ceil(n/2))``).
     """
+    return jnp.stack(hash2x32(k0, k1, *_counters(n)), axis=-2)
+
+
+def _counters(n: int) -> tuple[Array, Array]:
+    """The counter pairs of :func:`counter_bits`: ``(iota(h), iota(h) + h)``, ``h = ceil(n/2)``,
+    the last second counter 0 for an odd ``n`` (jax pads the counters with a 0)."""
     h = (n + 1) // 2
     x0 = jax.lax.iota(jnp.uint32, h)
     x1 = x0 + np.uint32(h)
     if n % 2:
         x1 = jnp.where(x1 == np.uint32(n), np.uint32(0), x1)
-    return jnp.stack(hash2x32(k0, k1, x0, x1), axis=-2)
+    return x0, x1
 
 
 BRANCH_FROM = 64
@@ -108,12 +114,8 @@ def _in_branch(k0, k1, *, n, then):
 
 
 def _primitive(k0, k1, *, n, then):
-    h = (n + 1) // 2
-    x0 = jax.lax.iota(jnp.uint32, h)
-    x1 = x0 + np.uint32(h)
-    if n % 2:
-        x1 = jnp.where(x1 == np.uint32(n), np.uint32(0), x1)
-    shape = jnp.broadcast_shapes(jnp.shape(k0), (h,))
+    x0, x1 = _counters(n)
+    shape = jnp.broadcast_shapes(jnp.shape(k0), jnp.shape(k1), x0.shape)
     args = (jnp.broadcast_to(a, shape) for a in (k0, k1, x0, x1))
     return jax.lax.optimization_barrier(then(jnp.stack(threefry2x32_p.bind(*args), axis=-2)))
 
